@@ -1,0 +1,111 @@
+/// Runs a one-shot query over a snapshot of records: filter, group, sort, resume after the
+/// cursor, then cut to the limit and the server cap. Pure: the caller supplies the records
+/// and the current time.
+public struct QueryExecutor: Sendable {
+    /// The server cap on one response (Rust `max_query_records`).
+    public static let defaultMaxResults = 10_000
+    /// How long a cursor stays usable: 10 minutes.
+    public static let defaultCursorLifetimeMillis: Int64 = 10 * 60 * 1000
+
+    public var maxResults: Int
+    public var cursorLifetimeMillis: Int64
+
+    public init(maxResults: Int = defaultMaxResults, cursorLifetimeMillis: Int64 = defaultCursorLifetimeMillis) {
+        self.maxResults = max(0, maxResults)
+        self.cursorLifetimeMillis = cursorLifetimeMillis
+    }
+
+    /// One page of `query` over `records` (a `[String: DataValue]` works as is).
+    ///
+    /// * Order: ``SortOrder``'s rule, ties (and queries without sort) by key ascending.
+    /// * Grouped queries (`groupBy`/`aggregations`) page over the group rows of
+    ///   ``GroupAggregator``; their sort fields refer to the group row's fields.
+    /// * Cursor: a valid one resumes right after the row it names (by position, so rows
+    ///   written since do not shift the page); an unreadable one, or one from a query with a
+    ///   different filter, grouping or sort, is `invalid`; one older than
+    ///   ``cursorLifetimeMillis`` is `expired`. Both of those start from the first row.
+    /// * At most `min(limit, maxResults)` rows; `hasMore` when rows remain; `nextCursor` only
+    ///   when `hasMore` and the query has a `limit`.
+    public func execute(
+        _ query: Query, records: some Sequence<(key: String, value: DataValue)>, nowMillis: Int64,
+        auth: DataValue? = nil
+    ) -> QueryPage {
+        var matching: [QueryRecord] = []
+        for (key, value) in records where query.evaluate(key: key, value: value, auth: auth) {
+            matching.append(QueryRecord(key: key, value: value))
+        }
+        return page(of: matching, query: query, nowMillis: nowMillis)
+    }
+
+    /// ``execute(_:records:nowMillis:auth:)`` over ``QueryRecord`` values.
+    public func execute(
+        _ query: Query, records: some Sequence<QueryRecord>, nowMillis: Int64, auth: DataValue? = nil
+    ) -> QueryPage {
+        let matching = records.filter { query.evaluate(key: $0.key, value: $0.value, auth: auth) }
+        return page(of: matching, query: query, nowMillis: nowMillis)
+    }
+
+    private func page(of matching: [QueryRecord], query: Query, nowMillis: Int64) -> QueryPage {
+        let rows: [QueryRecord]
+        if query.isGrouped {
+            rows = GroupAggregator.aggregate(matching, groupBy: query.groupBy ?? [], aggregations: query.aggregations ?? [])
+        } else {
+            rows = matching
+        }
+        let ordering = RecordOrdering(query.sort)
+        var positioned = rows.map { (position: ordering.position(key: $0.key, value: $0.value), record: $0) }
+        positioned.sort { ordering.compare($0.position, $1.position) == .less }
+
+        var start = 0
+        var status = CursorStatus.none
+        if let encoded = query.cursor {
+            switch check(encoded, query: query, nowMillis: nowMillis) {
+            case .valid(let cursor):
+                status = .valid
+                start = firstIndex(in: positioned, after: cursor.position, ordering: ordering)
+            case .rejected(let reason):
+                status = reason
+            }
+        }
+
+        let pageSize = min(query.limit ?? maxResults, maxResults)
+        let end = min(start + pageSize, positioned.count)
+        let page = positioned[start..<end]
+        let hasMore = end < positioned.count
+        var nextCursor: String?
+        if hasMore, query.limit != nil, let last = page.last {
+            nextCursor = QueryCursor(position: last.position, query: query, issuedAtMillis: nowMillis).encoded
+        }
+        return QueryPage(results: page.map(\.record), hasMore: hasMore, nextCursor: nextCursor, cursorStatus: status)
+    }
+
+    private enum CursorCheck {
+        case valid(QueryCursor)
+        case rejected(CursorStatus)
+    }
+
+    private func check(_ encoded: String, query: Query, nowMillis: Int64) -> CursorCheck {
+        guard let cursor = QueryCursor(encoded: encoded),
+            cursor.position.sortValues.count == (query.sort?.fields.count ?? 0),
+            cursor.filterHash == QueryCursor.filterHash(of: query),
+            cursor.sortHash == QueryCursor.sortHash(of: query)
+        else { return .rejected(.invalid) }
+        // Subtract with overflow in mind: a forged issue time must not trap.
+        let (age, overflow) = nowMillis.subtractingReportingOverflow(cursor.issuedAtMillis)
+        if overflow || age > cursorLifetimeMillis { return .rejected(.expired) }
+        return .valid(cursor)
+    }
+
+    /// Binary search for the first position strictly after `cursor`.
+    private func firstIndex(
+        in rows: [(position: RecordPosition, record: QueryRecord)], after cursor: RecordPosition, ordering: RecordOrdering
+    ) -> Int {
+        var low = 0
+        var high = rows.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ordering.compare(rows[mid].position, cursor) == .greater { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+}

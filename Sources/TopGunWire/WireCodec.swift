@@ -1,0 +1,116 @@
+import TopGunCore
+
+/// Turns frames into typed messages and back.
+///
+/// Decoding never traps: every malformed, truncated, oversized or mistyped frame becomes a
+/// `WireDecodingError` naming the field and, where known, the byte offset.
+public struct WireCodec: Sendable {
+    public let limits: MessagePackLimits
+
+    public init(limits: MessagePackLimits = .default) {
+        self.limits = limits
+    }
+
+    /// Decodes a binary (MessagePack) frame.
+    public func decode(_ bytes: [UInt8]) throws(WireDecodingError) -> TopGunMessage {
+        if let batch = Self.fastOpBatch(bytes, limits: limits) { return .opBatch(batch) }
+        return try message(from: MessagePackReader(limits: limits).decode(bytes))
+    }
+
+    /// The `OP_BATCH` fast path; nil when the frame is anything else or unusual in any way.
+    static func fastOpBatch(_ bytes: [UInt8], limits: MessagePackLimits) -> OpBatch? {
+        guard bytes.count <= limits.maxInputBytes else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer in
+            var cursor = Cursor(base: buffer, limits: limits)
+            guard let batch = OpBatchFastDecoder.decode(&cursor), cursor.position == buffer.count else { return nil }
+            return batch
+        }
+    }
+
+    /// Decodes a text (JSON) frame; the client and the legacy server accept these too.
+    public func decode(json text: String) throws(WireDecodingError) -> TopGunMessage {
+        try message(from: JSONReader(limits: limits).decode(text))
+    }
+
+    /// Encodes a message as one MessagePack map.
+    public func encode(_ message: TopGunMessage) -> [UInt8] {
+        var writer = MessagePackWriter(reservingCapacity: 128)
+        writer.write(Self.dataValue(of: message))
+        return writer.bytes
+    }
+
+    /// The message as a dynamic value (what `encode` writes), for JSON output and tests.
+    public static func dataValue(of message: TopGunMessage) -> DataValue {
+        let body = message.body
+        let bodyType = type(of: body)
+        switch message {
+        case .httpSyncRequest, .httpSyncResponse:
+            return .object(body.wireFields)
+        default:
+            break
+        }
+        switch bodyType.envelope {
+        case .flat:
+            var fields = body.wireFields
+            fields.fields.insert(DataObject.Field(key: "type", value: .string(bodyType.type)), at: 0)
+            return .object(fields)
+        case .payload:
+            return .object(DataObject(fields: [
+                .init(key: "type", value: .string(bodyType.type)),
+                .init(key: "payload", value: .object(body.wireFields)),
+            ]))
+        }
+    }
+
+    /// The typed message a decoded value stands for.
+    public func message(from value: DataValue) throws(WireDecodingError) -> TopGunMessage {
+        guard case .object(let object) = value else { throw WireDecodingError(.notAMap) }
+        guard let typeValue = object["type"] else {
+            return try Self.httpSyncBody(object)
+        }
+        guard case .string(let type) = typeValue else {
+            throw WireDecodingError(.wrongType(expected: "string, got \(typeValue.kindName)"), field: "type")
+        }
+        guard let bodyType = Self.bodyTypesByName[type] else {
+            throw WireDecodingError(.unknownType(type), field: "type")
+        }
+        switch bodyType.envelope {
+        case .flat:
+            return TopGunMessage(try bodyType.init(wireFields: object))
+        case .payload:
+            let payload: DataObject
+            switch object["payload"] {
+            case .object(let fields)?: payload = fields
+            // A missing payload reads as empty: messages whose fields are all optional
+            // (PARTITION_MAP_REQUEST) are sent without one.
+            case nil, .null?: payload = DataObject()
+            case let other?:
+                throw WireDecodingError(.wrongType(expected: "map, got \(other.kindName)"), field: "payload")
+            }
+            do {
+                return TopGunMessage(try bodyType.init(wireFields: payload))
+            } catch {
+                throw error.inField("payload")
+            }
+        }
+    }
+
+    static let bodyTypesByName: [String: any MessageBody.Type] = {
+        var table: [String: any MessageBody.Type] = [:]
+        for bodyType in TopGunMessage.bodyTypes where bodyType.type != "" {
+            table[bodyType.type] = bodyType
+        }
+        return table
+    }()
+
+    /// A map without `type` is an HTTP sync body when it has that body's required fields.
+    static func httpSyncBody(_ object: DataObject) throws(WireDecodingError) -> TopGunMessage {
+        if object["clientId"] != nil || object["clientHlc"] != nil {
+            return .httpSyncRequest(try HTTPSyncRequest(wireFields: object))
+        }
+        if object["serverHlc"] != nil {
+            return .httpSyncResponse(try HTTPSyncResponse(wireFields: object))
+        }
+        throw WireDecodingError(.missingType, field: "type")
+    }
+}
