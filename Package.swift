@@ -6,6 +6,16 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// Every SQL file under Migrations/, embedded in code. A test checks that none is missing.
+var migrationResources: [Resource] {
+    [
+        "sqlite/0001_tenants_and_signing_keys.sqlite.sql",
+        "postgres/0001_tenants_and_signing_keys.postgres.sql",
+        "sqlite/0002_records.sqlite.sql",
+        "postgres/0002_records.postgres.sql",
+    ].map { .embedInCode($0) }
+}
+
 let package = Package(
     name: "topgun",
     platforms: [.macOS(.v15)],
@@ -13,10 +23,24 @@ let package = Package(
         .executable(name: "topgun", targets: ["topgun"]),
         .library(name: "TopGunCore", targets: ["TopGunCore"]),
         .library(name: "TopGunWire", targets: ["TopGunWire"]),
+        .library(name: "Tenancy", targets: ["Tenancy"]),
+        .library(name: "Metadata", targets: ["Metadata"]),
+        .library(name: "DataPlane", targets: ["DataPlane"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // Pure data types and algorithms: no I/O.
@@ -32,13 +56,78 @@ let package = Package(
             path: "Sources/TopGunWire",
             swiftSettings: swiftSettings
         ),
+        // What both planes share about tenants: ids, request context, JWT verification.
+        .target(
+            name: "Tenancy",
+            dependencies: [
+                "TopGunCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/Tenancy",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        // The ordered SQL files, embedded in the binary so it finds them from anywhere.
+        .target(
+            name: "Migrations",
+            path: "Migrations",
+            exclude: ["README.md"],
+            resources: migrationResources,
+            swiftSettings: swiftSettings
+        ),
+        // The metadata store (tenants, keys, ...) on SQLite and PostgreSQL.
+        .target(
+            name: "Metadata",
+            dependencies: [
+                "Tenancy",
+                "Migrations",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/Metadata",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        // A data-plane node: sessions, handlers, storage with write-behind.
+        .target(
+            name: "DataPlane",
+            dependencies: [
+                "TopGunCore",
+                "TopGunWire",
+                "Tenancy",
+                "Metadata",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "DataPlane",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
         // The one executable: argument parsing and wiring only.
         .executableTarget(
             name: "topgun",
             dependencies: [
                 "TopGunCore",
                 "TopGunWire",
+                "Tenancy",
+                "Metadata",
+                "DataPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/topgun",
             swiftSettings: swiftSettings
@@ -60,6 +149,38 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/TopGunWireTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TenancyTests",
+            dependencies: [
+                "Tenancy",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/TenancyTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MetadataTests",
+            dependencies: [
+                "Metadata", "Tenancy", "Migrations",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/MetadataTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DataPlaneTests",
+            dependencies: [
+                "DataPlane", "Metadata", "Tenancy", "TopGunWire", "TopGunCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+            ],
+            path: "Tests/DataPlaneTests",
             swiftSettings: swiftSettings
         ),
     ],

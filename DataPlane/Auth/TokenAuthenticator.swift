@@ -1,0 +1,19 @@
+import Tenancy
+
+/// The edge's `Authenticator`: verifies app JWTs against the tenants' signing keys.
+public struct TokenAuthenticator: Authenticator {
+    public let verifier: TokenVerifier
+
+    public init(verifier: TokenVerifier) {
+        self.verifier = verifier
+    }
+
+    public func authenticate(token: String, requestId: String) async -> Result<RequestContext, RefusedToken> {
+        do {
+            let verified = try await verifier.verify(token)
+            return .success(verified.requestContext(requestId: requestId))
+        } catch {
+            return .failure(RefusedToken(reason: error.reason))
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// PN counters of a node, keyed by tenant and name (protocol.md §6.6.8). States arrive in
+/// either spelling and leave in both, so old and new clients understand them.
+public actor CounterRegistry {
+    struct CounterKey: Hashable {
+        var tenant: TenantID
+        var name: String
+    }
+
+    /// The storage namespace of counters (StoredValue.counter rows use it as map name).
+    public static let storageMapName = ""
+
+    private var counters: [CounterKey: PNCounter] = [:]
+    private var subscribers: [CounterKey: [SessionID: SessionOutbound]] = [:]
+    private var keysBySession: [SessionID: Set<CounterKey>] = [:]
+
+    public init() {}
+
+    public func restore(_ records: [StoredRecord]) {
+        for record in records {
+            guard case .counter(let counter) = record.value else { continue }
+            let key = CounterKey(tenant: record.key.tenant, name: record.key.key)
+            counters[key, default: PNCounter()].merge(counter)
+        }
+    }
+
+    /// `COUNTER_REQUEST`: subscribes the caller and returns the current state.
+    public func request(_ name: String, tenant: TenantID, outbound: SessionOutbound) -> CounterResponse {
+        let key = CounterKey(tenant: tenant, name: name)
+        subscribe(key, outbound)
+        return CounterResponse(name: name, state: CounterState(counters[key] ?? PNCounter()))
+    }
+
+    /// `COUNTER_SYNC`: max-merges, subscribes the caller, replies `COUNTER_UPDATE` to it and
+    /// pushes the merged state to the other subscribers. Returns the record to persist when
+    /// the state changed.
+    public func sync(_ name: String, state: CounterState, tenant: TenantID, outbound: SessionOutbound) -> StoredRecord? {
+        let key = CounterKey(tenant: tenant, name: name)
+        subscribe(key, outbound)
+        var counter = counters[key] ?? PNCounter()
+        let changed = counter.merge(state.counter)
+        counters[key] = counter
+        let update = TopGunMessage.counterUpdate(CounterUpdate(name: name, state: CounterState(counter)))
+        outbound.send(update)
+        guard changed else { return nil }
+        let bytes = WireCodec().encode(update)
+        for (id, other) in subscribers[key] ?? [:] where id != outbound.id {
+            other.send(encoded: bytes)
+        }
+        return StoredRecord(
+            key: StorageKey(tenant: tenant, mapName: Self.storageMapName, key: name),
+            partition: PartitionFunction.partition(forKey: name, tenantID: tenant.rawValue),
+            value: .counter(counter))
+    }
+
+    public func removeSession(_ session: SessionID) {
+        for key in keysBySession.removeValue(forKey: session) ?? [] {
+            subscribers[key]?.removeValue(forKey: session)
+        }
+    }
+
+    private func subscribe(_ key: CounterKey, _ outbound: SessionOutbound) {
+        subscribers[key, default: [:]][outbound.id] = outbound
+        keysBySession[outbound.id, default: []].insert(key)
+    }
+}

@@ -1,0 +1,53 @@
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// Distributed locks of a node: performs what `LockTable` decides, and expires leases.
+public actor LockManager {
+    private var table = LockTable()
+    private var outbounds: [SessionID: SessionOutbound] = [:]
+
+    public init() {}
+
+    public func request(_ request: LockRequest, tenant: TenantID, outbound: SessionOutbound) {
+        outbounds[outbound.id] = outbound
+        let name = LockTable.LockName(tenant: tenant, name: request.name)
+        perform(table.request(name, owner: .init(session: outbound.id, requestId: request.requestId), ttlMillis: request.ttl, nowMillis: Self.now()))
+    }
+
+    public func release(_ release: LockRelease, tenant: TenantID, outbound: SessionOutbound) {
+        outbounds[outbound.id] = outbound
+        let name = LockTable.LockName(tenant: tenant, name: release.name)
+        perform(table.release(name, session: outbound.id, requestId: release.requestId ?? "", fencingToken: release.fencingToken, nowMillis: Self.now()))
+    }
+
+    public func removeSession(_ session: SessionID) {
+        outbounds.removeValue(forKey: session)
+        perform(table.removeSession(session, nowMillis: Self.now()))
+    }
+
+    /// Checks leases every `interval` until cancelled.
+    public func runExpiry(interval: Duration = .milliseconds(250)) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            perform(table.expire(nowMillis: Self.now()))
+        }
+    }
+
+    private func perform(_ actions: [LockTable.Action]) {
+        for action in actions {
+            switch action {
+            case .granted(let name, let owner, let token):
+                outbounds[owner.session]?.send(.lockGranted(LockGranted(requestId: owner.requestId, name: name.name, fencingToken: token)))
+            case .released(let name, let session, let requestId, let success):
+                outbounds[session]?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: success)))
+            case .unknownLock(let name, let session, let requestId):
+                let outbound = outbounds[session]
+                outbound?.send(.errorMessage(.make(.notFound, "lock '\(name.name)' is not held", details: ["name": .string(name.name)])))
+                outbound?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: false)))
+            }
+        }
+    }
+
+    static func now() -> Int64 { SystemClock().nowMillis() }
+}

@@ -1,0 +1,142 @@
+import Tenancy
+
+/// The state of every distributed lock on a node, as a pure state machine: events in
+/// (request, release, disconnect, time passing), actions out (grant, released reply). No
+/// I/O and no clock of its own, so every rule is unit-tested directly.
+///
+/// Rules (protocol.md §6.6.9, legacy semantics, which the client is built around):
+/// a free or expired lock is granted with a fencing token one above the name's last one;
+/// the holder asking again extends its lease and keeps its token; anyone else is queued and
+/// granted later; a refusal is never sent as `LOCK_RELEASED`.
+public struct LockTable: Sendable {
+    public struct Owner: Hashable, Sendable {
+        public var session: SessionID
+        public var requestId: String
+    }
+
+    public struct LockName: Hashable, Sendable {
+        public var tenant: TenantID
+        public var name: String
+    }
+
+    struct Holder: Sendable {
+        var owner: Owner
+        var fencingToken: Int64
+        var expiresAtMillis: Int64
+    }
+
+    struct Waiter: Sendable {
+        var owner: Owner
+        var ttlMillis: Int64
+    }
+
+    struct Lock: Sendable {
+        var holder: Holder?
+        var queue: [Waiter] = []
+        var lastFencingToken: Int64 = 0
+    }
+
+    public enum Action: Sendable, Equatable {
+        case granted(LockName, Owner, fencingToken: Int64)
+        case released(LockName, session: SessionID, requestId: String, success: Bool)
+        /// A release named a lock nobody holds.
+        case unknownLock(LockName, session: SessionID, requestId: String)
+    }
+
+    /// Leases are clamped to this range (ms).
+    public static let ttlRange: ClosedRange<Int64> = 1_000...300_000
+    public static let defaultTTL: Int64 = 10_000
+
+    private var locks: [LockName: Lock] = [:]
+
+    public init() {}
+
+    public mutating func request(_ name: LockName, owner: Owner, ttlMillis: Int64?, nowMillis: Int64) -> [Action] {
+        let ttl = min(max(ttlMillis ?? Self.defaultTTL, Self.ttlRange.lowerBound), Self.ttlRange.upperBound)
+        var lock = locks[name] ?? Lock()
+        var actions: [Action] = []
+        if let holder = lock.holder, holder.expiresAtMillis <= nowMillis {
+            // An expired lease the expiry sweep has not seen yet: waiters come first.
+            lock.holder = nil
+            actions += grantNext(name, &lock, nowMillis: nowMillis)
+        }
+        if var holder = lock.holder {
+            if holder.owner.session == owner.session {
+                // Re-entrant for its holder: extend the lease, same token.
+                holder.expiresAtMillis = nowMillis + ttl
+                lock.holder = holder
+                actions.append(.granted(name, owner, fencingToken: holder.fencingToken))
+            } else if !lock.queue.contains(where: { $0.owner == owner }) {
+                lock.queue.append(Waiter(owner: owner, ttlMillis: ttl))
+            }
+        } else {
+            lock.lastFencingToken += 1
+            lock.holder = Holder(owner: owner, fencingToken: lock.lastFencingToken, expiresAtMillis: nowMillis + ttl)
+            actions.append(.granted(name, owner, fencingToken: lock.lastFencingToken))
+        }
+        locks[name] = lock
+        return actions
+    }
+
+    public mutating func release(_ name: LockName, session: SessionID, requestId: String, fencingToken: Int64, nowMillis: Int64) -> [Action] {
+        guard var lock = locks[name], let holder = lock.holder, holder.expiresAtMillis > nowMillis else {
+            return [.unknownLock(name, session: session, requestId: requestId)]
+        }
+        guard holder.owner.session == session, holder.fencingToken == fencingToken else {
+            return [.released(name, session: session, requestId: requestId, success: false)]
+        }
+        lock.holder = nil
+        var actions: [Action] = [.released(name, session: session, requestId: requestId, success: true)]
+        actions += grantNext(name, &lock, nowMillis: nowMillis)
+        store(name, lock)
+        return actions
+    }
+
+    /// A session went away: its locks are released and its queued requests dropped.
+    public mutating func removeSession(_ session: SessionID, nowMillis: Int64) -> [Action] {
+        var actions: [Action] = []
+        for name in Array(locks.keys) {
+            guard var lock = locks[name] else { continue }
+            lock.queue.removeAll { $0.owner.session == session }
+            if lock.holder?.owner.session == session {
+                lock.holder = nil
+                actions += grantNext(name, &lock, nowMillis: nowMillis)
+            }
+            store(name, lock)
+        }
+        return actions
+    }
+
+    /// Expires leases that ran out and grants the next waiters.
+    public mutating func expire(nowMillis: Int64) -> [Action] {
+        var actions: [Action] = []
+        for name in Array(locks.keys) {
+            guard var lock = locks[name], let holder = lock.holder, holder.expiresAtMillis <= nowMillis else { continue }
+            lock.holder = nil
+            actions += grantNext(name, &lock, nowMillis: nowMillis)
+            store(name, lock)
+        }
+        return actions
+    }
+
+    private func grantNext(_ name: LockName, _ lock: inout Lock, nowMillis: Int64) -> [Action] {
+        guard !lock.queue.isEmpty else { return [] }
+        let next = lock.queue.removeFirst()
+        lock.lastFencingToken += 1
+        lock.holder = Holder(owner: next.owner, fencingToken: lock.lastFencingToken, expiresAtMillis: nowMillis + next.ttlMillis)
+        return [.granted(name, next.owner, fencingToken: lock.lastFencingToken)]
+    }
+
+    /// Entries are kept after release: fencing tokens must keep increasing per name.
+    private mutating func store(_ name: LockName, _ lock: Lock) {
+        locks[name] = lock
+    }
+
+    /// The current holder's fencing token, if the lock is held.
+    public func fencingToken(of name: LockName, nowMillis: Int64) -> Int64? {
+        guard let holder = locks[name]?.holder, holder.expiresAtMillis > nowMillis else { return nil }
+        return holder.fencingToken
+    }
+
+    public func queueLength(of name: LockName) -> Int { locks[name]?.queue.count ?? 0 }
+}

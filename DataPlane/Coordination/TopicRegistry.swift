@@ -1,0 +1,77 @@
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// Pub/sub topics of a node, keyed by tenant: a message goes to every subscriber of the
+/// topic except the publisher's own connection (protocol.md §6.6.7).
+public actor TopicRegistry {
+    public struct TopicKey: Hashable, Sendable {
+        var tenant: TenantID
+        var topic: String
+    }
+
+    /// Most topics one connection may subscribe to.
+    public static let maxSubscriptionsPerSession = 100
+
+    private var subscribers: [TopicKey: [SessionID: SessionOutbound]] = [:]
+    private var topicsBySession: [SessionID: Set<TopicKey>] = [:]
+
+    public init() {}
+
+    /// Topic names are 1–256 characters of `[A-Za-z0-9_\-.:/]`.
+    public static func isValidName(_ topic: String) -> Bool {
+        guard (1...256).contains(topic.utf8.count) else { return false }
+        return topic.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "/"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    public enum SubscribeResult: Sendable, Equatable {
+        case subscribed
+        case tooManySubscriptions
+    }
+
+    public func subscribe(_ topic: String, tenant: TenantID, outbound: SessionOutbound) -> SubscribeResult {
+        let key = TopicKey(tenant: tenant, topic: topic)
+        var topics = topicsBySession[outbound.id] ?? []
+        if !topics.contains(key) && topics.count >= Self.maxSubscriptionsPerSession { return .tooManySubscriptions }
+        topics.insert(key)
+        topicsBySession[outbound.id] = topics
+        subscribers[key, default: [:]][outbound.id] = outbound
+        return .subscribed
+    }
+
+    public func unsubscribe(_ topic: String, tenant: TenantID, session: SessionID) {
+        let key = TopicKey(tenant: tenant, topic: topic)
+        topicsBySession[session]?.remove(key)
+        subscribers[key]?.removeValue(forKey: session)
+        if subscribers[key]?.isEmpty == true { subscribers.removeValue(forKey: key) }
+    }
+
+    /// Delivers to every other subscriber; returns how many received it.
+    @discardableResult
+    public func publish(_ topic: String, data: DataValue, tenant: TenantID, publisher: SessionID, nowMillis: Int64) -> Int {
+        guard let targets = subscribers[TopicKey(tenant: tenant, topic: topic)] else { return 0 }
+        let message = TopGunMessage.topicMessage(TopicMessage(topic: topic, data: data, publisherId: publisher.description, timestamp: nowMillis))
+        let bytes = WireCodec().encode(message)
+        var delivered = 0
+        for (id, outbound) in targets where id != publisher {
+            outbound.send(encoded: bytes)
+            delivered += 1
+        }
+        return delivered
+    }
+
+    public func removeSession(_ session: SessionID) {
+        for key in topicsBySession.removeValue(forKey: session) ?? [] {
+            subscribers[key]?.removeValue(forKey: session)
+            if subscribers[key]?.isEmpty == true { subscribers.removeValue(forKey: key) }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Synchronization
+import Tenancy
+
+/// Finds (or creates) the store of a map of a tenant. Maps are keyed by tenant first, so
+/// two tenants using the same map name never share one.
+public final class MapDirectory: Sendable {
+    public struct MapID: Hashable, Sendable {
+        public var tenant: TenantID
+        public var name: String
+    }
+
+    private let stores = Mutex<[MapID: MapStore]>([:])
+    private let clock: NodeClock
+
+    public init(clock: NodeClock) {
+        self.clock = clock
+    }
+
+    public func store(tenant: TenantID, name: String) -> MapStore {
+        let id = MapID(tenant: tenant, name: name)
+        return stores.withLock { stores in
+            if let store = stores[id] { return store }
+            let store = MapStore(tenant: tenant, name: name, clock: clock)
+            stores[id] = store
+            return store
+        }
+    }
+
+    /// The store if the map exists already (reads must not create maps).
+    public func existingStore(tenant: TenantID, name: String) -> MapStore? {
+        stores.withLock { $0[MapID(tenant: tenant, name: name)] }
+    }
+
+    public func stores(of tenant: TenantID) -> [MapStore] {
+        stores.withLock { $0.filter { $0.key.tenant == tenant }.map(\.value) }
+    }
+
+    public var allStores: [MapStore] {
+        stores.withLock { Array($0.values) }
+    }
+
+    /// Drops every map of a tenant from memory.
+    public func removeTenant(_ tenant: TenantID) {
+        stores.withLock { stores in stores = stores.filter { $0.key.tenant != tenant } }
+    }
+}

@@ -1,0 +1,393 @@
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// Which CRDT a map holds; fixed by its first write (or by what storage holds).
+public enum MapKind: Sendable, Equatable {
+    case lww
+    case orMap
+}
+
+/// What one op came to.
+public struct OpOutcome: Sendable, Equatable {
+    public var success: Bool
+    /// Set when the op is rejected for good (it is still acknowledged).
+    public var code: WireErrorCode?
+    public var error: String?
+
+    public static let applied = OpOutcome(success: true, code: nil, error: nil)
+
+    public static func rejected(_ code: WireErrorCode, _ error: String) -> OpOutcome {
+        OpOutcome(success: false, code: code, error: error)
+    }
+}
+
+/// The result of applying a batch of ops to one map.
+public struct MapApplyResult: Sendable {
+    public var outcomes: [OpOutcome] = []
+    /// New states to persist (one per changed key).
+    public var changedRecords: [StoredRecord] = []
+    /// Changes for the event journal.
+    public var journal: [JournalDraft] = []
+}
+
+/// A journal event before the journal gives it a sequence number.
+public struct JournalDraft: Sendable {
+    public var type: JournalEventType
+    public var mapName: String
+    public var key: String
+    public var value: DataValue?
+    public var previousValue: DataValue?
+    public var timestamp: Timestamp
+}
+
+/// One map of one tenant on this node: its CRDT state with Merkle tree, and the live
+/// queries watching it.
+///
+/// An actor: every write to the map is serialized here, merges need no locks, and the
+/// events a write causes leave in the order the writes were applied.
+public actor MapStore {
+    public let tenant: TenantID
+    public let name: String
+    public private(set) var kind: MapKind?
+    private var lww = LWWMap()
+    private var orMap = ORMap()
+    private let clock: NodeClock
+    private let codec = WireCodec()
+
+    /// Live queries by (session, queryId).
+    private var queries: [QueryKey: LiveQuery] = [:]
+    /// Sessions with at least one live query here: they receive `SERVER_EVENT`s.
+    private var watchers: [SessionID: Watcher] = [:]
+
+    private struct QueryKey: Hashable {
+        var session: SessionID
+        var queryId: String
+    }
+
+    private struct LiveQuery {
+        var outbound: SessionOutbound
+        var window: LiveQueryWindow
+        var fields: [String]?
+    }
+
+    private struct Watcher {
+        var outbound: SessionOutbound
+        var queryCount: Int
+    }
+
+    public init(tenant: TenantID, name: String, clock: NodeClock) {
+        self.tenant = tenant
+        self.name = name
+        self.clock = clock
+    }
+
+    // MARK: - Loading
+
+    /// Installs records read from storage at start-up (no events, no persistence).
+    public func restore(_ records: [StoredRecord]) {
+        for stored in records {
+            switch stored.value {
+            case .lww(let record):
+                kind = kind ?? .lww
+                lww.merge(key: stored.key.key, record: record)
+            case .orMap(let entry):
+                kind = kind ?? .orMap
+                orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
+            case .counter:
+                continue
+            }
+        }
+    }
+
+    // MARK: - Writes
+
+    /// Applies client ops (all for this map) and fans the changes out to live queries and
+    /// watching sessions other than the writer.
+    public func apply(_ ops: [ClientOp], writer: SessionID?, nowMillis: Int64) -> MapApplyResult {
+        var result = MapApplyResult()
+        result.outcomes.reserveCapacity(ops.count)
+        var changedKeys: [String] = []
+        var events: [ServerEventPayload] = []
+        for op in ops {
+            let outcome = applyOne(op, changedKeys: &changedKeys, events: &events, journal: &result.journal, nowMillis: nowMillis)
+            result.outcomes.append(outcome)
+        }
+        result.changedRecords = storedRecords(for: changedKeys)
+        broadcast(events, excluding: writer, nowMillis: nowMillis)
+        return result
+    }
+
+    private func applyOne(
+        _ op: ClientOp, changedKeys: inout [String], events: inout [ServerEventPayload], journal: inout [JournalDraft], nowMillis: Int64
+    ) -> OpOutcome {
+        let opType = op.opType?.uppercased()
+        let isORAdd = opType == "OR_ADD" || (opType == nil && op.orRecord != nil)
+        let isORRemove = opType == "OR_REMOVE" || (opType == nil && op.orRecord == nil && op.orTag != nil && op.record == nil)
+        if isORAdd || isORRemove {
+            guard kind != .lww else {
+                return .rejected(.badRequest, "map '\(name)' is an LWW map; OR-Map ops are not accepted")
+            }
+            if isORAdd {
+                guard let record = op.orRecord else { return .rejected(.badRequest, "OR_ADD without orRecord") }
+                kind = .orMap
+                clock.observe(record.timestamp)
+                if orMap.apply(key: op.key, record: record) {
+                    changedKeys.append(op.key)
+                    events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.key, orRecord: record))
+                    journal.append(JournalDraft(type: .put, mapName: name, key: op.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
+                }
+            } else {
+                guard let tag = op.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
+                kind = .orMap
+                if let timestamp = Timestamp(tag) { clock.observe(timestamp) }
+                let previous = orMap.records(forKey: op.key).first { $0.tag == tag }
+                let wasKnown = orMap.tombstones.contains(tag)
+                orMap.applyTombstone(tag: tag, key: op.key)
+                if !wasKnown {
+                    changedKeys.append(op.key)
+                    events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.key, orTag: tag))
+                    journal.append(JournalDraft(type: .delete, mapName: name, key: op.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
+                }
+            }
+            return .applied
+        }
+        guard let record = op.record else {
+            return .rejected(.badRequest, "op on key '\(op.key)' has no record")
+        }
+        guard kind != .orMap else {
+            return .rejected(.badRequest, "map '\(name)' is an OR-Map; LWW ops are not accepted")
+        }
+        kind = .lww
+        clock.observe(record.timestamp)
+        let previous = lww.record(forKey: op.key)
+        if lww.merge(key: op.key, record: record) {
+            changedKeys.append(op.key)
+            events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.key, record: record))
+            let previousValue = previous.flatMap { $0.isExpired(nowMillis: nowMillis) ? nil : $0.value }
+            let type: JournalEventType = record.isTombstone ? .delete : (previousValue == nil ? .put : .update)
+            journal.append(JournalDraft(type: type, mapName: name, key: op.key, value: record.value, previousValue: previousValue, timestamp: record.timestamp))
+        }
+        return .applied
+    }
+
+    private func storedRecords(for keys: [String]) -> [StoredRecord] {
+        var seen = Set<String>()
+        var records: [StoredRecord] = []
+        records.reserveCapacity(keys.count)
+        for key in keys where seen.insert(key).inserted {
+            let storageKey = StorageKey(tenant: tenant, mapName: name, key: key)
+            let partition = PartitionFunction.partition(forKey: key, tenantID: tenant.rawValue)
+            switch kind {
+            case .lww:
+                if let record = lww.record(forKey: key) {
+                    records.append(StoredRecord(key: storageKey, partition: partition, value: .lww(record)))
+                }
+            case .orMap:
+                records.append(StoredRecord(key: storageKey, partition: partition, value: .orMap(orMap.entry(forKey: key))))
+            case nil:
+                break
+            }
+        }
+        return records
+    }
+
+    // MARK: - Fan-out
+
+    /// The value a live query sees for `key`: nil when absent, deleted or expired.
+    private func queryValue(forKey key: String, nowMillis: Int64) -> DataValue? {
+        switch kind {
+        case .lww: return lww.value(forKey: key, nowMillis: nowMillis)
+        case .orMap:
+            let values = orMap.values(forKey: key, nowMillis: nowMillis)
+            return values.isEmpty ? nil : .array(values)
+        case nil: return nil
+        }
+    }
+
+    private func broadcast(_ events: [ServerEventPayload], excluding writer: SessionID?, nowMillis: Int64) {
+        guard !events.isEmpty, !queries.isEmpty else { return }
+        let timestamp = clock.now()
+        for event in events {
+            let bytes = codec.encode(.serverEvent(ServerEvent(payload: event, timestamp: timestamp)))
+            for (id, watcher) in watchers where id != writer {
+                watcher.outbound.send(encoded: bytes)
+            }
+        }
+        var updatedKeys = Set<String>()
+        for event in events where updatedKeys.insert(event.key).inserted {
+            let value = queryValue(forKey: event.key, nowMillis: nowMillis)
+            for (key, var query) in queries {
+                let changes = query.window.apply(key: event.key, value: value)
+                queries[key] = query
+                for change in changes {
+                    let projected = change.value.map { v in query.fields.map { FieldProjection.project(v, fields: $0) } ?? v }
+                    let changeType: ChangeType
+                    switch change {
+                    case .enter: changeType = .enter
+                    case .update: changeType = .update
+                    case .leave: changeType = .leave
+                    }
+                    query.outbound.send(.queryUpdate(QueryUpdate(queryId: key.queryId, key: change.key, value: projected ?? .null, changeType: changeType)))
+                }
+            }
+        }
+    }
+
+    // MARK: - Live queries
+
+    /// The live records a query runs over (no tombstones, no expired records).
+    public func queryRecords(nowMillis: Int64) -> [QueryRecord] {
+        liveRecords(nowMillis: nowMillis)
+    }
+
+    private func liveRecords(nowMillis: Int64) -> [QueryRecord] {
+        switch kind {
+        case .lww:
+            return lww.records.compactMap { key, record in
+                guard let value = record.value, !record.isExpired(nowMillis: nowMillis) else { return nil }
+                return QueryRecord(key: key, value: value)
+            }
+        case .orMap:
+            return orMap.keys.compactMap { key in
+                let values = orMap.values(forKey: key, nowMillis: nowMillis)
+                return values.isEmpty ? nil : QueryRecord(key: key, value: .array(values))
+            }
+        case nil:
+            return []
+        }
+    }
+
+    /// Runs a query and, unless it pages with a cursor or groups, keeps it live for
+    /// `QUERY_UPDATE`s. Returns the `QUERY_RESP` to send.
+    public func subscribe(_ sub: QuerySub, outbound: SessionOutbound, nowMillis: Int64) -> QueryResp {
+        let records = liveRecords(nowMillis: nowMillis)
+        let page = QueryExecutor().execute(sub.query, records: records, nowMillis: nowMillis)
+        let results = page.results.map { record in
+            QueryResultItem(key: record.key, value: sub.fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value)
+        }
+        let queryKey = QueryKey(session: outbound.id, queryId: sub.queryId)
+        if sub.query.cursor == nil, !sub.query.isGrouped {
+            let window = LiveQueryWindow(query: sub.query, records: records.map { (key: $0.key, value: $0.value) })
+            if queries.updateValue(LiveQuery(outbound: outbound, window: window, fields: sub.fields), forKey: queryKey) == nil {
+                watchers[outbound.id, default: Watcher(outbound: outbound, queryCount: 0)].queryCount += 1
+            }
+        }
+        return QueryResp(
+            queryId: sub.queryId, results: results, nextCursor: page.nextCursor, hasMore: page.hasMore,
+            cursorStatus: sub.query.cursor == nil ? nil : page.cursorStatus)
+    }
+
+    /// Ends one live query; returns whether it existed.
+    @discardableResult
+    public func unsubscribe(queryId: String, session: SessionID) -> Bool {
+        guard queries.removeValue(forKey: QueryKey(session: session, queryId: queryId)) != nil else { return false }
+        releaseWatcher(session)
+        return true
+    }
+
+    /// Forgets everything a closed session had here.
+    public func removeSession(_ session: SessionID) {
+        queries = queries.filter { $0.key.session != session }
+        watchers.removeValue(forKey: session)
+    }
+
+    private func releaseWatcher(_ session: SessionID) {
+        guard var watcher = watchers[session] else { return }
+        watcher.queryCount -= 1
+        watchers[session] = watcher.queryCount > 0 ? watcher : nil
+    }
+
+    public var liveQueryCount: Int { queries.count }
+
+    // MARK: - LWW Merkle sync
+
+    public func lwwRootHash() -> UInt32 {
+        kind == .lww ? lww.merkleTree.rootHash : 0
+    }
+
+    /// The reply to `MERKLE_REQ_BUCKET`: a leaf's records (tombstones included) or the
+    /// child buckets of an inner node (empty for unknown paths).
+    public func lwwBucket(path: String) -> TopGunMessage {
+        let tree = kind == .lww ? lww.merkleTree : MerkleTree()
+        if tree.isNonEmptyLeaf(path) {
+            let records = tree.keys(inLeaf: path).sorted().compactMap { key in
+                lww.record(forKey: key).map { SyncLeafRecord(key: key, record: $0) }
+            }
+            return .syncRespLeaf(SyncRespLeaf(mapName: name, path: path, records: records))
+        }
+        let buckets = tree.buckets(atPath: path).map { (key: String($0.digit), value: $0.hash) }
+        return .syncRespBuckets(SyncRespBuckets(mapName: name, path: path, buckets: WireDictionary(buckets)))
+    }
+
+    /// LWW records changed after `since` (HTTP sync deltas), tombstones included.
+    public func lwwRecords(after since: Timestamp) -> [(key: String, record: LWWRecord)] {
+        guard kind == .lww else { return [] }
+        return lww.records.filter { $0.value.timestamp > since }.map { (key: $0.key, record: $0.value) }.sorted { $0.key < $1.key }
+    }
+
+    // MARK: - OR-Map Merkle sync
+
+    public func orRootHash() -> UInt32 {
+        kind == .orMap ? orMap.merkleTree.rootHash : 0
+    }
+
+    public func orBucket(path: String) -> TopGunMessage {
+        let tree = kind == .orMap ? orMap.merkleTree : MerkleTree()
+        if tree.isNonEmptyLeaf(path) {
+            let entries = tree.keys(inLeaf: path).sorted().map { orMap.entry(forKey: $0) }
+            return .ormapSyncRespLeaf(ORMapSyncRespLeaf(mapName: name, path: path, entries: entries))
+        }
+        let buckets = tree.buckets(atPath: path).map { (key: String($0.digit), value: $0.hash) }
+        return .ormapSyncRespBuckets(ORMapSyncRespBuckets(mapName: name, path: path, buckets: WireDictionary(buckets)))
+    }
+
+    public func orEntries(keys: [String]) -> [ORMapEntry] {
+        keys.map { orMap.entry(forKey: $0) }
+    }
+
+    /// Merges entries a client pushed (`ORMAP_PUSH_DIFF`); new records and tombstones are
+    /// broadcast and persisted.
+    public func pushDiff(_ entries: [ORMapEntry], writer: SessionID?, nowMillis: Int64) -> MapApplyResult {
+        var result = MapApplyResult()
+        guard kind != .lww else {
+            result.outcomes = [.rejected(.badRequest, "map '\(name)' is an LWW map")]
+            return result
+        }
+        kind = .orMap
+        var events: [ServerEventPayload] = []
+        var changedKeys: [String] = []
+        for entry in entries {
+            let before = orMap.records(forKey: entry.key)
+            let beforeTombstones = orMap.tombstonesByKey[entry.key] ?? []
+            for record in entry.records { clock.observe(record.timestamp) }
+            orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
+            let after = orMap.records(forKey: entry.key)
+            let afterTombstones = orMap.tombstonesByKey[entry.key] ?? []
+            guard before != after || beforeTombstones != afterTombstones else { continue }
+            changedKeys.append(entry.key)
+            let previous = Set(before)
+            for record in after where !previous.contains(record) {
+                events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: entry.key, orRecord: record))
+                result.journal.append(JournalDraft(type: .put, mapName: name, key: entry.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
+            }
+            for tag in afterTombstones.subtracting(beforeTombstones).sorted() {
+                events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: entry.key, orTag: tag))
+            }
+        }
+        result.outcomes = [.applied]
+        result.changedRecords = storedRecords(for: changedKeys)
+        broadcast(events, excluding: writer, nowMillis: nowMillis)
+        return result
+    }
+
+    // MARK: - Introspection
+
+    public var recordCount: Int {
+        switch kind {
+        case .lww: return lww.count
+        case .orMap: return orMap.keys.count
+        case nil: return 0
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// `POST /sync` (protocol.md §7.1): stateless sync for clients that poll. Bearer JWT, a
+/// MessagePack (or JSON) body in, the same format out; the same write path as WebSocket.
+public struct HTTPSyncEndpoint: Sendable {
+    let services: DataPlaneServices
+    let writes: WritePath
+
+    public init(services: DataPlaneServices) {
+        self.services = services
+        self.writes = WritePath(services: services)
+    }
+
+    public func handle(_ request: Request, context: some Hummingbird.RequestContext) async throws -> Response {
+        let requestId = request.headers[.requestID] ?? UUIDText.random()
+        guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
+            throw ProblemDetails(.unauthorized, kind: "unauthorized", title: "Unauthorized", detail: "missing Authorization: Bearer <token>")
+        }
+        let token = String(authorization.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        let requestContext: Tenancy.RequestContext
+        switch await services.authenticator.authenticate(token: token, requestId: requestId) {
+        case .success(let verified): requestContext = verified
+        case .failure(let refusal):
+            throw ProblemDetails(.unauthorized, kind: "unauthorized", title: "Unauthorized", detail: refusal.reason)
+        }
+        let limit = services.configuration.maxFrameBytes
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limit)
+        } catch {
+            throw ProblemDetails(.contentTooLarge, kind: "payload-too-large", title: "Payload Too Large", detail: "the body is larger than \(limit) bytes", extra: ["limit": String(limit)])
+        }
+        let isJSON = request.headers[.contentType]?.lowercased().contains("json") == true
+        let codec = WireCodec(limits: MessagePackLimits(maxInputBytes: limit))
+        let syncRequest: HTTPSyncRequest
+        do {
+            let bytes = Array(body.readableBytesView)
+            let message = isJSON ? try codec.message(from: JSONReader(limits: codec.limits).decode(bytes)) : try codec.decode(bytes)
+            guard case .httpSyncRequest(let decoded) = message else {
+                throw WireDecodingError(.invalidValue("expected an HTTP sync request, got \(message.type)"))
+            }
+            syncRequest = decoded
+        } catch let error as WireDecodingError {
+            throw ProblemDetails(.badRequest, kind: "invalid-sync-request", title: "Bad Request", detail: error.description)
+        }
+        let response = await process(syncRequest, context: requestContext)
+        let value = WireCodec.dataValue(of: .httpSyncResponse(response))
+        var headers = HTTPFields()
+        let payload: ByteBuffer
+        if isJSON {
+            headers[.contentType] = "application/json"
+            payload = ByteBuffer(string: JSONWriter.string(value))
+        } else {
+            headers[.contentType] = "application/x-msgpack"
+            payload = ByteBuffer(bytes: MessagePackWriter.encode(value))
+        }
+        headers[.requestID] = requestId
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: payload))
+    }
+
+    func process(_ request: HTTPSyncRequest, context: Tenancy.RequestContext) async -> HTTPSyncResponse {
+        services.clock.observe(request.clientHlc)
+        var errors: [HTTPSyncError] = []
+        var ack: HTTPSyncAck?
+        if let ops = request.operations, !ops.isEmpty {
+            let outcome = await writes.apply(ops, batchConcern: nil, context: context, writer: nil)
+            var durable = true
+            if let ticket = outcome.ticket {
+                durable = await services.durability.waitUntilDurable(ticket, timeout: services.configuration.persistTimeout)
+            }
+            if durable {
+                ack = HTTPSyncAck(lastId: outcome.ack.lastId, results: outcome.ack.results)
+            } else {
+                errors.append(HTTPSyncError(code: WireErrorCode.unavailable.rawValue, message: "storage has not confirmed the writes in time; send them again"))
+            }
+        }
+        var deltas: [HTTPSyncDelta] = []
+        for sync in request.syncMaps ?? [] {
+            guard let store = services.maps.existingStore(tenant: context.tenant, name: sync.mapName) else {
+                deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: [], serverSyncTimestamp: services.clock.now()))
+                continue
+            }
+            if await store.kind == .orMap {
+                errors.append(HTTPSyncError(code: WireErrorCode.badRequest.rawValue, message: "HTTP sync carries LWW maps only", context: sync.mapName))
+                continue
+            }
+            let records = await store.lwwRecords(after: sync.lastSyncTimestamp).map {
+                HTTPSyncDeltaRecord(key: $0.key, record: $0.record, eventType: $0.record.isTombstone ? .remove : .put)
+            }
+            deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: records, serverSyncTimestamp: services.clock.now()))
+        }
+        var queryResults: [HTTPSyncQueryResult] = []
+        for query in request.queries ?? [] {
+            var filter: DataObject?
+            if case .object(let object) = query.filter { filter = object }
+            let limit = query.limit.map { Int(max(0, min($0, 10_000))) }
+            let typed = Query(where: filter, limit: limit, cursor: query.cursor)
+            let store = services.maps.existingStore(tenant: context.tenant, name: query.mapName)
+            let records = await store?.queryRecords(nowMillis: services.clock.nowMillis()) ?? []
+            let page = QueryExecutor().execute(typed, records: records, nowMillis: services.clock.nowMillis())
+            queryResults.append(HTTPSyncQueryResult(
+                queryId: query.queryId, results: page.results.map(\.dataValue), hasMore: page.hasMore, nextCursor: page.nextCursor))
+        }
+        for search in request.searches ?? [] {
+            errors.append(HTTPSyncError(code: WireErrorCode.notImplemented.rawValue, message: Unsupported.search, context: search.searchId))
+        }
+        return HTTPSyncResponse(
+            serverHlc: services.clock.now(), ack: ack, deltas: request.syncMaps == nil ? nil : deltas,
+            queryResults: request.queries == nil ? nil : queryResults, searchResults: nil, errors: errors.isEmpty ? nil : errors)
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metadata
+import ServiceLifecycle
+import Tenancy
+import TopGunCore
+import UnixSignals
+
+/// A data-plane node, assembled: storage with write-behind, the loaded maps, and the server.
+///
+/// `run` loads every partition before the server accepts a connection (so no client ever
+/// sees a half-loaded map), serves until SIGTERM/SIGINT, then shuts down gracefully: stop
+/// accepting, close sockets with 1001, drain the write-behind queue.
+public struct DataPlaneNode: Sendable {
+    /// What a running node tells its starter.
+    public struct Bound: Sendable {
+        public var port: Int
+        public var webSocketURL: String
+        public var httpURL: String
+    }
+
+    public let configuration: DataPlaneConfiguration
+    public let storage: any ServerStorage
+    public let authenticator: any Authenticator
+    public let logger: Logger
+
+    public init(configuration: DataPlaneConfiguration, storage: any ServerStorage, authenticator: any Authenticator, logger: Logger) {
+        self.configuration = configuration
+        self.storage = storage
+        self.authenticator = authenticator
+        self.logger = logger
+    }
+
+    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], onBound: @escaping @Sendable (Bound) async -> Void = { _ in }) async throws {
+        try await storage.prepare()
+        let writeBehind = WriteBehindQueue(storage: storage, logger: logger)
+        let endpoints = AdvertisedEndpoints()
+        let services = DataPlaneServices(
+            configuration: configuration, durability: writeBehind, authenticator: authenticator, logger: logger, endpoints: endpoints)
+        var loaded = 0
+        for partition in 0..<PartitionFunction.partitionCount {
+            let records = try await storage.loadPartition(partition)
+            loaded += records.count
+            await services.restore(records)
+        }
+        logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
+        let readiness = Readiness()
+        readiness.markLoaded()
+        let host = configuration.host
+        let application = DataPlaneServer(services: services, readiness: readiness).application { port in
+            let bound = Bound(port: port, webSocketURL: "ws://\(host):\(port)/ws", httpURL: "http://\(host):\(port)")
+            endpoints.set(websocket: bound.webSocketURL, http: bound.httpURL)
+            await onBound(bound)
+        }
+        // Shut down in reverse order: the server first, the write-behind queue last (it drains).
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: writeBehind),
+                    .init(service: LockExpiryService(locks: services.locks)),
+                    .init(service: application),
+                ],
+                gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: logger))
+        try await group.run()
+        await storage.shutdown()
+    }
+}
+
+/// Expires lock leases.
+struct LockExpiryService: Service {
+    let locks: LockManager
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await locks.runExpiry()
+        }
+    }
+}

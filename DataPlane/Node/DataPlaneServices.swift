@@ -1,0 +1,84 @@
+import Logging
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// Everything a node's handlers share: maps, coordination services, durability, clock.
+public final class DataPlaneServices: Sendable {
+    public let configuration: DataPlaneConfiguration
+    public let clock: NodeClock
+    public let maps: MapDirectory
+    public let topics = TopicRegistry()
+    public let locks = LockManager()
+    public let counters = CounterRegistry()
+    public let journal: EventJournal
+    public let durability: any DurabilityPipeline
+    public let authenticator: any Authenticator
+    public let metrics: DataPlaneMetrics
+    public let logger: Logger
+    /// Where clients reach this node (for `PARTITION_MAP`); set once the server is bound.
+    public let endpoints: AdvertisedEndpoints
+
+    public init(
+        configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, authenticator: any Authenticator,
+        metrics: DataPlaneMetrics = DataPlaneMetrics(), logger: Logger, endpoints: AdvertisedEndpoints = AdvertisedEndpoints()
+    ) {
+        self.configuration = configuration
+        self.clock = NodeClock(nodeId: configuration.nodeId)
+        self.maps = MapDirectory(clock: clock)
+        self.journal = EventJournal(nodeId: configuration.nodeId, capacity: configuration.journalCapacity)
+        self.durability = durability
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.logger = logger
+        self.endpoints = endpoints
+    }
+
+    /// Installs what storage holds: maps and counters.
+    public func restore(_ records: [StoredRecord]) async {
+        var byMap: [MapDirectory.MapID: [StoredRecord]] = [:]
+        var counters: [StoredRecord] = []
+        for record in records {
+            if case .counter = record.value {
+                counters.append(record)
+            } else {
+                byMap[MapDirectory.MapID(tenant: record.key.tenant, name: record.key.mapName), default: []].append(record)
+            }
+        }
+        for (id, records) in byMap {
+            await maps.store(tenant: id.tenant, name: id.name).restore(records)
+        }
+        await self.counters.restore(counters)
+    }
+
+    /// Forgets a session everywhere it left state.
+    public func sessionClosed(_ session: SessionID, maps touched: [MapStore]) async {
+        for store in touched { await store.removeSession(session) }
+        await topics.removeSession(session)
+        await locks.removeSession(session)
+        await counters.removeSession(session)
+        await journal.removeSession(session)
+    }
+}
+
+/// The URLs of this node, known once its port is bound.
+public final class AdvertisedEndpoints: Sendable {
+    private let storage = SynchronizedBox<(websocket: String, http: String)?>(nil)
+
+    public init() {}
+
+    public func set(websocket: String, http: String) { storage.set((websocket, http)) }
+
+    public var websocket: String { storage.get()?.websocket ?? "" }
+    public var http: String { storage.get()?.http ?? "" }
+}
+
+import Synchronization
+
+/// A value behind a mutex, for rarely changing shared settings.
+final class SynchronizedBox<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func get() -> Value { mutex.withLock { $0 } }
+    func set(_ value: Value) { mutex.withLock { $0 = value } }
+}

@@ -1,0 +1,32 @@
+/// The seam between the write path and storage: records go in, a ticket comes back, and
+/// the ticket tells when they are durable. `WriteBehindQueue` is the implementation;
+/// tests may swap in their own.
+public protocol DurabilityPipeline: Sendable {
+    /// Queues the new states of changed keys; returns a ticket covering everything queued
+    /// so far (an empty list returns the current tail, which is how an idempotent re-send
+    /// waits for the flush of the first send).
+    func enqueue(_ records: [StoredRecord]) async -> FlushTicket
+    /// Waits until everything up to `ticket` is committed; false on timeout.
+    func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool
+    /// Rows waiting for a flush, and whether the last flush succeeded (for `/ready`).
+    func health() async -> DurabilityHealth
+}
+
+public struct DurabilityHealth: Sendable, Equatable {
+    public var pending: Int
+    public var isHealthy: Bool
+    public var lastError: String?
+
+    public init(pending: Int, isHealthy: Bool, lastError: String?) {
+        self.pending = pending
+        self.isHealthy = isHealthy
+        self.lastError = lastError
+    }
+}
+
+extension WriteBehindQueue: DurabilityPipeline {
+    public func health() async -> DurabilityHealth {
+        let status = self.status
+        return DurabilityHealth(pending: status.pendingCount, isHealthy: status.isHealthy, lastError: status.lastError)
+    }
+}

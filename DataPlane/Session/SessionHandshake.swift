@@ -1,0 +1,115 @@
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// The authentication handshake of one connection (protocol.md §6.3), as a pure state
+/// machine in the style of postgres-nio's: events in, actions out; the socket code performs
+/// the actions. Every rule is tested without a socket.
+///
+/// - `AUTH_REQUIRED` on connect; `AUTH` accepted at any time before authentication.
+/// - `PING` is always answered, even before authentication.
+/// - `DEVICE_HELLO` is ignored (this server always requires a token).
+/// - Any other message before authentication gets `ERROR 401`.
+/// - A duplicate `AUTH` after success is ignored silently (the client sends one on open
+///   and another in reply to `AUTH_REQUIRED`; re-acking would make it re-send its ops).
+/// - A failed `AUTH` gets `AUTH_FAIL` with the reason, then the connection closes (4001).
+/// - No successful `AUTH` within the deadline: close 4001.
+public struct SessionHandshake: Sendable {
+    public enum State: Sendable, Equatable {
+        case awaitingAuth
+        /// A token is being verified; frames that arrive meanwhile wait their turn.
+        case verifying
+        case authenticated(RequestContext)
+        case closed
+    }
+
+    public enum Action: Sendable, Equatable {
+        case send(TopGunMessage)
+        /// Verify this token, then report with `verified(_:)`.
+        case verify(token: String)
+        /// Hand an authenticated message to its handler.
+        case dispatch(TopGunMessage, RequestContext)
+        case close(CloseCode, reason: String)
+        case none
+    }
+
+    public private(set) var state: State = .awaitingAuth
+
+    public init() {}
+
+    public var context: RequestContext? {
+        if case .authenticated(let context) = state { return context }
+        return nil
+    }
+
+    public mutating func connected() -> Action {
+        .send(.authRequired(AuthRequired()))
+    }
+
+    public mutating func received(_ message: TopGunMessage, nowMillis: Int64) -> Action {
+        if case .ping(let ping) = message, state != .closed {
+            return .send(.pong(Pong(timestamp: ping.timestamp, serverTime: Double(nowMillis))))
+        }
+        switch state {
+        case .closed:
+            return .none
+        case .verifying:
+            // The inbound loop awaits verification before reading on; nothing arrives here.
+            return .none
+        case .awaitingAuth:
+            switch message {
+            case .auth(let auth):
+                state = .verifying
+                return .verify(token: auth.token)
+            case .deviceHello:
+                return .none
+            default:
+                return .send(.errorMessage(.make(.unauthorized, "not authenticated: send AUTH with a token first")))
+            }
+        case .authenticated(let context):
+            switch message {
+            case .auth, .deviceHello:
+                return .none
+            default:
+                return .dispatch(message, context)
+            }
+        }
+    }
+
+    /// The outcome of `verify`: a context, or the reason for refusing.
+    public mutating func verified(_ result: Result<RequestContext, RefusedToken>) -> [Action] {
+        guard state == .verifying else { return [] }
+        switch result {
+        case .success(let context):
+            state = .authenticated(context)
+            return [.send(.authAck(AuthAck(protocolVersion: 1, userId: context.principal)))]
+        case .failure(let refusal):
+            state = .closed
+            return [
+                .send(.authFail(AuthFail(error: refusal.reason, code: WireErrorCode.unauthorized.rawValue))),
+                .close(.unauthorized, reason: refusal.reason),
+            ]
+        }
+    }
+
+    public mutating func deadlineExpired() -> Action {
+        switch state {
+        case .awaitingAuth, .verifying:
+            state = .closed
+            return .close(.unauthorized, reason: "authentication deadline passed")
+        default:
+            return .none
+        }
+    }
+
+    /// The connection is going away for another reason.
+    public mutating func close() {
+        state = .closed
+    }
+}
+
+/// Why a token was refused, as sent in `AUTH_FAIL.error`.
+public struct RefusedToken: Error, Sendable, Equatable {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}

@@ -1,0 +1,57 @@
+/// A token bucket: `capacity` tokens, refilled at `ratePerSecond`. Pure: time is an input.
+public struct TokenBucket: Sendable, Equatable {
+    public let capacity: Double
+    public let ratePerSecond: Double
+    public private(set) var tokens: Double
+    private var lastRefillNanos: UInt64
+
+    public init(capacity: Double, ratePerSecond: Double, nowNanos: UInt64) {
+        self.capacity = capacity
+        self.ratePerSecond = ratePerSecond
+        self.tokens = capacity
+        self.lastRefillNanos = nowNanos
+    }
+
+    /// Takes `cost` tokens if available.
+    public mutating func take(_ cost: Double, nowNanos: UInt64) -> Bool {
+        refill(nowNanos: nowNanos)
+        guard tokens >= cost else { return false }
+        tokens -= cost
+        return true
+    }
+
+    /// Milliseconds until `cost` tokens will be available.
+    public func millisUntilAvailable(_ cost: Double) -> Int64 {
+        guard tokens < cost else { return 0 }
+        return Int64(((cost - tokens) / ratePerSecond * 1000).rounded(.up))
+    }
+
+    private mutating func refill(nowNanos: UInt64) {
+        guard nowNanos > lastRefillNanos else { return }
+        let elapsed = Double(nowNanos - lastRefillNanos) / 1e9
+        tokens = min(capacity, tokens + elapsed * ratePerSecond)
+        lastRefillNanos = nowNanos
+    }
+}
+
+/// Monotonic nanoseconds for rate limiting.
+@inline(__always)
+func monotonicNanos() -> UInt64 {
+    DispatchTimeNanos.now()
+}
+
+enum DispatchTimeNanos {
+    static func now() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,102 @@
+/// The rows a write-behind queue has not flushed yet, oldest first, one per row identity.
+///
+/// A later write to a queued row replaces its record in place and keeps the row's place and
+/// first ticket: the newer CRDT state is a superset of the older, so writing it covers both
+/// writes, and the row is due as early as its first write was. Because places never move,
+/// entries are in order of their first ticket, which is what makes a simple durability
+/// watermark correct (see `WriteBehindStateMachine`).
+struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
+    struct Entry: Sendable {
+        var record: StoredRecord
+        /// The oldest not-yet-durable ticket this row's record covers.
+        var firstTicket: UInt64
+        /// When the row was first queued (drives the flush interval).
+        var enqueuedAt: Instant
+    }
+
+    /// Entries by place; a place is `base + index`. Never holes, except transiently in
+    /// `putBack`, which rebuilds.
+    private var entries: [Entry] = []
+    /// Places before `head` were taken.
+    private var head = 0
+    /// The place of each identity still queued, counted from the queue's creation so that
+    /// compacting `entries` does not rewrite it.
+    private var places: [RecordIdentity: Int] = [:]
+    private var base = 0
+
+    var count: Int { entries.count - head }
+    var isEmpty: Bool { count == 0 }
+    var first: Entry? { head < entries.count ? entries[head] : nil }
+
+    /// Queues `record` under `ticket`, or replaces the queued record of its row. Returns
+    /// whether it took a new place.
+    @discardableResult
+    mutating func insert(_ record: StoredRecord, ticket: UInt64, now: Instant) -> Bool {
+        let identity = record.identity
+        if let place = places[identity] {
+            entries[place - base].record = Self.newer(record, replacing: entries[place - base].record)
+            return false
+        }
+        places[identity] = base + entries.count
+        entries.append(Entry(record: record, firstTicket: ticket, enqueuedAt: now))
+        return true
+    }
+
+    /// Removes and returns up to `limit` oldest entries.
+    mutating func removeFirst(upTo limit: Int) -> [Entry] {
+        let end = head + min(limit, count)
+        if head == 0 && end == entries.count {
+            // Everything: hand the storage over without copying.
+            let taken = entries
+            base += entries.count
+            entries = []
+            places.removeAll(keepingCapacity: true)
+            return taken
+        }
+        let taken = Array(entries[head..<end])
+        for entry in taken { places[entry.record.identity] = nil }
+        head = end
+        if head > 1_024 && head * 2 > entries.count {
+            entries.removeFirst(head)
+            base += head
+            head = 0
+        }
+        return taken
+    }
+
+    /// Puts entries whose flush failed back in front of everything queued since. They are
+    /// older than every queued entry; where a newer write to the same row was queued
+    /// meanwhile, that newer record (a superset) replaces the old one, which keeps its place
+    /// and first ticket.
+    mutating func putBack(_ failed: [Entry]) {
+        guard !failed.isEmpty else { return }
+        var rebuilt: [Entry] = []
+        rebuilt.reserveCapacity(failed.count + count)
+        var superseded = Set<Int>()
+        for var entry in failed {
+            if let place = places[entry.record.identity] {
+                entry.record = Self.newer(entries[place - base].record, replacing: entry.record)
+                superseded.insert(place)
+            }
+            rebuilt.append(entry)
+        }
+        for index in head..<entries.count where !superseded.contains(base + index) {
+            rebuilt.append(entries[index])
+        }
+        base += entries.count
+        entries = rebuilt
+        head = 0
+        places.removeAll(keepingCapacity: true)
+        for (index, entry) in entries.enumerated() {
+            places[entry.record.identity] = base + index
+        }
+    }
+
+    /// `newer` in place of `older`. The row is still unwritten, so if either write knew the
+    /// storage had no row for it, none has appeared since.
+    private static func newer(_ newer: StoredRecord, replacing older: StoredRecord) -> StoredRecord {
+        var record = newer
+        record.mayExistInStorage = newer.mayExistInStorage && older.mayExistInStorage
+        return record
+    }
+}

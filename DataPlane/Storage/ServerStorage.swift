@@ -1,0 +1,87 @@
+import Tenancy
+import TopGunCore
+
+/// Where one record lives: tenant, map, key.
+public struct StorageKey: Hashable, Sendable, Comparable {
+    public var tenant: TenantID
+    public var mapName: String
+    public var key: String
+
+    public init(tenant: TenantID, mapName: String, key: String) {
+        self.tenant = tenant
+        self.mapName = mapName
+        self.key = key
+    }
+
+    public static func < (lhs: StorageKey, rhs: StorageKey) -> Bool {
+        (lhs.tenant.rawValue, lhs.mapName, lhs.key) < (rhs.tenant.rawValue, rhs.mapName, rhs.key)
+    }
+}
+
+/// What is stored under a key: the CRDT state exactly as merged, with the writers'
+/// timestamps and OR tags.
+public enum StoredValue: Sendable, Equatable {
+    /// An LWW record; a tombstone is a record with a nil value.
+    case lww(LWWRecord)
+    /// Every record and tombstone of one OR-Map key.
+    case orMap(ORMapEntry)
+    /// A PN counter (the map name is the counters' namespace, the key the counter name).
+    case counter(PNCounter)
+}
+
+/// One row of the record store.
+public struct StoredRecord: Sendable, Equatable {
+    public var key: StorageKey
+    /// The tenant-aware partition (`PartitionFunction.partition(forKey:tenantID:)`).
+    public var partition: Int
+    public var value: StoredValue
+    /// A hint, not data (`==` ignores it): false when the writer knows the storage has no row
+    /// for this record yet, because its key was absent from the partition in memory (which
+    /// holds every stored row once loaded). PostgreSQL then writes it with a plain `INSERT`,
+    /// which costs about what `COPY` does, instead of an upsert. A wrong `false` costs one
+    /// retry of the batch as an upsert, never data. Rows read from storage say true.
+    public var mayExistInStorage: Bool
+
+    public init(key: StorageKey, partition: Int, value: StoredValue, mayExistInStorage: Bool = true) {
+        self.key = key
+        self.partition = partition
+        self.value = value
+        self.mayExistInStorage = mayExistInStorage
+    }
+
+    public static func == (lhs: StoredRecord, rhs: StoredRecord) -> Bool {
+        lhs.key == rhs.key && lhs.partition == rhs.partition && lhs.value == rhs.value
+    }
+}
+
+/// Durable record storage of a data-plane node (design.md §4). Implementations: PostgreSQL
+/// (production), SQLite (embedded default) and memory (tests, benchmarks); one test suite
+/// runs against all of them.
+public protocol ServerStorage: Sendable {
+    /// Creates what the store needs (idempotent).
+    func prepare() async throws
+    /// Every record of one partition, all tenants.
+    func loadPartition(_ partition: Int) async throws -> [StoredRecord]
+    /// Inserts or replaces `records` in one transaction: all or nothing. When one row
+    /// (tenant, kind, map, key) appears twice, the later one is stored. Every record is
+    /// validated first (`StoredRecord.validate()`): an invalid one fails the whole batch with
+    /// `StorageError.invalidRecord` before anything is written.
+    func store(_ records: [StoredRecord]) async throws
+    /// Deletes the rows of `keys` of one kind, or of every kind when `kind` is nil (tombstone
+    /// pruning); unknown keys are ignored. One transaction: all or nothing.
+    func delete(_ keys: [StorageKey], kind: StoredValue.Kind?) async throws
+    /// Deletes every row of a tenant.
+    func deleteTenant(_ tenant: TenantID) async throws
+    /// Whether the database answers now (for `/ready`).
+    func isReachable() async -> Bool
+    /// Closes connections.
+    func shutdown() async
+}
+
+extension ServerStorage {
+    /// Deletes the rows of `keys` of every kind (LWW, OR-Map and counter rows that share the
+    /// tenant, map name and key).
+    public func delete(_ keys: [StorageKey]) async throws {
+        try await delete(keys, kind: nil)
+    }
+}

@@ -1,0 +1,158 @@
+import ArgumentParser
+import DataPlane
+import Foundation
+import Logging
+import Metadata
+import Tenancy
+
+/// `topgun dev`: everything on one machine with zero set-up, on an embedded SQLite file.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Run a development node on an embedded SQLite store, with a ready dev tenant.",
+        discussion: """
+            On first start it creates --data-dir (metadata, records, and the master key that \
+            encrypts signing secrets) and a tenant 'dev' with an HS256 key; later starts reuse \
+            them. Prints the URLs and a fresh app token valid for a day.
+            """
+    )
+
+    @Option(help: "Where the SQLite file and master key live (env TOPGUN_DATA_DIR; default ./.topgun).")
+    var dataDir: String?
+
+    @Option(help: "Data-plane port; 0 picks a free one (env TOPGUN_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "Interface to listen on (env TOPGUN_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Record storage: sqlite (durable, the default) or memory (records are lost at exit; for tests and benchmarks).")
+    var storage: StorageKind = .sqlite
+
+    @Flag(help: "Print exactly one line of JSON on stdout once ready (logs stay on stderr).")
+    var json = false
+
+    @OptionGroup var logging: LoggingOptions
+
+    enum StorageKind: String, ExpressibleByArgument, CaseIterable {
+        case sqlite
+        case memory
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap()
+        let dataDir = URL(fileURLWithPath: self.dataDir ?? Environment.value("TOPGUN_DATA_DIR") ?? ".topgun").standardizedFileURL
+        let port = self.port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080
+        let host = self.host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1"
+        let databasePath = dataDir.appendingPathComponent("dev.sqlite").path
+
+        let masterKey: [UInt8]
+        do {
+            masterKey = try MasterKeyFile.loadOrCreate(at: dataDir.appendingPathComponent("master.key"))
+        } catch {
+            exitWithError("cannot prepare \(dataDir.path): \(error)")
+        }
+        let metadata = try await SQLiteMetadataStore.open(.file(databasePath), masterKey: masterKey, logger: logger)
+        try await metadata.migrate()
+        let (tenant, key) = try await DevTenantSeed.ensure(in: metadata)
+        let appToken = try await TokenIssuer(key: key).mint(subject: "dev-user", roles: ["user"], ttl: 86_400)
+
+        let records: any ServerStorage
+        switch storage {
+        case .sqlite: records = SQLiteServerStorage(path: databasePath, logger: logger)
+        case .memory:
+            records = MemoryServerStorage()
+            logger.warning("--storage memory: records are kept in memory only and are lost when the process exits")
+        }
+        let node = DataPlaneNode(
+            configuration: DataPlaneConfiguration(nodeId: "dev-node", host: host, port: port),
+            storage: records,
+            authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
+            logger: logger)
+        let json = self.json
+        let storageKind = storage
+        try await node.run { bound in
+            let info = DevReadyInfo(
+                dataPlaneURL: bound.webSocketURL, httpURL: bound.httpURL, nodeId: "dev-node", tenant: tenant.id.rawValue, tenantSlug: tenant.slug,
+                keyId: key.kid, appToken: appToken, storage: storageKind.rawValue, dataDir: dataDir.path)
+            // Unbuffered, so a parent process reading the pipe sees the line at once.
+            FileHandle.standardOutput.write(Data(((json ? info.jsonLine() : info.text()) + "\n").utf8))
+        }
+        await metadata.shutdown()
+    }
+}
+
+/// What `topgun dev` (and `topgun data-plane`) print once ready.
+struct DevReadyInfo: Encodable {
+    var dataPlaneURL: String
+    var httpURL: String
+    var nodeId: String
+    var tenant: String?
+    var tenantSlug: String?
+    var keyId: String?
+    var appToken: String?
+    var storage: String
+    var dataDir: String?
+
+    func jsonLine() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    func text() -> String {
+        var lines = [
+            "TopGun node \(nodeId) is ready.",
+            "  Data plane (WebSocket):  \(dataPlaneURL)",
+            "  HTTP (sync, health):     \(httpURL)  (POST /sync, GET /health, /ready, /metrics)",
+        ]
+        if let tenant, let keyId, let appToken {
+            lines += [
+                "  Tenant:                  \(tenant) (slug '\(tenantSlug ?? "")')",
+                "  Signing key id:          \(keyId)",
+                "  App token (24 h):        \(appToken)",
+            ]
+        }
+        lines.append("  Storage:                 \(storage)\(dataDir.map { " in \($0)" } ?? "")")
+        if let tenant, let keyId, let dataDir {
+            lines.append("Mint more tokens with: topgun token --data-dir \(dataDir) --tenant \(tenant) --key \(keyId) --sub <user>")
+        }
+        lines.append("Stop with Ctrl-C.")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The 32-byte master key that encrypts signing secrets at rest: base64 in a file readable
+/// by its owner only, created on first use.
+enum MasterKeyFile {
+    static func loadOrCreate(at url: URL) throws -> [UInt8] {
+        let manager = FileManager.default
+        try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if let data = manager.contents(atPath: url.path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let bytes = Data(base64Encoded: text), bytes.count == 32 else {
+                throw ValidationError("\(url.path) does not hold a base64 32-byte key")
+            }
+            return [UInt8](bytes)
+        }
+        let key = SecretBox.generateMasterKey()
+        guard manager.createFile(atPath: url.path, contents: Data(Data(key).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(url.path)")
+        }
+        return key
+    }
+
+    /// The key from `TOPGUN_MASTER_KEY` (base64) or a file.
+    static func load(base64: String?, file: String?) throws -> [UInt8] {
+        if let base64 {
+            guard let bytes = Data(base64Encoded: base64), bytes.count == 32 else {
+                throw ValidationError("the master key must be 32 bytes, base64")
+            }
+            return [UInt8](bytes)
+        }
+        if let file {
+            return try loadOrCreate(at: URL(fileURLWithPath: file))
+        }
+        throw ValidationError("no master key: set --master-key-file or TOPGUN_MASTER_KEY (32 bytes, base64)")
+    }
+}

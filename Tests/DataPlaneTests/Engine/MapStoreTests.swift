@@ -1,0 +1,141 @@
+import Testing
+import Tenancy
+import TopGunCore
+import TopGunWire
+@testable import DataPlane
+
+@Suite struct MapStoreTests {
+    static func ts(_ millis: Int64, _ node: String = "c1", _ counter: Int64 = 0) -> Timestamp {
+        Timestamp(millis: millis, counter: counter, nodeId: node)
+    }
+
+    static func put(_ key: String, _ value: DataValue?, _ ts: Timestamp, id: String = "1") -> ClientOp {
+        ClientOp(id: id, mapName: "todos", key: key, opType: value == nil ? "REMOVE" : "PUT", record: LWWRecord(value: value, timestamp: ts))
+    }
+
+    static func makeStore(_ tenant: TenantID = "tn_a") -> MapStore {
+        MapStore(tenant: tenant, name: "todos", clock: NodeClock(nodeId: "server"))
+    }
+
+    /// Collects what a session receives.
+    static func receive(_ stream: AsyncStream<SessionOutbound.Item>, count: Int) async -> [TopGunMessage] {
+        var messages: [TopGunMessage] = []
+        for await item in stream {
+            if case .frame(let bytes) = item, let message = try? WireCodec().decode(bytes) { messages.append(message) }
+            if messages.count == count { break }
+        }
+        return messages
+    }
+
+    @Test func writesMergeKeepingClientTimestampsAndReportChangedRecords() async {
+        let store = Self.makeStore()
+        let result = await store.apply([Self.put("k", "v1", Self.ts(100))], writer: nil, nowMillis: 0)
+        #expect(result.outcomes == [.applied])
+        #expect(result.changedRecords.count == 1)
+        guard case .lww(let record) = result.changedRecords.first?.value else { Issue.record("no LWW record"); return }
+        #expect(record.timestamp == Self.ts(100))
+        #expect(result.changedRecords.first?.partition == PartitionFunction.partition(forKey: "k", tenantID: "tn_a"))
+        // Re-delivery: acknowledged, nothing changes, nothing to persist.
+        let again = await store.apply([Self.put("k", "v1", Self.ts(100))], writer: nil, nowMillis: 0)
+        #expect(again.outcomes == [.applied])
+        #expect(again.changedRecords.isEmpty)
+        #expect(again.journal.isEmpty)
+    }
+
+    @Test func orOpsOnAnLWWMapAreRejectedForGood() async {
+        let store = Self.makeStore()
+        _ = await store.apply([Self.put("k", "v", Self.ts(1))], writer: nil, nowMillis: 0)
+        let orOp = ClientOp(id: "2", mapName: "todos", key: "k", opType: "OR_ADD", orRecord: ORMapRecord(value: "x", timestamp: Self.ts(2), tag: "2:0:c1"))
+        let result = await store.apply([orOp], writer: nil, nowMillis: 0)
+        #expect(result.outcomes.first?.success == false)
+        #expect(result.outcomes.first?.code == .badRequest)
+    }
+
+    @Test func opWithoutRecordIsRejected() async {
+        let store = Self.makeStore()
+        let result = await store.apply([ClientOp(id: "1", mapName: "todos", key: "k", opType: "PUT")], writer: nil, nowMillis: 0)
+        #expect(result.outcomes.first?.success == false)
+    }
+
+    @Test func journalClassifiesPutUpdateAndDelete() async {
+        let store = Self.makeStore()
+        let r1 = await store.apply([Self.put("k", "a", Self.ts(1))], writer: nil, nowMillis: 0)
+        let r2 = await store.apply([Self.put("k", "b", Self.ts(2))], writer: nil, nowMillis: 0)
+        let r3 = await store.apply([Self.put("k", nil, Self.ts(3))], writer: nil, nowMillis: 0)
+        #expect(r1.journal.map(\.type) == [.put])
+        #expect(r2.journal.map(\.type) == [.update])
+        #expect(r2.journal.first?.previousValue == "a")
+        #expect(r3.journal.map(\.type) == [.delete])
+    }
+
+    @Test func watchersOtherThanTheWriterGetServerEventsAndQueryUpdates() async throws {
+        let store = Self.makeStore()
+        let (watcher, stream) = SessionOutbound.make()
+        let response = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0)
+        #expect(response.results.isEmpty)
+        // The watcher's own write produces no SERVER_EVENT for it, but its query still updates.
+        _ = await store.apply([Self.put("mine", "x", Self.ts(1))], writer: watcher.id, nowMillis: 0)
+        _ = await store.apply([Self.put("theirs", "y", Self.ts(2))], writer: SessionID(rawValue: 999_999), nowMillis: 0)
+        let messages = await Self.receive(stream, count: 3)
+        #expect(messages.count == 3)
+        guard case .queryUpdate(let first) = messages[0], case .serverEvent(let event) = messages[1], case .queryUpdate(let second) = messages[2] else {
+            Issue.record("unexpected messages \(messages)")
+            return
+        }
+        #expect(first.key == "mine" && first.changeType == .enter)
+        #expect(event.payload.key == "theirs")
+        #expect(event.payload.record?.timestamp == Self.ts(2))
+        #expect(event.timestamp != nil)
+        #expect(second.key == "theirs" && second.changeType == .enter)
+    }
+
+    @Test func sessionWithoutLiveQueriesGetsNoEvents() async {
+        let store = Self.makeStore()
+        let (watcher, stream) = SessionOutbound.make()
+        _ = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0)
+        #expect(await store.unsubscribe(queryId: "q1", session: watcher.id))
+        _ = await store.apply([Self.put("k", "v", Self.ts(1))], writer: nil, nowMillis: 0)
+        watcher.finish()
+        var frames = 0
+        for await _ in stream { frames += 1 }
+        #expect(frames == 0)
+    }
+
+    @Test func merkleBucketsLeadToLeavesWithTombstones() async {
+        let store = Self.makeStore()
+        _ = await store.apply([Self.put("key1", "v", Self.ts(100, "test")), Self.put("key1", nil, Self.ts(200, "test"))], writer: nil, nowMillis: 0)
+        #expect(await store.lwwRootHash() != 0)
+        guard case .syncRespBuckets(let root) = await store.lwwBucket(path: "") else { Issue.record("expected buckets"); return }
+        #expect(root.buckets.entries.map(\.key) == ["3"])
+        guard case .syncRespLeaf(let leaf) = await store.lwwBucket(path: "374") else { Issue.record("expected a leaf"); return }
+        #expect(leaf.records.map(\.key) == ["key1"])
+        #expect(leaf.records.first?.record.isTombstone == true)
+        guard case .syncRespBuckets(let unknown) = await store.lwwBucket(path: "zz") else { Issue.record("expected buckets"); return }
+        #expect(unknown.buckets.entries.isEmpty)
+    }
+
+    @Test func orAddAndRemoveBuildEntriesWithTombstones() async {
+        let store = MapStore(tenant: "tn_a", name: "tags", clock: NodeClock(nodeId: "server"))
+        let record = ORMapRecord(value: "red", timestamp: Self.ts(10), tag: "10:0:c1")
+        let add = ClientOp(id: "1", mapName: "tags", key: "t", opType: "OR_ADD", orRecord: record)
+        let remove = ClientOp(id: "2", mapName: "tags", key: "t", opType: "OR_REMOVE", orTag: "10:0:c1")
+        let added = await store.apply([add], writer: nil, nowMillis: 0)
+        #expect(added.changedRecords.count == 1)
+        // One entry: the root is the entry hash mixed once per level (protocol.md §11.3).
+        let entryHash = MerkleEntryHash.orMap(key: "t", records: [record])
+        #expect(await store.orRootHash() == Hashing.mix(Hashing.mix(Hashing.mix(Hashing.mix(entryHash)))))
+        let removed = await store.apply([remove], writer: nil, nowMillis: 0)
+        guard case .orMap(let entry) = removed.changedRecords.first?.value else { Issue.record("no OR entry"); return }
+        #expect(entry.records.isEmpty)
+        #expect(entry.tombstones == ["10:0:c1"])
+        #expect(await store.orRootHash() == 0)
+    }
+
+    @Test func restoreInstallsStoredStateWithoutEvents() async {
+        let store = Self.makeStore()
+        let stored = StoredRecord(key: StorageKey(tenant: "tn_a", mapName: "todos", key: "k"), partition: 0, value: .lww(LWWRecord(value: "v", timestamp: Self.ts(5))))
+        await store.restore([stored])
+        #expect(await store.kind == .lww)
+        #expect(await store.queryRecords(nowMillis: 0) == [QueryRecord(key: "k", value: "v")])
+    }
+}
