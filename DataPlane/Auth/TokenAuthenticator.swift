@@ -1,3 +1,4 @@
+import Metadata
 import Tenancy
 
 /// The edge's `Authenticator`: verifies app JWTs against the tenants' signing keys.
@@ -14,6 +15,14 @@ public struct TokenAuthenticator: Authenticator {
             return .success(verified.requestContext(requestId: requestId))
         } catch {
             return .failure(RefusedToken(reason: error.reason))
+        }
+    }
+
+    public func metadataChanged(_ change: MetadataChange) async {
+        switch change {
+        case .signingKey(let kid, _): verifier.forget(kid: kid)
+        case .tenant: break  // tenants are read on every verification
+        case .resynchronize: verifier.forgetAll()
         }
     }
 }

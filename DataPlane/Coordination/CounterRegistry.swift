@@ -40,6 +40,7 @@ public actor CounterRegistry {
     public func sync(_ name: String, state: CounterState, tenant: TenantID, outbound: SessionOutbound) -> StoredRecord? {
         let key = CounterKey(tenant: tenant, name: name)
         subscribe(key, outbound)
+        let existed = counters[key] != nil
         var counter = counters[key] ?? PNCounter()
         let changed = counter.merge(state.counter)
         counters[key] = counter
@@ -53,7 +54,7 @@ public actor CounterRegistry {
         return StoredRecord(
             key: StorageKey(tenant: tenant, mapName: Self.storageMapName, key: name),
             partition: PartitionFunction.partition(forKey: name, tenantID: tenant.rawValue),
-            value: .counter(counter))
+            value: .counter(counter), mayExistInStorage: existed)
     }
 
     public func removeSession(_ session: SessionID) {

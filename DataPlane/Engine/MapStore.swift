@@ -109,11 +109,15 @@ public actor MapStore {
         result.outcomes.reserveCapacity(ops.count)
         var changedKeys: [String] = []
         var events: [ServerEventPayload] = []
+        // Keys absent before this call are absent from storage too (memory holds everything
+        // storage does): their rows can be plain inserts, which PostgreSQL does much faster.
+        var newKeys = Set<String>()
+        for op in ops where !hasKey(op.key) { newKeys.insert(op.key) }
         for op in ops {
             let outcome = applyOne(op, changedKeys: &changedKeys, events: &events, journal: &result.journal, nowMillis: nowMillis)
             result.outcomes.append(outcome)
         }
-        result.changedRecords = storedRecords(for: changedKeys)
+        result.changedRecords = storedRecords(for: changedKeys, newKeys: newKeys)
         broadcast(events, excluding: writer, nowMillis: nowMillis)
         return result
     }
@@ -171,7 +175,16 @@ public actor MapStore {
         return .applied
     }
 
-    private func storedRecords(for keys: [String]) -> [StoredRecord] {
+    /// Whether storage may hold a row for `key` (anything in memory, tombstones included).
+    private func hasKey(_ key: String) -> Bool {
+        switch kind {
+        case .lww: return lww.record(forKey: key) != nil
+        case .orMap: return orMap.items[key] != nil || orMap.tombstonesByKey[key] != nil
+        case nil: return false
+        }
+    }
+
+    private func storedRecords(for keys: [String], newKeys: Set<String> = []) -> [StoredRecord] {
         var seen = Set<String>()
         var records: [StoredRecord] = []
         records.reserveCapacity(keys.count)
@@ -181,10 +194,11 @@ public actor MapStore {
             switch kind {
             case .lww:
                 if let record = lww.record(forKey: key) {
-                    records.append(StoredRecord(key: storageKey, partition: partition, value: .lww(record)))
+                    records.append(StoredRecord(key: storageKey, partition: partition, value: .lww(record), mayExistInStorage: !newKeys.contains(key)))
                 }
             case .orMap:
-                records.append(StoredRecord(key: storageKey, partition: partition, value: .orMap(orMap.entry(forKey: key))))
+                records.append(StoredRecord(
+                    key: storageKey, partition: partition, value: .orMap(orMap.entry(forKey: key)), mayExistInStorage: !newKeys.contains(key)))
             case nil:
                 break
             }

@@ -23,12 +23,18 @@ public struct DataPlaneNode: Sendable {
     public let configuration: DataPlaneConfiguration
     public let storage: any ServerStorage
     public let authenticator: any Authenticator
+    /// The metadata store whose change stream the node follows (keys, tenants).
+    public let metadata: (any MetadataStore)?
     public let logger: Logger
 
-    public init(configuration: DataPlaneConfiguration, storage: any ServerStorage, authenticator: any Authenticator, logger: Logger) {
+    public init(
+        configuration: DataPlaneConfiguration, storage: any ServerStorage, authenticator: any Authenticator,
+        metadata: (any MetadataStore)? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.storage = storage
         self.authenticator = authenticator
+        self.metadata = metadata
         self.logger = logger
     }
 
@@ -59,12 +65,31 @@ public struct DataPlaneNode: Sendable {
                 services: [
                     .init(service: writeBehind),
                     .init(service: LockExpiryService(locks: services.locks)),
+                    .init(service: MetadataFollower(metadata: metadata, authenticator: authenticator, logger: logger), successTerminationBehavior: .ignore),
                     .init(service: application),
                 ],
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: logger))
         try await group.run()
         await storage.shutdown()
+    }
+}
+
+/// Applies metadata changes (revoked keys, changed tenants) to what the node caches.
+struct MetadataFollower: Service {
+    let metadata: (any MetadataStore)?
+    let authenticator: any Authenticator
+    let logger: Logger
+
+    func run() async throws {
+        guard let metadata else { return try await gracefulShutdown() }
+        let changes = metadata.changes()
+        await cancelWhenGracefulShutdown {
+            for await change in changes {
+                logger.debug("metadata changed", metadata: ["change": "\(change)"])
+                await authenticator.metadataChanged(change)
+            }
+        }
     }
 }
 

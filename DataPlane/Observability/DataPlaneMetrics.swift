@@ -6,6 +6,9 @@ import Synchronization
 /// Labels never carry tenant ids or map names: series stay bounded and no tenant can read
 /// another's names off the metrics page.
 public final class DataPlaneMetrics: Sendable {
+    /// First: stored properties initialise in order, and handles made before the backend is
+    /// bootstrapped would stay no-ops forever.
+    private let registry = MetricsBootstrap.prometheusRegistry()
     private let messagesIn = Mutex<[String: Counter]>([:])
     private let errors = Mutex<[Int64: Counter]>([:])
     public let messagesOut = Counter(label: "topgun_messages_out_total")

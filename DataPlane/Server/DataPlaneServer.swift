@@ -47,6 +47,7 @@ public struct DataPlaneServer: Sendable {
             throw ProblemDetails(.serviceUnavailable, kind: "not-ready", title: "Service Unavailable", detail: detail)
         }
         router.get("/metrics") { _, _ -> Response in
+            services.metrics.writeBehindPending.record(await services.durability.health().pending)
             var buffer: [UInt8] = []
             buffer.reserveCapacity(16 * 1024)
             registry.emit(into: &buffer)

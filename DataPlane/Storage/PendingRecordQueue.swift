@@ -2,9 +2,10 @@
 ///
 /// A later write to a queued row replaces its record in place and keeps the row's place and
 /// first ticket: the newer CRDT state is a superset of the older, so writing it covers both
-/// writes, and the row is due as early as its first write was. Because places never move,
-/// entries are in order of their first ticket, which is what makes a simple durability
-/// watermark correct (see `WriteBehindStateMachine`).
+/// writes, and the row is due as early as its first write was. Entries stay in order of
+/// their first ticket (places never move; failed entries are merged back in order), so the
+/// first entry holds the oldest ticket not yet written, which is what the durability
+/// watermark needs (see `WriteBehindStateMachine`).
 struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
     struct Entry: Sendable {
         var record: StoredRecord
@@ -14,8 +15,7 @@ struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
         var enqueuedAt: Instant
     }
 
-    /// Entries by place; a place is `base + index`. Never holes, except transiently in
-    /// `putBack`, which rebuilds.
+    /// Entries by place; a place is `base + index`.
     private var entries: [Entry] = []
     /// Places before `head` were taken.
     private var head = 0
@@ -42,8 +42,29 @@ struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
         return true
     }
 
-    /// Removes and returns up to `limit` oldest entries.
-    mutating func removeFirst(upTo limit: Int) -> [Entry] {
+    /// Removes and returns up to `limit` oldest entries, passing over (and keeping in their
+    /// places) those whose identity is in `excluded`: rows that are being flushed, which must
+    /// not be written by two flushes at once.
+    mutating func removeFirst(upTo limit: Int, excluding excluded: Set<RecordIdentity> = []) -> [Entry] {
+        // Usually nothing queued is in flight: look through the smaller side to find out.
+        let overlaps = excluded.count <= count
+            ? excluded.contains { places[$0] != nil }
+            : entries[head...].contains { excluded.contains($0.record.identity) }
+        guard overlaps else { return removeFirst(upTo: limit) }
+        var taken: [Entry] = []
+        var kept: [Entry] = []
+        for entry in entries[head...] {
+            if taken.count < limit && !excluded.contains(entry.record.identity) {
+                taken.append(entry)
+            } else {
+                kept.append(entry)
+            }
+        }
+        rebuild(kept)
+        return taken
+    }
+
+    private mutating func removeFirst(upTo limit: Int) -> [Entry] {
         let end = head + min(limit, count)
         if head == 0 && end == entries.count {
             // Everything: hand the storage over without copying.
@@ -64,27 +85,42 @@ struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
         return taken
     }
 
-    /// Puts entries whose flush failed back in front of everything queued since. They are
-    /// older than every queued entry; where a newer write to the same row was queued
-    /// meanwhile, that newer record (a superset) replaces the old one, which keeps its place
-    /// and first ticket.
+    /// Puts entries whose flush failed back among the queued ones, in first-ticket order.
+    /// Where a newer write to the same row was queued meanwhile, that newer record (a
+    /// superset) replaces the old one, which keeps its place and first ticket.
     mutating func putBack(_ failed: [Entry]) {
         guard !failed.isEmpty else { return }
-        var rebuilt: [Entry] = []
-        rebuilt.reserveCapacity(failed.count + count)
+        var failed = failed
         var superseded = Set<Int>()
-        for var entry in failed {
-            if let place = places[entry.record.identity] {
-                entry.record = Self.newer(entries[place - base].record, replacing: entry.record)
+        for index in failed.indices {
+            if let place = places[failed[index].record.identity] {
+                failed[index].record = Self.newer(entries[place - base].record, replacing: failed[index].record)
                 superseded.insert(place)
             }
-            rebuilt.append(entry)
         }
+        // Both runs are sorted by first ticket: merge them.
+        var merged: [Entry] = []
+        merged.reserveCapacity(failed.count + count)
+        var next = failed.makeIterator()
+        var pending = next.next()
         for index in head..<entries.count where !superseded.contains(base + index) {
-            rebuilt.append(entries[index])
+            let queued = entries[index]
+            while let entry = pending, entry.firstTicket <= queued.firstTicket {
+                merged.append(entry)
+                pending = next.next()
+            }
+            merged.append(queued)
         }
+        while let entry = pending {
+            merged.append(entry)
+            pending = next.next()
+        }
+        rebuild(merged)
+    }
+
+    private mutating func rebuild(_ newEntries: [Entry]) {
         base += entries.count
-        entries = rebuilt
+        entries = newEntries
         head = 0
         places.removeAll(keepingCapacity: true)
         for (index, entry) in entries.enumerated() {

@@ -1,4 +1,5 @@
 import Logging
+import Metadata
 import NIOCore
 import PostgresNIO
 import Tenancy
@@ -7,30 +8,47 @@ import TopGunCore
 /// Records in PostgreSQL: the production storage.
 ///
 /// A `PostgresClient` pool does the I/O; its `run()` goes on in a task this storage starts at
-/// `init` and ends at `shutdown()`. A batch is upserted with `INSERT ... SELECT FROM
-/// unnest(arrays) ON CONFLICT DO UPDATE` as a named prepared statement, so a 5,000-row flush
-/// is one round trip; batches larger than `rowsPerStatement` run as several such statements
-/// in one transaction.
+/// `init` and ends at `shutdown()`. A batch is written by `WriteRecordsStatement`: columns
+/// as binary arrays through `unnest`, a plain `INSERT` for rows known to be new and `ON
+/// CONFLICT DO UPDATE` for the rest, as a named prepared statement, so a 5,000-row flush is
+/// one round trip; batches larger than `rowsPerStatement` run as several such statements in
+/// one transaction.
 ///
 /// Durability: a `store()` returns after PostgreSQL's `COMMIT`, so with the server's default
 /// `synchronous_commit = on` the batch is on disk. (The throw-away test cluster of
 /// `ops/postgres` turns fsync off for speed; production must not.)
 public final class PostgresServerStorage: ServerStorage {
-    public let url: PostgresConnectionURL
-    /// Rows per upsert statement; a larger batch becomes several statements in one transaction.
+    /// The database, without the password (for logs).
+    public let databaseDescription: String
+    /// Rows per write statement; a larger batch becomes several statements in one transaction.
     let rowsPerStatement: Int
 
     private let client: PostgresClient
     private let runTask: Task<Void, Never>
     private let logger: Logger
     private let connectTimeout: Duration
+    /// The single connection of the fail-fast check in `prepare()`.
+    private let probeConfiguration: @Sendable () throws -> PostgresConnection.Configuration
 
     /// Creates the pool and starts its background task; connects lazily. Call `prepare()`
     /// next: it fails fast, with the server's own reason, when PostgreSQL cannot be reached.
     /// - Parameters:
     ///   - maximumConnections: the pool's limit (flushes use one; loading partitions at start
-    ///     uses up to this many in parallel).
+    ///     may use more).
     ///   - connectTimeout: how long a connection attempt may take before it counts as failed.
+    public convenience init(
+        endpoint: PostgresEndpoint,
+        maximumConnections: Int = 4,
+        connectTimeout: Duration = .seconds(5),
+        logger: Logger = Logger(label: "topgun.storage.postgres")
+    ) {
+        self.init(
+            client: endpoint.clientConfiguration(connectTimeout: connectTimeout, maximumConnections: max(1, maximumConnections)),
+            probe: { try endpoint.connectionConfiguration(connectTimeout: connectTimeout) },
+            description: endpoint.description, connectTimeout: connectTimeout, rowsPerStatement: 20_000, logger: logger)
+    }
+
+    /// The same, from a `PostgresConnectionURL` (no TLS).
     public convenience init(
         url: PostgresConnectionURL,
         maximumConnections: Int = 4,
@@ -40,14 +58,31 @@ public final class PostgresServerStorage: ServerStorage {
         self.init(url: url, maximumConnections: maximumConnections, connectTimeout: connectTimeout, rowsPerStatement: 20_000, logger: logger)
     }
 
-    init(url: PostgresConnectionURL, maximumConnections: Int, connectTimeout: Duration, rowsPerStatement: Int, logger: Logger) {
-        self.url = url
-        self.logger = logger
-        self.connectTimeout = connectTimeout
-        self.rowsPerStatement = max(1, rowsPerStatement)
+    convenience init(url: PostgresConnectionURL, maximumConnections: Int, connectTimeout: Duration, rowsPerStatement: Int, logger: Logger) {
         var configuration = url.clientConfiguration
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.connectTimeout = connectTimeout
+        self.init(
+            client: configuration,
+            probe: {
+                var probe = url.connectionConfiguration
+                probe.options.connectTimeout = .nanoseconds(connectTimeout.components.seconds * 1_000_000_000
+                    + connectTimeout.components.attoseconds / 1_000_000_000)
+                return probe
+            },
+            description: url.description, connectTimeout: connectTimeout, rowsPerStatement: rowsPerStatement, logger: logger)
+    }
+
+    private init(
+        client configuration: PostgresClient.Configuration,
+        probe: @escaping @Sendable () throws -> PostgresConnection.Configuration,
+        description: String, connectTimeout: Duration, rowsPerStatement: Int, logger: Logger
+    ) {
+        self.databaseDescription = description
+        self.logger = logger
+        self.connectTimeout = connectTimeout
+        self.rowsPerStatement = max(1, rowsPerStatement)
+        self.probeConfiguration = probe
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.runTask = Task { await client.run() }
@@ -56,18 +91,17 @@ public final class PostgresServerStorage: ServerStorage {
     // MARK: ServerStorage
 
     /// Checks that the server answers (a direct connection, so a refused login or a wrong port
-    /// fails now with PostgreSQL's reason instead of after the pool's retries), then applies
-    /// the records migration (idempotent; an advisory lock keeps two nodes starting at once
-    /// from racing on `CREATE TABLE IF NOT EXISTS`).
+    /// fails now with PostgreSQL's reason instead of after the pool's retries), then runs the
+    /// PostgreSQL migrations (`PostgresMigrationRunner`: idempotent, and safe when several
+    /// nodes start at once), which create the `records` table.
     public func prepare() async throws {
         try await probe()
-        try await run("prepare the records table") {
-            try await self.client.withTransaction(logger: self.logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(7305047)", logger: self.logger)
-                for statement in RecordsSchema.statements(for: .postgres) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
-                }
-            }
+        do {
+            try await PostgresMigrationRunner(client: client, logger: logger).run()
+        } catch let error as MigrationError {
+            throw StorageError.rejected(error.description)
+        } catch {
+            throw StorageError.unavailable("migrating \(databaseDescription): \(error)")
         }
     }
 
@@ -187,15 +221,11 @@ public final class PostgresServerStorage: ServerStorage {
 
     /// One direct connection and `SELECT 1`, bounded by the connect timeout.
     private func probe() async throws {
-        var options = url.connectionConfiguration
-        options.options.connectTimeout = .nanoseconds(connectTimeout.components.seconds * 1_000_000_000
-            + connectTimeout.components.attoseconds / 1_000_000_000)
-        let configuration = options
         let logger = self.logger
-        let url = self.url
+        let makeConfiguration = self.probeConfiguration
         do {
             try await withStorageTimeout(connectTimeout + .seconds(1)) {
-                let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+                let connection = try await PostgresConnection.connect(configuration: try makeConfiguration(), id: 0, logger: logger)
                 do {
                     try await connection.query("SELECT 1", logger: logger)
                 } catch {
@@ -205,7 +235,7 @@ public final class PostgresServerStorage: ServerStorage {
                 try await connection.close()
             }
         } catch {
-            throw StorageError.unavailable("cannot reach PostgreSQL at \(url): \(Self.reason(error))")
+            throw StorageError.unavailable("cannot reach PostgreSQL at \(databaseDescription): \(Self.reason(error))")
         }
     }
 

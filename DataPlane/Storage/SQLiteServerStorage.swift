@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metadata
 import NIOCore
 import SQLiteNIO
 import Tenancy
@@ -50,10 +51,14 @@ public actor SQLiteServerStorage: ServerStorage {
 
     // MARK: ServerStorage
 
+    /// Opens the file and runs the SQLite migrations (`SQLiteMigrationRunner`: idempotent,
+    /// and safe next to another process migrating the same file), which create `records`.
     public func prepare() async throws {
         try await exclusively { connection in
-            for statement in RecordsSchema.statements(for: .sqlite) {
-                _ = try await connection.query(statement)
+            do {
+                try await SQLiteMigrationRunner(connection: connection).run()
+            } catch let error as MigrationError {
+                throw StorageError.rejected(error.description)
             }
         }
     }
@@ -61,7 +66,7 @@ public actor SQLiteServerStorage: ServerStorage {
     public func loadPartition(_ partition: Int) async throws -> [StoredRecord] {
         let rows = try await exclusively { connection in
             try await connection.query(
-                "SELECT \(RecordsSchema.columns) FROM records WHERE partition_id = ?",
+                "SELECT tenant_id, kind, map_name, record_key, partition_id, payload FROM records WHERE partition_id = ?",
                 [.integer(partition)])
         }
         return try rows.map(Self.record(from:))
@@ -253,7 +258,7 @@ public actor SQLiteServerStorage: ServerStorage {
     private static func upsertSQL(rows: Int) -> String {
         let tuples = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
         return """
-            INSERT INTO records (\(RecordsSchema.columns), updated_at) VALUES \(tuples)
+            INSERT INTO records (tenant_id, kind, map_name, record_key, partition_id, payload, updated_at) VALUES \(tuples)
             ON CONFLICT (tenant_id, kind, map_name, record_key) DO UPDATE SET
                 partition_id = excluded.partition_id, payload = excluded.payload, updated_at = excluded.updated_at
             """

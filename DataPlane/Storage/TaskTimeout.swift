@@ -22,7 +22,11 @@ func withStorageTimeout<Result: Sendable>(
         await race.finish(with: result)
     }
     let timer = Task {
-        try? await Task.sleep(for: limit)
+        do {
+            try await Task.sleep(for: limit)
+        } catch {
+            return  // the operation finished first
+        }
         await race.finish(with: .failure(StorageTimeoutError(limit: limit)))
     }
     let result = await withTaskCancellationHandler {

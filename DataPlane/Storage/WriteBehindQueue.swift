@@ -8,10 +8,14 @@ import ServiceLifecycle
 /// waits for its ticket with `waitUntilDurable` before acknowledging. Rows of the same
 /// (tenant, kind, map, key) coalesce while they wait; everything pending goes to the storage
 /// in one `store()` call (a group commit) when `maxBatch` rows are pending or the oldest has
-/// waited `flushInterval`. A failed flush keeps its rows and is retried with exponential
-/// backoff while newer writes keep coalescing; when `maxPending` rows are outstanding,
-/// `enqueue` waits for room. The logic is `WriteBehindStateMachine`; this actor only performs
-/// what it decides: calls to the storage, a timer, resuming callers.
+/// waited `flushInterval`, and up to `maxConcurrentFlushes` such calls overlap, on disjoint
+/// rows. A failed flush keeps its rows and is retried with exponential backoff while newer
+/// writes keep coalescing; when `maxPending` rows are outstanding, `enqueue` waits for room.
+/// The logic is `WriteBehindStateMachine`; this actor only performs what it decides: calls
+/// to the storage, a timer, resuming callers.
+///
+/// One queue serves every partition of a node: a group commit across partitions is what
+/// makes PERSISTED cheap (271 per-partition queues would mean many small transactions).
 ///
 /// Flushing happens while `run()` runs (a `Service`: at a graceful shutdown it drains, then
 /// returns) or while someone `drain`s. It is also the node's `DurabilityPipeline`.
@@ -37,7 +41,7 @@ public actor WriteBehindQueue: Service {
     private var activeDrains = 0
     private var timer: Task<Void, Never>?
     private var timerDeadline: ContinuousClock.Instant?
-    private var flushTask: Task<Void, Never>?
+    private var flushTasks: [UInt64: Task<Void, Never>] = [:]
 
     public init(storage: any ServerStorage, configuration: WriteBehindConfiguration = WriteBehindConfiguration(), logger: Logger = Logger(label: "topgun.write-behind")) {
         self.storage = storage
@@ -105,6 +109,7 @@ public actor WriteBehindQueue: Service {
 
     // MARK: Lifecycle
 
+    /// Pending rows, health and tickets, for `/ready` and `/metrics`.
     public var status: WriteBehindStatus { machine.status }
 
     /// Flushes while it runs, until its task is cancelled, `stop()` is called or a graceful
@@ -174,24 +179,23 @@ public actor WriteBehindQueue: Service {
     /// timer for the next deadline.
     private func reconcile() {
         guard isRunning || activeDrains > 0 else { return }
-        let (resumptions, next) = machine.tick(now: clock.now)
-        resume(resumptions)
-        switch next {
-        case .flush(let records):
-            startFlush(records)
-            // Deadlines of waiters still count while the flush runs.
-            let (more, after) = machine.tick(now: clock.now)
-            resume(more)
-            if case .wait(let deadline) = after { setTimer(deadline) }
-        case .wait(let deadline):
-            setTimer(deadline)
+        while true {
+            let (resumptions, next) = machine.tick(now: clock.now)
+            resume(resumptions)
+            switch next {
+            case .flush(let id, let records):
+                startFlush(id, records)
+            case .wait(let deadline):
+                setTimer(deadline)
+                return
+            }
         }
     }
 
-    private func startFlush(_ records: [StoredRecord]) {
+    private func startFlush(_ id: UInt64, _ records: [StoredRecord]) {
         let storage = self.storage
         let timeout = configuration.storeTimeout
-        flushTask = Task {
+        flushTasks[id] = Task {
             let outcome: String?
             do {
                 try await withStorageTimeout(timeout) { try await storage.store(records) }
@@ -199,12 +203,12 @@ public actor WriteBehindQueue: Service {
             } catch {
                 outcome = String(describing: error)
             }
-            self.flushFinished(failure: outcome, rows: records.count)
+            self.flushFinished(id, failure: outcome, rows: records.count)
         }
     }
 
-    private func flushFinished(failure: String?, rows: Int) {
-        flushTask = nil
+    private func flushFinished(_ id: UInt64, failure: String?, rows: Int) {
+        flushTasks[id] = nil
         let now = clock.now
         if let failure {
             let failures = machine.status.consecutiveFailures + 1
@@ -212,12 +216,12 @@ public actor WriteBehindQueue: Service {
             if failures == 1 || failures % 10 == 0 {
                 logger.error("write-behind flush failed; retrying", metadata: ["rows": "\(rows)", "failures": "\(failures)", "error": "\(failure)"])
             }
-            resume(machine.flushFailed(failure, now: now))
+            resume(machine.flushFailed(id, reason: failure, now: now))
         } else {
             if machine.status.consecutiveFailures > 0 {
                 logger.notice("write-behind flush succeeded again", metadata: ["rows": "\(rows)"])
             }
-            resume(machine.flushSucceeded(now: now))
+            resume(machine.flushSucceeded(id, now: now))
         }
         reconcile()
     }

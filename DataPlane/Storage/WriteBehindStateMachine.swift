@@ -3,19 +3,27 @@
 /// events and performs what it returns; tests drive it directly, instant by instant.
 ///
 /// Durability is a watermark over tickets. Every `enqueue` gets the next ticket; a queued row
-/// remembers the first ticket it covers (`PendingRecordQueue`). Rows are flushed oldest first,
-/// one flush at a time, so after a commit every ticket below the oldest row still queued is
-/// durable, and tickets resolve in order. One flush at a time is also what keeps an older
-/// state of a row from landing after a newer one.
+/// remembers the first ticket it covers (`PendingRecordQueue`). After a commit, every ticket
+/// below the oldest first ticket still queued or in flight is durable, so tickets resolve in
+/// order.
+///
+/// Up to `maxConcurrentFlushes` flushes run at once (a pipeline: while the database commits
+/// one batch, the next is encoded and sent), but a row is never in two of them: a row whose
+/// identity is in flight waits in the queue until that flush ends. That is what keeps an
+/// older state of a row from landing after a newer one, whatever order flushes finish in.
 struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Swift.Duration {
     /// Identifies a suspended caller (an `enqueue` waiting for room, a durability or drain
     /// waiter); the queue keeps the continuations, the machine only their ids.
     typealias WaiterID = UInt64
 
+    /// Names one flush handed out by `tick`.
+    typealias FlushID = UInt64
+
     /// What to do about flushing after an event.
     enum Next: Equatable {
-        /// Call `store` with these rows, then report `flushSucceeded` or `flushFailed`.
-        case flush([StoredRecord])
+        /// Call `store` with these rows, then report `flushSucceeded(id)` or `flushFailed(id)`;
+        /// then tick again (another flush may start at once).
+        case flush(FlushID, [StoredRecord])
         /// Nothing to do before this instant (nil: until the next event).
         case wait(until: Instant?)
     }
@@ -68,9 +76,16 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         var deadline: Instant
     }
 
+    private typealias Entry = PendingRecordQueue<Instant>.Entry
+
     let configuration: WriteBehindConfiguration
     private var queue = PendingRecordQueue<Instant>()
-    private var inFlight: [PendingRecordQueue<Instant>.Entry]?
+    /// Flushes handed out and not yet reported, each with its rows (in first-ticket order).
+    private var flights: [FlushID: [Entry]] = [:]
+    private var nextFlushID: FlushID = 0
+    /// The rows of every flight, which no new flight may take.
+    private var identitiesInFlight = Set<RecordIdentity>()
+    private var rowsInFlight = 0
     private var blocked: [BlockedEnqueue] = []
     private var blockedRowCount = 0
     private var lastTicket: UInt64 = 0
@@ -91,7 +106,7 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     var status: WriteBehindStatus {
         WriteBehindStatus(
-            pendingCount: queue.count + (inFlight?.count ?? 0) + blockedRowCount,
+            pendingCount: queue.count + rowsInFlight + blockedRowCount,
             isHealthy: consecutiveFailures == 0,
             lastError: consecutiveFailures == 0 ? nil : lastError,
             consecutiveFailures: consecutiveFailures,
@@ -100,10 +115,11 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         )
     }
 
-    var isFlushing: Bool { inFlight != nil }
+    /// Flushes handed out and not yet reported, oldest first.
+    var flushesInFlight: [FlushID] { flights.keys.sorted() }
 
     /// Rows that count against `maxPending`: queued and being flushed.
-    private var unsettledCount: Int { queue.count + (inFlight?.count ?? 0) }
+    private var unsettledCount: Int { queue.count + rowsInFlight }
 
     // MARK: Events
 
@@ -119,7 +135,8 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         let before = queue.count
         let ticket = admit(records, now: now)
         let reachedBatch = before < configuration.maxBatch && queue.count >= configuration.maxBatch
-        let wake = !isFlushing && retryAt == nil && ((wasEmpty && !queue.isEmpty) || reachedBatch)
+        let wake = flights.count < configuration.maxConcurrentFlushes && retryAt == nil
+            && ((wasEmpty && !queue.isEmpty) || reachedBatch)
         return .admitted(ticket, wakeFlusher: wake)
     }
 
@@ -166,39 +183,46 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     }
 
     /// The flusher looks at the queue: time passed, or an event woke it. Expires waiters
-    /// whose deadline passed and says whether to flush now or how long to wait.
+    /// whose deadline passed and says whether to start a flush now or how long to wait.
     mutating func tick(now: Instant) -> (Resumptions, Next) {
         var resumptions = expire(now: now)
-        if inFlight != nil {
-            return (resumptions, .wait(until: earliestDeadline(after: nil)))
-        }
         if let retryAt {
             if now < retryAt { return (resumptions, .wait(until: earliestDeadline(after: retryAt))) }
             self.retryAt = nil
         }
         guard let oldest = queue.first else {
             // Nothing queued and nothing in flight: drains are done.
-            resumptions.drained += finishDrains(success: true)
+            if flights.isEmpty { resumptions.drained += finishDrains(success: true) }
+            return (resumptions, .wait(until: earliestDeadline(after: nil)))
+        }
+        guard flights.count < configuration.maxConcurrentFlushes else {
+            // A finishing flush is an event too: nothing to time until then but waiters.
             return (resumptions, .wait(until: earliestDeadline(after: nil)))
         }
         let due = oldest.enqueuedAt.advanced(by: configuration.flushInterval)
         let flushNow = queue.count >= configuration.maxBatch || now >= due || !drainWaiters.isEmpty || !blocked.isEmpty
         guard flushNow else { return (resumptions, .wait(until: earliestDeadline(after: due))) }
-        let entries = queue.removeFirst(upTo: configuration.maxFlushRows)
-        inFlight = entries
-        return (resumptions, .flush(entries.map(\.record)))
+        let entries = queue.removeFirst(upTo: configuration.maxFlushRows, excluding: identitiesInFlight)
+        guard !entries.isEmpty else {
+            // Everything queued is a newer state of a row in flight: wait for that flush.
+            return (resumptions, .wait(until: earliestDeadline(after: nil)))
+        }
+        nextFlushID += 1
+        flights[nextFlushID] = entries
+        rowsInFlight += entries.count
+        for entry in entries { identitiesInFlight.insert(entry.record.identity) }
+        return (resumptions, .flush(nextFlushID, entries.map(\.record)))
     }
 
-    /// The flush handed out by `tick` committed.
-    mutating func flushSucceeded(now: Instant) -> Resumptions {
-        guard inFlight != nil else { return Resumptions() }
-        inFlight = nil
+    /// The flush `id` handed out by `tick` committed.
+    mutating func flushSucceeded(_ id: FlushID, now: Instant) -> Resumptions {
+        guard land(id) != nil else { return Resumptions() }
         consecutiveFailures = 0
         retryAt = nil
         lastError = nil
         var resumptions = Resumptions()
-        // Everything older than the oldest row still queued is committed now.
-        durableThrough = (queue.first?.firstTicket ?? (lastTicket + 1)) - 1
+        // Everything older than the oldest row still queued or in flight is committed now.
+        durableThrough = max(durableThrough, oldestUnwrittenTicket - 1)
         let resolved = durabilityWaiters.prefix { $0.ticket <= durableThrough }
         resumptions.durable = resolved.map { ($0.id, true) }
         durabilityWaiters.removeFirst(resolved.count)
@@ -213,11 +237,10 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return resumptions
     }
 
-    /// The flush handed out by `tick` failed: its rows go back in front, and flushing pauses
-    /// for the backoff (10 ms, doubling, capped).
-    mutating func flushFailed(_ reason: String, now: Instant) -> Resumptions {
-        guard let entries = inFlight else { return Resumptions() }
-        inFlight = nil
+    /// The flush `id` handed out by `tick` failed: its rows go back among the queued ones, and
+    /// no new flush starts before the backoff (10 ms, doubling, capped) has passed.
+    mutating func flushFailed(_ id: FlushID, reason: String, now: Instant) -> Resumptions {
+        guard let entries = land(id) else { return Resumptions() }
         queue.putBack(entries)
         consecutiveFailures += 1
         lastError = reason
@@ -227,7 +250,24 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     // MARK: Internals
 
-    private var isSettled: Bool { queue.isEmpty && inFlight == nil && blocked.isEmpty }
+    private var isSettled: Bool { queue.isEmpty && flights.isEmpty && blocked.isEmpty }
+
+    /// Ends flight `id`: its rows may be taken by a new flight again.
+    private mutating func land(_ id: FlushID) -> [Entry]? {
+        guard let entries = flights.removeValue(forKey: id) else { return nil }
+        rowsInFlight -= entries.count
+        for entry in entries { identitiesInFlight.remove(entry.record.identity) }
+        return entries
+    }
+
+    /// The oldest first ticket not yet committed (queued or in flight), or the next ticket.
+    private var oldestUnwrittenTicket: UInt64 {
+        var oldest = queue.first?.firstTicket ?? (lastTicket + 1)
+        for entries in flights.values {
+            if let first = entries.first?.firstTicket, first < oldest { oldest = first }
+        }
+        return oldest
+    }
 
     private mutating func admit(_ records: [StoredRecord], now: Instant) -> FlushTicket {
         lastTicket += 1
@@ -236,7 +276,7 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         }
         // A call with no rows (or whose rows are all older than what is durable) is durable
         // as soon as everything before it is.
-        if records.isEmpty && queue.isEmpty && inFlight == nil && durableThrough == lastTicket - 1 {
+        if records.isEmpty && queue.isEmpty && flights.isEmpty && durableThrough == lastTicket - 1 {
             durableThrough = lastTicket
         }
         return FlushTicket(sequence: lastTicket)

@@ -48,13 +48,14 @@ struct DataPlaneCommand: AsyncParsableCommand {
             let (tenant, key) = try await DevTenantSeed.ensure(in: metadata)
             dev = (tenant, key, try await TokenIssuer(key: key).mint(subject: "dev-user", roles: ["user"], ttl: 86_400))
         }
-        let records = PostgresServerStorage(url: try PostgresConnectionURL(url), logger: logger)
+        let records = PostgresServerStorage(endpoint: try PostgresEndpoint(url: url), logger: logger)
         let node = DataPlaneNode(
             configuration: DataPlaneConfiguration(
                 nodeId: nodeId, host: host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1",
                 port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080),
             storage: records,
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
+            metadata: metadata,
             logger: logger)
         let json = self.json
         let ready = dev

@@ -68,6 +68,7 @@ struct DevCommand: AsyncParsableCommand {
             configuration: DataPlaneConfiguration(nodeId: "dev-node", host: host, port: port),
             storage: records,
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
+            metadata: metadata,
             logger: logger)
         let json = self.json
         let storageKind = storage

@@ -58,6 +58,7 @@ class TopGunProcess:
         self.info: dict = {}
         self.starts = 0
         self.stderr_path = workdir / "stderr.log"
+        self.should_run = False  # started and not deliberately stopped or killed
 
     # -- what tests use
     @property
@@ -123,16 +124,19 @@ class TopGunProcess:
             raise AssertionError(f"{self.kind} server's first stdout line is not JSON: {lines[0]!r}") from None
         for field in ("dataPlaneURL", "httpURL", "tenant", "keyId", "appToken"):
             assert field in self.info, f"the ready line lacks {field}: {self.info}"
+        self.should_run = True
         return self
 
     def kill(self) -> None:
         """SIGKILL, no goodbye."""
+        self.should_run = False
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
     def stop(self, timeout: float = 10) -> int | None:
         """SIGTERM, then SIGKILL after `timeout` s. Returns the exit status."""
+        self.should_run = False
         if not self.proc:
             return None
         if self.proc.poll() is None:
@@ -225,10 +229,40 @@ def postgres_database(postgres_base_url):
 # Servers
 
 
+_made: list[TopGunProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def _servers_survive_each_test():
+    """A node that dies during a test fails that test (with its stderr) and is started again
+    on the same data, so one crash does not take the rest of the suite with it."""
+    yield
+    dead = [p for p in _made if p.should_run and not p.alive()]
+    for p in dead:
+        p.should_run = False
+    if dead:
+        report = "\n\n".join(
+            f"the {p.kind} node died during this test (exit status {p.proc.returncode}); its stderr:\n{_crash_excerpt(p)}"
+            for p in dead)
+        for p in dead:
+            try:
+                p.start()
+            except AssertionError as e:
+                report += f"\n(and it did not come back: {e})"
+        pytest.fail(report, pytrace=False)
+
+
+def _crash_excerpt(p: "TopGunProcess") -> str:
+    lines = p.stderr_path.read_text(errors="replace").splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("===== start"))
+    lines = [line for line in lines[start:] if line.strip()]
+    return "\n".join(lines[:40] + (["..."] if len(lines) > 40 else []))
+
+
 @pytest.fixture(scope="session")
 def server_factory(topgun_bin, tmp_path_factory):
     """Makes (and at the end stops) TopGunProcess objects: factory(kind, postgres_url=None)."""
-    made: list[TopGunProcess] = []
+    made = _made
 
     def make(kind: str, postgres_url: str | None = None, start: bool = True) -> TopGunProcess:
         workdir = tmp_path_factory.mktemp(kind)

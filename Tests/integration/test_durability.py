@@ -113,3 +113,21 @@ def test_graceful_shutdown_closes_sockets_and_keeps_data(durable_node, map_name)
     reader.disconnect()
     got = reader.lww(map_name).snapshot()
     assert {k: v for k, (v, _) in got.items()} == {k: r["value"] for k, r in records.items()}
+
+
+def test_counter_state_survives_a_restart(durable_node):
+    node = durable_node
+    name = f"visits-{time.monotonic_ns()}"
+    conn = connect(node.ws_url, node.token)
+    conn.send({"type": "COUNTER_SYNC", "payload": {"name": name, "state": {"positive": {"n1": 5, "n2": 2}, "negative": {"n1": 1}}}})
+    conn.wait_for("COUNTER_UPDATE", lambda m: m["payload"]["name"] == name)
+    conn.close()
+    assert node.stop(timeout=10) == 0  # a clean stop drains the write-behind
+    node.start()
+    conn = connect(node.ws_url, node.token)
+    try:
+        conn.send({"type": "COUNTER_REQUEST", "payload": {"name": name}})
+        state = conn.wait_for("COUNTER_RESPONSE", lambda m: m["payload"]["name"] == name)["payload"]["state"]
+        assert state.get("positive") == {"n1": 5, "n2": 2} and state.get("negative") == {"n1": 1}, f"after a restart: {state}"
+    finally:
+        conn.close()

@@ -147,3 +147,16 @@ def test_root_path_works(dev_server):
         conn.ping()
     finally:
         conn.close()
+
+
+def test_unauthenticated_connection_is_closed_after_the_auth_deadline(dev_server):
+    conn = Connection(dev_server.ws_url)
+    try:
+        conn.wait_for("AUTH_REQUIRED")
+        conn.ping()  # PINGs do not count as authentication
+        started = time.monotonic()
+        code, reason = conn.wait_closed(timeout=16)
+        assert code == 4001, f"close code {code} ({reason!r})"
+        assert time.monotonic() - started > 5, "closed long before the 10 s deadline"
+    finally:
+        conn.close()

@@ -37,9 +37,10 @@ def test_http_sync_deltas_hold_websocket_writes(dev_server, map_name):
     hlc = HLC("ws-writer")
     try:
         r1 = {"value": {"n": 1}, "timestamp": hlc.now()}
-        r2 = {"value": None, "timestamp": hlc.now()}
+        r2_put = {"value": 0, "timestamp": hlc.now()}
+        r2 = {"value": None, "timestamp": hlc.now()}  # deletes w2: newer than its put
         r3 = {"value": "three", "timestamp": hlc.now()}
-        writer.write([put_op(1, map_name, "w1", r1), put_op(2, map_name, "w2", {"value": 0, "timestamp": hlc.now()}),
+        writer.write([put_op(1, map_name, "w1", r1), put_op(2, map_name, "w2", r2_put),
                       remove_op(3, map_name, "w2", r2), put_op(4, map_name, "w3", r3)])
     finally:
         writer.close()
@@ -55,6 +56,7 @@ def test_http_sync_deltas_hold_websocket_writes(dev_server, map_name):
     assert records["w1"]["record"]["value"] == {"n": 1} and norm_ts(records["w1"]["record"]["timestamp"]) == r1["timestamp"]
     assert records["w1"]["eventType"] == "PUT"
     assert records["w2"]["record"]["value"] is None and records["w2"]["eventType"] == "REMOVE"
+    assert norm_ts(records["w2"]["record"]["timestamp"]) == r2["timestamp"]
     assert norm_ts(records["w3"]["record"]["timestamp"]) == r3["timestamp"]
     since = deltas[0]["serverSyncTimestamp"]
     assert {"millis", "counter", "nodeId"} <= since.keys()

@@ -3,11 +3,22 @@ import PackageDescription
 
 // Benchmarks live in their own package so that the product's build and CI never compile
 // them; `ops/bench/run` builds this in release mode against the checkout beside it.
+//
+// - TopGunBench: codec and CRDT microbenchmarks (issue 2).
+// - TopGunLoad: the load generator of issue 3 (throughput, latency, idle connections), a
+//   process of its own that speaks the protocol over raw NIO sockets.
+// - EchoServer: the ceiling for throughput, a minimal WebSocket echo server on the server's
+//   own stack (Hummingbird 2 + hummingbird-websocket).
 let package = Package(
     name: "topgun-bench",
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "topgun", path: "../.."),
+        // Same versions as the root package's.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         .executableTarget(
@@ -17,6 +28,28 @@ let package = Package(
                 .product(name: "TopGunWire", package: "topgun"),
             ],
             path: "Sources/TopGunBench"
+        ),
+        .executableTarget(
+            name: "TopGunLoad",
+            dependencies: [
+                .product(name: "TopGunCore", package: "topgun"),
+                .product(name: "TopGunWire", package: "topgun"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/TopGunLoad",
+            // Event-loop-confined NIO handlers; Swift 5 mode keeps Sendable checks as warnings.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .executableTarget(
+            name: "EchoServer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            ],
+            path: "Sources/EchoServer"
         ),
     ],
     swiftLanguageModes: [.v6]

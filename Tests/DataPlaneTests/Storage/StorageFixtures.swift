@@ -71,7 +71,10 @@ enum StorageFixtures {
 
     /// Orders records by row identity, for comparing what storages return.
     static func sorted(_ records: [StoredRecord]) -> [StoredRecord] {
-        records.sorted { ($0.key, $0.value.kind.rawValue) < ($1.key, $1.value.kind.rawValue) }
+        // Decorate once: comparing StorageKeys field by field is slow in debug builds.
+        records.map { ("\($0.key.tenant.rawValue)\u{1}\($0.key.mapName)\u{1}\($0.key.key)\u{1}\($0.value.kind.rawValue)", $0) }
+            .sorted { $0.0 < $1.0 }
+            .map(\.1)
     }
 }
 

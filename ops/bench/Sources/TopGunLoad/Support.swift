@@ -1,0 +1,126 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Counters and samples shared by the drivers of one run (drivers live on event loops; the
+/// main thread reads these).
+final class Tally: Sendable {
+    let counters = Mutex<[String: Int]>([:])
+    let samples = Mutex<[UInt64]>([])
+    let firstErrors = Mutex<[String]>([])
+
+    func add(_ name: String, _ n: Int = 1) {
+        counters.withLock { $0[name, default: 0] += n }
+    }
+
+    func count(_ name: String) -> Int { counters.withLock { $0[name] ?? 0 } }
+
+    func error(_ text: String) {
+        add("errors")
+        firstErrors.withLock { if $0.count < 5 { $0.append(text) } }
+    }
+
+    func addSamples(_ values: [UInt64]) {
+        guard !values.isEmpty else { return }
+        samples.withLock { $0.append(contentsOf: values) }
+    }
+}
+
+/// A flag the main thread sets and event loops read.
+final class RunFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
+
+func sleep(seconds: Double) {
+    Thread.sleep(forTimeInterval: seconds)
+}
+
+/// Waits until `condition` holds or `timeout` passes; returns whether it held.
+@discardableResult
+func wait(timeout: Double, poll: Double = 0.01, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        sleep(seconds: poll)
+    }
+    return condition()
+}
+
+/// `q` in 0...1 of sorted nanosecond samples, in milliseconds.
+func percentileMs(_ sorted: [UInt64], _ q: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let rank = min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))
+    return Double(sorted[rank]) / 1e6
+}
+
+/// One JSON line on stdout: numbers, strings, booleans.
+func emit(_ fields: KeyValuePairs<String, Any>) {
+    var parts: [String] = []
+    for (key, value) in fields {
+        let text: String
+        switch value {
+        case let v as Double: text = v.isFinite ? String(format: "%.3f", v) : "null"
+        case let v as Int: text = String(v)
+        case let v as Bool: text = v ? "true" : "false"
+        case let v as String: text = jsonQuote(v)
+        case let v as [String]: text = "[" + v.map(jsonQuote).joined(separator: ", ") + "]"
+        default: text = jsonQuote("\(value)")
+        }
+        parts.append("\(jsonQuote(key)): \(text)")
+    }
+    print("{" + parts.joined(separator: ", ") + "}")
+    fflush(stdout)
+}
+
+func jsonQuote(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        }
+    }
+    return out + "\""
+}
+
+func log(_ text: String) {
+    FileHandle.standardError.write(Data("[load] \(text)\n".utf8))
+}
+
+/// Opens `count` connections with at most `concurrency` handshakes in flight; `settled(i)`
+/// says whether connection i has finished its handshake (or failed). Source addresses
+/// rotate over 127.0.0.1 ... 127.0.0.<sources> (each has its own ~28k ephemeral ports).
+func openConnections(
+    count: Int, concurrency: Int, sources: Int, group: any EventLoopGroup, endpoint: Endpoint, tally: Tally,
+    settledCount: () -> Int, driver: @escaping @Sendable (Int) -> any WSDriver
+) {
+    var launched = 0
+    while launched < count {
+        while launched - settledCount() >= concurrency { sleep(seconds: 0.001) }
+        let index = launched
+        let source: String? = sources > 1 ? "127.0.0.\(1 + index % sources)" : nil
+        connect(group: group, endpoint: endpoint, source: source, index: index, driver: { driver(index) })
+            .whenFailure { error in
+                tally.error("connect \(index): \(error)")
+                tally.add("connect_failed")
+            }
+        launched += 1
+    }
+}
+
+/// VmRSS of this process in KiB.
+func selfRSSKiB() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
+    for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
+    }
+    return -1
+}
