@@ -10,8 +10,9 @@ public actor CounterRegistry {
         var name: String
     }
 
-    /// The storage namespace of counters (StoredValue.counter rows use it as map name).
-    public static let storageMapName = ""
+    /// The storage namespace of counters: `StoredValue.counter` rows use it as their map
+    /// name (the row kind keeps them apart from a map of the same name).
+    public static let storageMapName = "counters"
 
     private var counters: [CounterKey: PNCounter] = [:]
     private var subscribers: [CounterKey: [SessionID: SessionOutbound]] = [:]

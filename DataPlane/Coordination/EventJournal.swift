@@ -93,7 +93,11 @@ public actor EventJournal {
 
     public func removeSession(_ session: SessionID) {
         for tenant in Array(logs.keys) {
-            logs[tenant]?.subscriptions = logs[tenant]?.subscriptions.filter { $0.value.session != session } ?? [:]
+            // Read, change, write back: an optional-chained assignment whose right side
+            // reads `logs` again is an exclusivity violation.
+            guard var log = logs[tenant] else { continue }
+            log.subscriptions = log.subscriptions.filter { $0.value.session != session }
+            logs[tenant] = log
         }
     }
 

@@ -67,6 +67,7 @@ public struct DataPlaneNode: Sendable {
                     .init(service: LockExpiryService(locks: services.locks)),
                     .init(service: MetadataFollower(metadata: metadata, authenticator: authenticator, logger: logger), successTerminationBehavior: .ignore),
                     .init(service: application),
+                    .init(service: SessionDrainService(sessions: services.sessions, logger: logger)),
                 ],
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: logger))
@@ -89,6 +90,23 @@ struct MetadataFollower: Service {
                 logger.debug("metadata changed", metadata: ["change": "\(change)"])
                 await authenticator.metadataChanged(change)
             }
+        }
+    }
+}
+
+/// First to act on a graceful shutdown: closes every client socket with 1001 and a reason,
+/// and gives the writers a moment to send their close frames before the server stops.
+struct SessionDrainService: Service {
+    let sessions: SessionRegistry
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let closed = sessions.close(.goingAway, reason: "server shutting down")
+        logger.info("closing client connections", metadata: ["count": "\(closed)"])
+        let deadline = ContinuousClock.now + .seconds(3)
+        while sessions.count > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 }

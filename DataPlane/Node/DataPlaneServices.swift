@@ -12,6 +12,7 @@ public final class DataPlaneServices: Sendable {
     public let locks = LockManager()
     public let counters = CounterRegistry()
     public let journal: EventJournal
+    public let sessions = SessionRegistry()
     public let durability: any DurabilityPipeline
     public let authenticator: any Authenticator
     public let metrics: DataPlaneMetrics

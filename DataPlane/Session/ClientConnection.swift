@@ -35,6 +35,7 @@ public struct ClientConnection: Sendable {
         let (outbound, outboundStream) = SessionOutbound.make(capacity: configuration.outboundQueueCapacity)
         let (ackStream, acks) = AsyncStream.makeStream(of: PendingAck.self)
         let authenticated = AtomicFlag()
+        services.sessions.register(outbound)
         metrics.connections.increment()
         metrics.connectionsTotal.increment()
         logger.debug("connection opened", metadata: ["session": "\(outbound.id)"])
@@ -93,6 +94,10 @@ public struct ClientConnection: Sendable {
                     frame = try await messages.next()
                 } catch {
                     logger.debug("inbound ended with error", metadata: ["error": "\(error)"])
+                    if Self.isTooLarge(error) {
+                        metrics.error(code: WireErrorCode.tooLarge.rawValue)
+                        outbound.close(.messageTooBig, reason: "frame larger than the \(configuration.maxFrameBytes)-byte limit")
+                    }
                     break
                 }
                 guard let frame else { break }
@@ -118,6 +123,7 @@ public struct ClientConnection: Sendable {
                     }
                     if case .success(let context) = result {
                         authenticated.set()
+                        services.sessions.authenticated(outbound.id, context: context)
                         logger[metadataKey: "tenant"] = .string(context.tenant.rawValue)
                         logger.debug("authenticated", metadata: ["principal": .string(context.principal)])
                     } else if case .failure(let refusal) = result {
@@ -146,6 +152,7 @@ public struct ClientConnection: Sendable {
             outbound.finish()
             group.cancelAll()
         }
+        services.sessions.remove(outbound.id)
         await services.sessionClosed(outbound.id, maps: Array(state.touchedMaps.values))
         metrics.connections.decrement()
         logger.debug("connection closed", metadata: ["session": "\(outbound.id)"])
@@ -157,6 +164,12 @@ public struct ClientConnection: Sendable {
         case .close(let code, let reason): outbound.close(code, reason: reason)
         case .dispatch, .verify, .none: break
         }
+    }
+
+    /// A frame (or a fragmented message) over the size limit, as the WebSocket layer reports it.
+    static func isTooLarge(_ error: any Error) -> Bool {
+        if let error = error as? NIOWebSocketError, error == .invalidFrameLength { return true }
+        return String(describing: error).contains("messageTooLarge")
     }
 
     /// The `ERROR` for an undecodable frame: 413 for size, 400 otherwise, naming the field.

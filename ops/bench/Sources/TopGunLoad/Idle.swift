@@ -10,25 +10,28 @@ struct Idle: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Open and hold many idle authenticated connections.")
 
     @Option var url: String
-    @Option var token: String
+    @Option var token: String = ""
     @Option var connections: Int = 10_000
     @Option(help: "Handshakes in flight while connecting.") var concurrency: Int = 200
     @Option(help: "Source addresses 127.0.0.1 ... 127.0.0.N to spread the ephemeral ports over.") var sources: Int = 1
     @Option(help: "Seconds to hold the connections after all are up.") var hold: Double = 10
     @Option var threads: Int = 2
+    @Flag(help: "The peer is the echo server: the echoed AUTH frame counts as the handshake (the stack's own cost per connection).")
+    var echo = false
 
     func run() throws {
         let endpoint = try Endpoint(url: url)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let tally = Tally()
         let auth = authFrame(token: token)
+        let echo = self.echo
         let start = Date()
         let rssBefore = selfRSSKiB()
         openConnections(
             count: connections, concurrency: concurrency, sources: sources, group: group, endpoint: endpoint, tally: tally,
             settledCount: { tally.count("authenticated") + tally.count("connect_failed") + tally.count("closed_early") }
         ) { index in
-            IdleDriver(index: index, auth: auth, tally: tally)
+            IdleDriver(index: index, auth: auth, echo: echo, tally: tally)
         }
         wait(timeout: 120) { tally.count("authenticated") + tally.count("connect_failed") + tally.count("closed_early") >= connections }
         let elapsed = Date().timeIntervalSince(start)
@@ -52,19 +55,21 @@ struct Idle: ParsableCommand {
 final class IdleDriver: WSDriver, @unchecked Sendable {
     let index: Int
     let auth: [UInt8]
+    let echo: Bool
     let tally: Tally
     private var authenticated = false
 
-    init(index: Int, auth: [UInt8], tally: Tally) {
+    init(index: Int, auth: [UInt8], echo: Bool, tally: Tally) {
         self.index = index
         self.auth = auth
+        self.echo = echo
         self.tally = tally
     }
 
     func opened(_ connection: WSConnection) { connection.send(auth) }
 
     func received(_ connection: WSConnection, message: ByteBuffer, receivedAt: UInt64) {
-        switch message.scan(inboundKind) {
+        switch echo ? .authAck : message.scan(inboundKind) {
         case .authAck:
             if !authenticated {
                 authenticated = true

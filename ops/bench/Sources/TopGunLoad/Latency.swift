@@ -22,6 +22,7 @@ struct Latency: ParsableCommand {
     @Option(name: .customLong("map-name")) var mapName: String = "latency"
     @Option var threads: Int = 2
     @Option(help: "Handshakes in flight while connecting.") var concurrency: Int = 100
+    @Option(name: .customLong("server-pid"), help: "Report this process's CPU use while writing.") var serverPid: Int?
 
     func run() throws {
         let endpoint = try Endpoint(url: url)
@@ -55,12 +56,17 @@ struct Latency: ParsableCommand {
         sleep(seconds: 1)
         let interval = TimeAmount.nanoseconds(Int64(1e9 / writesPerSecond))
         let total = Int(duration * writesPerSecond)
+        let start = Date()
+        let serverBefore = processTicks(serverPid), selfBefore = processTicks(Int(getpid()))
         let task = writerChannel.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { task in
             if writer.written >= total { task.cancel(); return }
             writer.write()
         }
         wait(timeout: duration + 30) { tally.count("written") >= total }
         task.cancel()
+        let elapsed = Date().timeIntervalSince(start)
+        let serverCores = coresUsed(serverBefore, processTicks(serverPid), seconds: elapsed)
+        let generatorCores = coresUsed(selfBefore, processTicks(Int(getpid())), seconds: elapsed)
         // Let the last deliveries arrive.
         let expected = tally.count("written") * subscribed
         wait(timeout: 5) { tally.count("delivered") >= expected }
@@ -73,6 +79,7 @@ struct Latency: ParsableCommand {
             "p50_ms": percentileMs(samples, 0.5), "p90_ms": percentileMs(samples, 0.9), "p99_ms": percentileMs(samples, 0.99),
             "max_ms": samples.last.map { Double($0) / 1e6 } ?? .nan,
             "writer_ack_p50_ms": percentileMs(writer.ackSamples(), 0.5),
+            "server_cores": serverCores, "generator_cores": generatorCores,
             "errors": tally.count("errors"), "first_errors": tally.firstErrors.withLock { $0 },
         ])
         try? group.syncShutdownGracefully()

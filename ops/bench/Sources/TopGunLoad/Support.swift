@@ -124,3 +124,19 @@ func selfRSSKiB() -> Int {
     }
     return -1
 }
+
+/// utime + stime of a process in clock ticks (1/100 s), from /proc/PID/stat.
+func processTicks(_ pid: Int?) -> Int? {
+    guard let pid, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")") else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
+    return user + system
+}
+
+/// CPU cores a process used between two samples.
+func coresUsed(_ before: Int?, _ after: Int?, seconds: Double) -> Double {
+    guard let before, let after, seconds > 0 else { return .nan }
+    return Double(after - before) / 100 / seconds
+}

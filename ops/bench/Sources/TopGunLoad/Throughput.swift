@@ -25,6 +25,7 @@ struct Throughput: ParsableCommand {
     @Option(help: "Spread connections over this many maps (map-name-0 ...); 1 = one map.") var maps: Int = 1
     @Option(help: "Event-loop threads of the generator.") var threads: Int = 2
     @Option(help: "Label of the figure in the JSON line.") var label: String = "topgun"
+    @Option(name: .customLong("server-pid"), help: "Report this process's CPU use during the measured window.") var serverPid: Int?
 
     func run() throws {
         let concern: WriteConcern?
@@ -63,9 +64,12 @@ struct Throughput: ParsableCommand {
         measuring.set()
         let ackedBefore = tally.count("acked")
         let start = Date()
+        let serverBefore = processTicks(serverPid), selfBefore = processTicks(Int(getpid()))
         sleep(seconds: duration)
         let acked = tally.count("acked") - ackedBefore
         let elapsed = Date().timeIntervalSince(start)
+        let serverCores = coresUsed(serverBefore, processTicks(serverPid), seconds: elapsed)
+        let generatorCores = coresUsed(selfBefore, processTicks(Int(getpid())), seconds: elapsed)
         stopping.set()
         wait(timeout: 15) { tally.count("finished") >= ready }
         let rtts = tally.samples.withLock { $0.sorted() }
@@ -76,6 +80,7 @@ struct Throughput: ParsableCommand {
             "window": window, "maps": maps, "duration_s": elapsed,
             "batches_per_s": batchesPerSecond, "puts_per_s": echo ? 0.0 : batchesPerSecond * Double(opsPerBatch),
             "rtt_p50_ms": percentileMs(rtts, 0.5), "rtt_p99_ms": percentileMs(rtts, 0.99),
+            "server_cores": serverCores, "generator_cores": generatorCores,
             "errors": tally.count("errors"), "acks_checked": tally.count("acks_checked"),
             "first_errors": tally.firstErrors.withLock { $0 },
         ])

@@ -1,0 +1,78 @@
+"""Prints the issue-3 figures (ops/bench/run dataplane|postgres) with their ratios to the
+ceilings measured in the same run, and whether each goal is met."""
+import json
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+
+
+def find(figure, **match):
+    for row in rows:
+        if row.get("figure") == figure and all(row.get(k) == v for k, v in match.items()):
+            return row
+    return None
+
+
+def cpu(label, row):
+    load = find("load", label=label)
+    text = ""
+    if row and row.get("server_cores") is not None:
+        text += f", server {row['server_cores']:.2f} cores, generator {row['generator_cores']:.2f} cores"
+    if load:
+        text += f", load avg {load['load_avg_1m_before']}"
+    return text
+
+
+def verdict(ok):
+    return "goal met" if ok else "GOAL MISSED"
+
+
+print()
+machine = find("machine")
+if machine:
+    print(f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['mem_gib']} GiB, {machine['date']}")
+
+echo = find("throughput", target="echo")
+if echo:
+    print(f"(a) ceiling, echo server (same stack, {echo['frame_bytes']}-byte frames, {echo['connections']} connections, "
+          f"window {echo['window']}): {echo['batches_per_s']:,.0f} round trips/s (rtt p50 {echo['rtt_p50_ms']:.1f} ms{cpu('echo', echo)})")
+for concern in ("FIRE_AND_FORGET", "APPLIED"):
+    row = find("throughput", target="topgun", write_concern=concern)
+    if row:
+        ratio = row["batches_per_s"] / echo["batches_per_s"] if echo else float("nan")
+        goal = f" -> {verdict(ratio >= 0.30)} (>= 30%)" if concern == "APPLIED" else ""
+        print(f"(a) OP_BATCH x{row['ops_per_batch']} at {concern}: {row['batches_per_s']:,.0f} batches/s = {row['puts_per_s']:,.0f} puts/s "
+              f"(rtt p50 {row['rtt_p50_ms']:.0f} ms, p99 {row['rtt_p99_ms']:.0f} ms, errors {row['errors']}{cpu('topgun-' + concern, row)}); "
+              f"ratio to echo {ratio:.1%}{goal}")
+
+pg = find("throughput", target="topgun-postgres")
+copy_bin = find("pg_copy", format="binary")
+copy_csv = find("pg_copy", format="csv")
+if pg:
+    print(f"(b) OP_BATCH x{pg['ops_per_batch']} at PERSISTED on PostgreSQL, {pg['duration_s']:.0f} s: {pg['puts_per_s']:,.0f} puts/s "
+          f"({pg['batches_per_s']:,.0f} batches/s, rtt p50 {pg['rtt_p50_ms']:.0f} ms, p99 {pg['rtt_p99_ms']:.0f} ms, errors {pg['errors']}"
+          f"{cpu('topgun-PERSISTED-postgres', pg)})")
+    pg_cpu = find("pg_server_cpu")
+    if pg_cpu:
+        print(f"    PostgreSQL's own CPU during the run: {pg_cpu['cores']:.2f} cores")
+    for copy in (copy_bin, copy_csv):
+        if copy:
+            ratio = pg["puts_per_s"] / copy["rows_per_s"]
+            goal = f" -> {verdict(ratio >= 0.50)} (>= 50%)" if copy is copy_bin else ""
+            print(f"    ceiling, COPY ({copy['format']}) of the same {copy['rows']:,} rows (payload ~{copy['payload_bytes_avg']} B) into a copy "
+                  f"of `records`: {copy['rows_per_s']:,.0f} rows/s; ratio {ratio:.1%}{goal}")
+
+lat = find("latency")
+if lat:
+    print(f"(c) write-to-subscriber latency, {lat['subscribers']} live queries, {lat['writes_per_s']:.0f} writes/s: "
+          f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms over {lat['deliveries']:,} deliveries "
+          f"(of {lat['expected_deliveries']:,}{cpu('latency', lat)}) -> {verdict(lat['p99_ms'] < 20)} (p99 < 20 ms)")
+
+for target in ("echo", "topgun"):
+    idle = find("idle", target=target)
+    if idle:
+        per = idle["kib_per_connection"]
+        goal = f" -> {verdict(per is not None and per < 32)} (< 32 KiB)" if target == "topgun" else " (the stack's own floor)"
+        print(f"(d) idle connections, {target}: {idle['authenticated']:,} of {idle['connections_requested']:,} up in {idle['connect_s']:.1f} s, "
+              f"server RSS {idle['server_rss_before_kib'] / 1024:,.0f} -> {idle['server_rss_after_kib'] / 1024:,.0f} MiB = "
+              f"{per:.1f} KiB per connection{goal}")
