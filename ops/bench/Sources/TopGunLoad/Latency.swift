@@ -31,12 +31,13 @@ struct Latency: ParsableCommand {
         let auth = authFrame(token: token)
         let maxWrites = Int(duration * writesPerSecond) + 16
         let mapName = self.mapName
+        let (duration, writesPerSecond) = (self.duration, self.writesPerSecond)
         let connectStart = Date()
         openConnections(
             count: subscribers, concurrency: concurrency, sources: 1, group: group, endpoint: endpoint, tally: tally,
             settledCount: { tally.count("subscribed") + tally.count("connect_failed") + tally.count("closed_early") }
         ) { index in
-            SubscriberDriver(index: index, auth: auth, mapName: mapName, maxWrites: maxWrites, tally: tally)
+            SubscriberDriver(index: index, auth: auth, mapName: mapName, maxWrites: maxWrites, plannedWrites: max(1, Int(duration * writesPerSecond)), tally: tally)
         }
         guard wait(timeout: 60, { tally.count("subscribed") + tally.count("connect_failed") + tally.count("closed_early") >= subscribers }) else {
             throw LoadError("only \(tally.count("subscribed")) of \(subscribers) subscribers ready")
@@ -72,12 +73,14 @@ struct Latency: ParsableCommand {
         wait(timeout: 5) { tally.count("delivered") >= expected }
         sleep(seconds: 0.5)
         let samples = tally.samples.withLock { $0.sorted() }
+        let quarterP99 = tally.quarters.withLock { $0.map { q in (percentileMs(q.sorted(), 0.99) * 10).rounded() / 10 } }
         emit([
             "figure": "latency", "subscribers": subscribed, "writes": tally.count("written"),
             "writes_per_s": writesPerSecond, "deliveries": samples.count, "expected_deliveries": expected,
             "first_via_server_event": tally.count("first_event"), "first_via_query_update": tally.count("first_update"),
             "p50_ms": percentileMs(samples, 0.5), "p90_ms": percentileMs(samples, 0.9), "p99_ms": percentileMs(samples, 0.99),
             "max_ms": samples.last.map { Double($0) / 1e6 } ?? .nan,
+            "p99_ms_by_quarter_of_run": quarterP99.map { String($0) },
             "writer_ack_p50_ms": percentileMs(writer.ackSamples(), 0.5),
             "server_cores": serverCores, "generator_cores": generatorCores,
             "errors": tally.count("errors"), "first_errors": tally.firstErrors.withLock { $0 },
@@ -95,8 +98,10 @@ final class SubscriberDriver: WSDriver, @unchecked Sendable {
     private var seen: [Bool]
     private var subscribed = false
     private var failed = false
+    let plannedWrites: Int
 
-    init(index: Int, auth: [UInt8], mapName: String, maxWrites: Int, tally: Tally) {
+    init(index: Int, auth: [UInt8], mapName: String, maxWrites: Int, plannedWrites: Int, tally: Tally) {
+        self.plannedWrites = plannedWrites
         self.index = index
         self.auth = auth
         self.mapName = mapName
@@ -140,6 +145,7 @@ final class SubscriberDriver: WSDriver, @unchecked Sendable {
             tally.add(parsed.kind == .serverEvent ? "first_event" : "first_update")
             tally.add("delivered")
             tally.addSamples([receivedAt &- UInt64(sent)])
+            tally.addQuarterSample(seq * 4 / plannedWrites, receivedAt &- UInt64(sent))
         case .authFail, .error:
             failed = true
             tally.error("subscriber \(index): " + String(decoding: message.readableBytesView.prefix(200).map { $0 >= 0x20 && $0 < 0x7f ? $0 : 0x2e }, as: UTF8.self))

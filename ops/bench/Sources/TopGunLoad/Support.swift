@@ -9,6 +9,12 @@ final class Tally: Sendable {
     let counters = Mutex<[String: Int]>([:])
     let samples = Mutex<[UInt64]>([])
     let firstErrors = Mutex<[String]>([])
+    /// Samples split into four groups (e.g. by quarter of a run), to show drift over time.
+    let quarters = Mutex<[[UInt64]]>([[], [], [], []])
+
+    func addQuarterSample(_ quarter: Int, _ value: UInt64) {
+        quarters.withLock { $0[max(0, min(3, quarter))].append(value) }
+    }
 
     func add(_ name: String, _ n: Int = 1) {
         counters.withLock { $0[name, default: 0] += n }
