@@ -31,7 +31,12 @@ public actor EventJournal {
 
     public func append(_ drafts: [JournalDraft], tenant: TenantID) {
         guard !drafts.isEmpty else { return }
-        var log = logs[tenant] ?? Log()
+        // Mutated in place through the dictionary: copying the log out and back would copy
+        // the whole ring buffer on every write.
+        Self.append(drafts, to: &logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
+    }
+
+    private static func append(_ drafts: [JournalDraft], to log: inout Log, capacity: Int, nodeId: String) {
         for draft in drafts {
             let event = JournalEvent(
                 sequence: String(log.nextSequence), type: draft.type, mapName: draft.mapName, key: draft.key,
@@ -47,7 +52,6 @@ public actor EventJournal {
                 subscription.outbound.send(.journalEventMessage(JournalEventMessage(event: event)))
             }
         }
-        logs[tenant] = log
     }
 
     /// Events with sequence ≥ `fromSequence`, oldest first.

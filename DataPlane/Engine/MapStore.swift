@@ -231,9 +231,15 @@ public actor MapStore {
         var updatedKeys = Set<String>()
         for event in events where updatedKeys.insert(event.key).inserted {
             let value = queryValue(forKey: event.key, nowMillis: nowMillis)
-            for (key, var query) in queries {
-                let changes = query.window.apply(key: event.key, value: value)
-                queries[key] = query
+            // Windows are updated in place through the values view: copying a query out and
+            // back would copy its whole window on every write.
+            var index = queries.startIndex
+            while index != queries.endIndex {
+                defer { queries.formIndex(after: &index) }
+                let changes = queries.values[index].window.apply(key: event.key, value: value)
+                guard !changes.isEmpty else { continue }
+                let key = queries.keys[index]
+                let query = queries.values[index]
                 for change in changes {
                     let projected = change.value.map { v in query.fields.map { FieldProjection.project(v, fields: $0) } ?? v }
                     let changeType: ChangeType

@@ -13,6 +13,9 @@ public struct MessageDispatcher: Sendable {
         self.writes = WritePath(services: services)
     }
 
+    /// Not inlined into the connection's loop on purpose: the loop's async frame lives as long
+    /// as the connection, and every local of an inlined handler would live in it too.
+    @inline(never)
     public func handle(_ message: TopGunMessage, context: RequestContext, session: inout SessionState) async {
         let out = session.outbound
         switch message {

@@ -74,13 +74,15 @@ public struct ClientConnection: Sendable {
                     outbound.send(pending.ack)
                 }
             }
-            // Authentication deadline.
-            group.addTask {
+            // Authentication deadline: a task of its own, cancelled as soon as the session is
+            // authenticated, so an idle authenticated connection costs two tasks, not three.
+            let deadline = Task {
                 try? await Task.sleep(for: configuration.authDeadline)
                 if !Task.isCancelled, !authenticated.isSet {
                     outbound.close(.unauthorized, reason: "authentication deadline passed")
                 }
             }
+            defer { deadline.cancel() }
 
             var handshake = SessionHandshake()
             perform(handshake.connected(), outbound: outbound)
@@ -123,6 +125,7 @@ public struct ClientConnection: Sendable {
                     }
                     if case .success(let context) = result {
                         authenticated.set()
+                        deadline.cancel()
                         services.sessions.authenticated(outbound.id, context: context)
                         logger[metadataKey: "tenant"] = .string(context.tenant.rawValue)
                         logger.debug("authenticated", metadata: ["principal": .string(context.principal)])

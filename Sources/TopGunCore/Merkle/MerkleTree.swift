@@ -38,9 +38,9 @@ public struct MerkleTree: Sendable {
     /// Sets the entry hash of `key` (inserting or replacing).
     public mutating func update(key: String, entryHash: UInt32) {
         let leaf = Self.leafIndex(of: key)
-        var entries = leaves[leaf] ?? [:]
-        let previous = entries.updateValue(entryHash, forKey: key)
-        leaves[leaf] = entries
+        if leaves[leaf] == nil { leaves[leaf] = [:] }
+        // In place: copying the leaf out and back would copy its dictionary on every update.
+        let previous = leaves[leaf]!.updateValue(entryHash, forKey: key)
         if previous == nil { count += 1 }
         let old = leafHashes[leaf]
         let new = old &- Hashing.mix(previous ?? 0) &+ Hashing.mix(entryHash)
@@ -52,8 +52,7 @@ public struct MerkleTree: Sendable {
     /// Removes `key`; its leaf (now perhaps empty) stays.
     public mutating func remove(key: String) {
         let leaf = Self.leafIndex(of: key)
-        guard var entries = leaves[leaf], let previous = entries.removeValue(forKey: key) else { return }
-        leaves[leaf] = entries
+        guard leaves[leaf] != nil, let previous = leaves[leaf]!.removeValue(forKey: key) else { return }
         count -= 1
         let old = leafHashes[leaf]
         propagate(leaf: leaf, old: old, new: old &- Hashing.mix(previous))
