@@ -171,13 +171,13 @@ public struct MessageDispatcher: Sendable {
     private func handleWrites(_ ops: [ClientOp], batchConcern: WriteConcern?, timeout: Double?, context: RequestContext, session: inout SessionState) async {
         let started = ContinuousClock.now
         if ops.isEmpty {
-            session.acks.yield(PendingAck(ticket: nil, ack: .opAck(OpAck(lastId: "unknown", achievedLevel: batchConcern ?? .persisted)), timeout: .zero))
+            session.acknowledge(PendingAck(ticket: nil, ack: .opAck(OpAck(lastId: "unknown", achievedLevel: batchConcern ?? .persisted)), timeout: .zero))
             return
         }
         let outcome = await writes.apply(ops, batchConcern: batchConcern, context: context, writer: session.outbound.id)
         for rejection in outcome.rejections { session.outbound.send(.opRejected(rejection)) }
         let wait = timeout.map { Duration.milliseconds(Int64(max(0, min($0, 600_000)))) } ?? services.configuration.persistTimeout
-        session.acks.yield(PendingAck(ticket: outcome.ticket, ack: .opAck(outcome.ack), timeout: wait))
+        session.acknowledge(PendingAck(ticket: outcome.ticket, ack: .opAck(outcome.ack), timeout: wait))
         let elapsed = ContinuousClock.now - started
         services.metrics.opBatchLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
     }

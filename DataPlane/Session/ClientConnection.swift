@@ -61,19 +61,6 @@ public struct ClientConnection: Sendable {
                     try? await writer.close(WebSocketErrorCode(codeNumber: Int(CloseCode.tryAgainLater.rawValue)), reason: "slow consumer: outbound queue full")
                 }
             }
-            // Acks, in order, each after its write concern is met.
-            group.addTask {
-                for await pending in ackStream {
-                    if let ticket = pending.ticket {
-                        guard await services.durability.waitUntilDurable(ticket, timeout: pending.timeout) else {
-                            metrics.error(code: WireErrorCode.unavailable.rawValue)
-                            outbound.send(.errorMessage(.make(.unavailable, "storage has not confirmed the write in time; it will be retried", details: ["retryAfterMs": 1000])))
-                            continue
-                        }
-                    }
-                    outbound.send(pending.ack)
-                }
-            }
             // Authentication deadline: a task of its own, cancelled as soon as the session is
             // authenticated, so an idle authenticated connection costs two tasks, not three.
             let deadline = Task {
@@ -143,6 +130,22 @@ public struct ClientConnection: Sendable {
                         continue
                     }
                     await dispatcher.handle(message, context: context, session: &state)
+                    if state.wantsAckPipeline && !state.ackPipelineRunning {
+                        state.ackPipelineRunning = true
+                        // Acks, in order, each after its write concern is met.
+                        group.addTask {
+                            for await pending in ackStream {
+                                if let ticket = pending.ticket {
+                                    guard await services.durability.waitUntilDurable(ticket, timeout: pending.timeout) else {
+                                        metrics.error(code: WireErrorCode.unavailable.rawValue)
+                                        outbound.send(.errorMessage(.make(.unavailable, "storage has not confirmed the write in time; it will be retried", details: ["retryAfterMs": 1000])))
+                                        continue
+                                    }
+                                }
+                                outbound.send(pending.ack)
+                            }
+                        }
+                    }
                 default:
                     perform(action, outbound: outbound)
                 }

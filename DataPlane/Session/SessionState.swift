@@ -27,10 +27,25 @@ public struct SessionState: Sendable {
     /// Live query id → its map.
     public var queryMaps: [String: MapDirectory.MapID] = [:]
     public var rateLimiter: TokenBucket
+    /// Whether the ack pipeline task runs. It starts with the first ack that must wait for
+    /// durability, so a connection that never writes (most of them) costs one task less.
+    public var ackPipelineRunning = false
+    public private(set) var wantsAckPipeline = false
 
     public init(outbound: SessionOutbound, acks: AsyncStream<PendingAck>.Continuation, rateLimiter: TokenBucket) {
         self.outbound = outbound
         self.acks = acks
         self.rateLimiter = rateLimiter
+    }
+
+    /// Sends an ack now when nothing is waiting ahead of it; otherwise queues it behind the
+    /// acks that wait, keeping acknowledgements in order.
+    public mutating func acknowledge(_ pending: PendingAck) {
+        if !ackPipelineRunning && !wantsAckPipeline && pending.ticket == nil {
+            outbound.send(pending.ack)
+            return
+        }
+        wantsAckPipeline = true
+        acks.yield(pending)
     }
 }
