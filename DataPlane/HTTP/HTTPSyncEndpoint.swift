@@ -108,7 +108,7 @@ public struct HTTPSyncEndpoint: Sendable {
                 queryId: query.queryId, results: page.results.map(\.dataValue), hasMore: page.hasMore, nextCursor: page.nextCursor))
         }
         for search in request.searches ?? [] {
-            errors.append(HTTPSyncError(code: WireErrorCode.notImplemented.rawValue, message: Unsupported.search, context: search.searchId))
+            errors.append(HTTPSyncError(code: WireErrorCode.featureUnavailable.rawValue, message: Unsupported.search, context: search.searchId))
         }
         return HTTPSyncResponse(
             serverHlc: services.clock.now(), ack: ack, deltas: request.syncMaps == nil ? nil : deltas,

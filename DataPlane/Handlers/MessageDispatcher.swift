@@ -151,7 +151,7 @@ public struct MessageDispatcher: Sendable {
         case .listResolvers(let request):
             out.send(.listResolversResponse(ListResolversResponse(requestId: request.requestId, resolvers: [])))
         case .hybridQuerySubscribe:
-            out.send(.errorMessage(.make(.notImplemented, "hybrid live queries are not available on this server", details: ["feature": "hybridQuery"])))
+            out.send(.errorMessage(.make(.featureUnavailable, "hybrid live queries are not available on this server", details: ["feature": "hybridQuery"])))
         case .hybridQueryUnsubscribe:
             break
 

@@ -20,7 +20,7 @@ public enum WireErrorCode: Int64, Sendable {
     /// Internal error (logged with the request id).
     case internalError = 500
     /// Feature not built.
-    case notImplemented = 501
+    case featureUnavailable = 501
     /// Temporarily unavailable: storage down past a PERSISTED write's timeout, shutting down.
     case unavailable = 503
 
