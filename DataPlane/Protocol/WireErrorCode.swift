@@ -23,15 +23,6 @@ public enum WireErrorCode: Int64, Sendable {
     case featureUnavailable = 501
     /// Temporarily unavailable: storage down past a PERSISTED write's timeout, shutting down.
     case unavailable = 503
-
-    /// Permanent rejections are acknowledged (with `success: false`) so the client stops
-    /// re-sending; temporary ones are not, so it retries.
-    public var isPermanent: Bool {
-        switch self {
-        case .badRequest, .forbidden, .tooLarge, .schemaViolation, .notFound: return true
-        default: return false
-        }
-    }
 }
 
 /// WebSocket close codes (protocol.md §15).

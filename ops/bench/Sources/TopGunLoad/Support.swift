@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+import TopGunCore
 
 /// Counters and samples shared by the drivers of one run (drivers live on event loops; the
 /// main thread reads these).
@@ -81,20 +82,9 @@ func emit(_ fields: KeyValuePairs<String, Any>) {
     fflush(stdout)
 }
 
+/// JSON string literal; the same escaper the server uses.
 func jsonQuote(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
+    JavaScriptText.jsonString(s)
 }
 
 func log(_ text: String) {
