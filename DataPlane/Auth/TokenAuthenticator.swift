@@ -22,6 +22,7 @@ public struct TokenAuthenticator: Authenticator {
         switch change {
         case .signingKey(let kid, _): verifier.forget(kid: kid)
         case .tenant: break  // tenants are read on every verification
+        case .quota, .schema: break  // not cached here
         case .resynchronize: verifier.forgetAll()
         }
     }

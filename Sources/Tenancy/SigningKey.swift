@@ -31,11 +31,18 @@ public struct SigningKey: Sendable, Equatable, Hashable {
     public var status: Status
     public var createdAt: Date
     public var revokedAt: Date?
+    /// A note for people (`web app 2025-05`).
+    public var label: String?
+    /// For a public key registered as a JWK: the JWK as registered (JSON text), returned to
+    /// operators as is; `material` then holds the same key as PEM, which verification uses.
+    public var publicKeyJWK: String?
 
     public init(
         kid: String, tenant: TenantID, algorithm: SigningAlgorithm, material: Material, status: Status,
-        createdAt: Date, revokedAt: Date? = nil
+        createdAt: Date, revokedAt: Date? = nil, label: String? = nil, publicKeyJWK: String? = nil
     ) {
+        self.label = label
+        self.publicKeyJWK = publicKeyJWK
         self.kid = kid
         self.tenant = tenant
         self.algorithm = algorithm

@@ -8,6 +8,10 @@ public enum MetadataChange: Sendable, Equatable {
     case tenant(TenantID)
     /// A signing key was created or revoked: re-read it.
     case signingKey(kid: String, tenant: TenantID)
+    /// A tenant's quotas were replaced or reset, or moved with its plan: re-read them.
+    case quota(TenantID)
+    /// A map's schema was put or deleted: re-read it.
+    case schema(tenant: TenantID, map: String)
     /// The stream was interrupted (e.g. the PostgreSQL connection dropped and came back):
     /// anything cached may be stale, re-read everything.
     case resynchronize

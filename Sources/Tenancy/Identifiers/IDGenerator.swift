@@ -15,6 +15,16 @@ public enum IDGenerator {
         "key_" + randomString(length: 24)
     }
 
+    /// An admin token id: `adm_` followed by 20 random base32 characters.
+    public static func adminTokenID() -> String {
+        "adm_" + randomString(length: 20)
+    }
+
+    /// An audit event id: `aud_` followed by 26 random base32 characters.
+    public static func auditEventID() -> String {
+        "aud_" + randomString(length: 26)
+    }
+
     /// `length` random base32 characters from the system's secure generator.
     public static func randomString(length: Int) -> String {
         let bytes = SecretGenerator.randomBytes(length)
