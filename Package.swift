@@ -13,6 +13,8 @@ var migrationResources: [Resource] {
         "postgres/0001_tenants_and_signing_keys.postgres.sql",
         "sqlite/0002_records.sqlite.sql",
         "postgres/0002_records.postgres.sql",
+        "sqlite/0003_control_plane.sqlite.sql",
+        "postgres/0003_control_plane.postgres.sql",
     ].map { .embedInCode($0) }
 }
 

@@ -68,6 +68,10 @@ public enum MigrationCatalog {
               fileName: "0002_records.sqlite.sql", bytes: PackageResources._002_records_sqlite_sql),
         Entry(dialect: .postgres, version: 2, name: "records",
               fileName: "0002_records.postgres.sql", bytes: PackageResources._002_records_postgres_sql),
+        Entry(dialect: .sqlite, version: 3, name: "control_plane",
+              fileName: "0003_control_plane.sqlite.sql", bytes: PackageResources._003_control_plane_sqlite_sql),
+        Entry(dialect: .postgres, version: 3, name: "control_plane",
+              fileName: "0003_control_plane.postgres.sql", bytes: PackageResources._003_control_plane_postgres_sql),
     ]
 }
 
