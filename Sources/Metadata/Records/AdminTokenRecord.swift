@@ -2,6 +2,19 @@ import Foundation
 
 /// An operator credential for the control plane. Only the SHA-256 of its value is stored.
 public struct AdminTokenRecord: Sendable, Equatable {
+    public enum Status: String, Sendable, CaseIterable {
+        case active
+        case revoked
+        case expired
+    }
+
+    /// Revoked wins over expired.
+    public func status(at now: Date) -> Status {
+        if revokedAt != nil { return .revoked }
+        if let expiresAt, expiresAt <= now { return .expired }
+        return .active
+    }
+
     /// `adm_` + 20 base32 characters.
     public var id: String
     public var name: String

@@ -20,10 +20,10 @@ public protocol ControlPlaneStore: MetadataStore {
 
     // MARK: Reads (each a consistent snapshot of its own)
 
-    /// Tenants ordered by (created_at, id), optionally only those with `status`.
-    func tenants(status: Tenant.Status?, after: ListPosition?, limit: Int) async throws -> Page<Tenant>
-    /// A tenant's keys ordered by (created_at, kid), revoked ones included.
-    func signingKeys(tenant: TenantID, after: ListPosition?, limit: Int) async throws -> Page<SigningKey>
+    /// Tenants ordered by (created_at, id); nil filters do not filter.
+    func tenants(status: Tenant.Status?, plan: String?, after: ListPosition?, limit: Int) async throws -> Page<Tenant>
+    /// A tenant's keys ordered by (created_at, kid), only those with `status` if given.
+    func signingKeys(tenant: TenantID, status: SigningKey.Status?, after: ListPosition?, limit: Int) async throws -> Page<SigningKey>
     /// Nil if the tenant does not exist.
     func quotas(tenant: TenantID) async throws -> TenantQuotas?
     /// The version in force, nil if none (never put, or deleted).
@@ -39,8 +39,9 @@ public protocol ControlPlaneStore: MetadataStore {
 
     func adminToken(id: String) async throws -> AdminTokenRecord?
     func adminToken(valueHash: [UInt8]) async throws -> AdminTokenRecord?
-    /// Admin tokens ordered by (created_at, id), revoked ones included.
-    func adminTokens(after: ListPosition?, limit: Int) async throws -> Page<AdminTokenRecord>
+    /// Admin tokens ordered by (created_at, id), only those in `status` at `now` if given
+    /// (`expired`: not revoked and `expires_at <= now`; `active`: neither revoked nor expired).
+    func adminTokens(status: AdminTokenRecord.Status?, now: Date, after: ListPosition?, limit: Int) async throws -> Page<AdminTokenRecord>
     /// Records a use of the token (the caller limits this to about once a minute).
     func touchAdminToken(id: String, at: Date) async throws
 
