@@ -20,8 +20,9 @@ public protocol ControlPlaneStore: MetadataStore {
 
     // MARK: Reads (each a consistent snapshot of its own)
 
-    /// Tenants ordered by (created_at, id); nil filters do not filter.
-    func tenants(status: Tenant.Status?, plan: String?, after: ListPosition?, limit: Int) async throws -> Page<Tenant>
+    /// Tenants whose status is one of `statuses`, ordered by (created_at, id); a nil `plan`
+    /// does not filter.
+    func tenants(statuses: Set<Tenant.Status>, plan: String?, after: ListPosition?, limit: Int) async throws -> Page<Tenant>
     /// A tenant's keys ordered by (created_at, kid), only those with `status` if given.
     func signingKeys(tenant: TenantID, status: SigningKey.Status?, after: ListPosition?, limit: Int) async throws -> Page<SigningKey>
     /// Nil if the tenant does not exist.
@@ -52,8 +53,8 @@ public protocol ControlPlaneStore: MetadataStore {
     /// One tenant's stored hours with `from <= periodStart < to`, oldest first.
     func usageHours(tenant: TenantID, from: Date, to: Date) async throws -> [UsageHour]
     /// Every tenant's stored hours with `from <= periodStart < to`, ordered by
-    /// (tenant, periodStart), starting after `(afterTenant, afterPeriod)` if given.
-    func usageHours(from: Date, to: Date, after: (tenant: TenantID, periodStart: Date)?, limit: Int) async throws -> [UsageHour]
+    /// (periodStart, tenant), starting after `after` if given (the billing export's order).
+    func usageHours(from: Date, to: Date, after: (periodStart: Date, tenant: TenantID)?, limit: Int) async throws -> [UsageHour]
 
     // MARK: Idempotency (outside `write`, committed at once)
 
