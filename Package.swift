@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Tenancy", targets: ["Tenancy"]),
         .library(name: "Metadata", targets: ["Metadata"]),
         .library(name: "DataPlane", targets: ["DataPlane"]),
+        .library(name: "ControlPlane", targets: ["ControlPlane"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -43,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Pure data types and algorithms: no I/O.
@@ -118,6 +120,24 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
+        // The control plane: the operators' REST API (ControlPlane/openapi.yaml is its contract).
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "Tenancy",
+                "Metadata",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "ControlPlane",
+            exclude: ["README.md"],
+            resources: [.embedInCode("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
         // The one executable: argument parsing and wiring only.
         .executableTarget(
             name: "topgun",
@@ -127,6 +147,7 @@ let package = Package(
                 "Tenancy",
                 "Metadata",
                 "DataPlane",
+                "ControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -157,8 +178,10 @@ let package = Package(
             name: "TenancyTests",
             dependencies: [
                 "Tenancy",
+                "TopGunCore",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/TenancyTests",
             swiftSettings: swiftSettings
@@ -183,6 +206,16 @@ let package = Package(
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ],
             path: "Tests/DataPlaneTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "ControlPlane", "Metadata", "Tenancy",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/ControlPlaneTests",
             swiftSettings: swiftSettings
         ),
     ],

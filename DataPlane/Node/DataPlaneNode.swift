@@ -38,7 +38,13 @@ public struct DataPlaneNode: Sendable {
         self.logger = logger
     }
 
-    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], onBound: @escaping @Sendable (Bound) async -> Void = { _ in }) async throws {
+    /// Loads the partitions, then serves until a shutdown signal. `alongside` are services
+    /// of the same process that start and stop with the node (`topgun dev` runs the control
+    /// plane here); they stop after the node's server and before the write-behind drains.
+    public func run(
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], alongside: [any Service] = [],
+        onBound: @escaping @Sendable (Bound) async -> Void = { _ in }
+    ) async throws {
         try await storage.prepare()
         let writeBehind = WriteBehindQueue(storage: storage, logger: logger)
         let endpoints = AdvertisedEndpoints()
@@ -66,6 +72,7 @@ public struct DataPlaneNode: Sendable {
                     .init(service: writeBehind),
                     .init(service: LockExpiryService(locks: services.locks)),
                     .init(service: MetadataFollower(metadata: metadata, authenticator: authenticator, logger: logger), successTerminationBehavior: .ignore),
+                ] + alongside.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
                     .init(service: application),
                     .init(service: SessionDrainService(sessions: services.sessions, logger: logger)),
                 ],

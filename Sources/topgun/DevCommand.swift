@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlPlane
 import DataPlane
 import Foundation
 import Logging
@@ -23,6 +24,9 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Data-plane port; 0 picks a free one (env TOPGUN_PORT; default 8080).")
     var port: Int?
 
+    @Option(help: "Control-plane port; 0 picks a free one (env TOPGUN_CONTROL_PLANE_PORT; default 8081).")
+    var controlPlanePort: Int?
+
     @Option(help: "Interface to listen on (env TOPGUN_HOST; default 127.0.0.1).")
     var host: String?
 
@@ -44,11 +48,14 @@ struct DevCommand: AsyncParsableCommand {
         let dataDir = URL(fileURLWithPath: self.dataDir ?? Environment.value("TOPGUN_DATA_DIR") ?? ".topgun").standardizedFileURL
         let port = self.port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080
         let host = self.host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1"
+        let controlPlanePort = self.controlPlanePort ?? Environment.value("TOPGUN_CONTROL_PLANE_PORT").flatMap(Int.init) ?? 8081
         let databasePath = dataDir.appendingPathComponent("dev.sqlite").path
 
         let masterKey: [UInt8]
+        let adminToken: String
         do {
             masterKey = try MasterKeyFile.loadOrCreate(at: dataDir.appendingPathComponent("master.key"))
+            adminToken = try AdminTokenFile.loadOrCreate(at: dataDir.appendingPathComponent("admin.token"))
         } catch {
             exitWithError("cannot prepare \(dataDir.path): \(error)")
         }
@@ -70,14 +77,22 @@ struct DevCommand: AsyncParsableCommand {
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,
             logger: logger)
+        let controlPlane = try ControlPlaneServer(
+            configuration: ControlPlaneConfiguration(
+                host: host, port: controlPlanePort, bootstrapToken: adminToken,
+                requestsPerWindow: Environment.value("TOPGUN_ADMIN_RATE_LIMIT").flatMap(Int.init) ?? 600),
+            store: metadata, logger: logger)
         let json = self.json
-        let storageKind = storage
-        try await node.run { bound in
-            let info = DevReadyInfo(
-                dataPlaneURL: bound.webSocketURL, httpURL: bound.httpURL, nodeId: "dev-node", tenant: tenant.id.rawValue, tenantSlug: tenant.slug,
-                keyId: key.kid, appToken: appToken, storage: storageKind.rawValue, dataDir: dataDir.path)
-            // Unbuffered, so a parent process reading the pipe sees the line at once.
-            FileHandle.standardOutput.write(Data(((json ? info.jsonLine() : info.text()) + "\n").utf8))
+        let ready = DevReadyInfo(
+            dataPlaneURL: "", httpURL: "", nodeId: "dev-node", tenant: tenant.id.rawValue, tenantSlug: tenant.slug,
+            keyId: key.kid, appToken: appToken, storage: storage.rawValue, dataDir: dataDir.path, adminToken: adminToken)
+        // Printed once both servers are listening.
+        let announcer = ReadyAnnouncer(info: ready, json: json)
+        let controlPlaneApplication = controlPlane.application { port in
+            await announcer.controlPlaneBound("http://\(host):\(port)")
+        }
+        try await node.run(alongside: [controlPlaneApplication, IdempotencyPurgeService(store: metadata, logger: logger)]) { bound in
+            await announcer.dataPlaneBound(webSocketURL: bound.webSocketURL, httpURL: bound.httpURL)
         }
         await metadata.shutdown()
     }
@@ -94,6 +109,8 @@ struct DevReadyInfo: Encodable {
     var appToken: String?
     var storage: String
     var dataDir: String?
+    var controlPlaneURL: String?
+    var adminToken: String?
 
     func jsonLine() -> String {
         let encoder = JSONEncoder()
@@ -114,12 +131,50 @@ struct DevReadyInfo: Encodable {
                 "  App token (24 h):        \(appToken)",
             ]
         }
+        if let controlPlaneURL, let adminToken {
+            lines += [
+                "  Control plane (REST):    \(controlPlaneURL)  (API docs: \(controlPlaneURL)/docs)",
+                "  Admin token:             \(adminToken)",
+            ]
+        }
         lines.append("  Storage:                 \(storage)\(dataDir.map { " in \($0)" } ?? "")")
         if let tenant, let keyId, let dataDir {
             lines.append("Mint more tokens with: topgun token --data-dir \(dataDir) --tenant \(tenant) --key \(keyId) --sub <user>")
         }
         lines.append("Stop with Ctrl-C.")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// Prints the ready line once both the data plane and the control plane listen.
+actor ReadyAnnouncer {
+    private var info: DevReadyInfo
+    private let json: Bool
+    private var dataPlaneReady = false
+    private var controlPlaneReady = false
+
+    init(info: DevReadyInfo, json: Bool) {
+        self.info = info
+        self.json = json
+    }
+
+    func dataPlaneBound(webSocketURL: String, httpURL: String) {
+        info.dataPlaneURL = webSocketURL
+        info.httpURL = httpURL
+        dataPlaneReady = true
+        announceIfReady()
+    }
+
+    func controlPlaneBound(_ url: String) {
+        info.controlPlaneURL = url
+        controlPlaneReady = true
+        announceIfReady()
+    }
+
+    private func announceIfReady() {
+        guard dataPlaneReady, controlPlaneReady else { return }
+        // Unbuffered, so a parent process reading the pipe sees the line at once.
+        FileHandle.standardOutput.write(Data(((json ? info.jsonLine() : info.text()) + "\n").utf8))
     }
 }
 

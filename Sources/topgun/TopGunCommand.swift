@@ -11,7 +11,7 @@ struct TopGunCommand: AsyncParsableCommand {
             says what works.
             """,
         version: TopGunVersion.current,
-        subcommands: [DevCommand.self, DataPlaneCommand.self, TokenCommand.self, MigrateCommand.self, WireCommand.self]
+        subcommands: [DevCommand.self, ControlPlaneCommand.self, DataPlaneCommand.self, TokenCommand.self, MigrateCommand.self, WireCommand.self]
     )
 }
 
