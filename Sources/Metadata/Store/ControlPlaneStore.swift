@@ -25,10 +25,6 @@ public protocol ControlPlaneStore: MetadataStore {
     func tenants(statuses: Set<Tenant.Status>, plan: String?, after: ListPosition?, limit: Int) async throws -> Page<Tenant>
     /// A tenant's keys ordered by (created_at, kid), only those with `status` if given.
     func signingKeys(tenant: TenantID, status: SigningKey.Status?, after: ListPosition?, limit: Int) async throws -> Page<SigningKey>
-    /// Nil if the tenant does not exist.
-    func quotas(tenant: TenantID) async throws -> TenantQuotas?
-    /// The version in force, nil if none (never put, or deleted).
-    func currentSchema(tenant: TenantID, map: String) async throws -> MapSchemaVersion?
     func schemaVersion(tenant: TenantID, map: String, version: Int) async throws -> MapSchemaVersion?
     /// The schemas in force, ordered by map name (`ListPosition.id` is the map; `time` unused).
     func currentSchemas(tenant: TenantID, after: ListPosition?, limit: Int) async throws -> Page<MapSchemaVersion>
@@ -48,8 +44,6 @@ public protocol ControlPlaneStore: MetadataStore {
 
     // MARK: Usage
 
-    /// Applies a data-plane node's usage counts (see `UsageFlush`); idempotent by `flush.id`.
-    func recordUsage(_ flush: UsageFlush) async throws
     /// One tenant's stored hours with `from <= periodStart < to`, oldest first.
     func usageHours(tenant: TenantID, from: Date, to: Date) async throws -> [UsageHour]
     /// Every tenant's stored hours with `from <= periodStart < to`, ordered by

@@ -50,6 +50,15 @@ public protocol MetadataStore: SigningKeyResolver {
     func signingKeys(tenant: TenantID) async throws -> [SigningKey]
     func revokeSigningKey(kid: String) async throws -> SigningKey
 
+    // MARK: What the data plane enforces and meters (design.md §7)
+
+    /// The quotas in force for a tenant; nil if the tenant does not exist.
+    func quotas(tenant: TenantID) async throws -> TenantQuotas?
+    /// The map's schema version in force, nil if none (never put, or deleted).
+    func currentSchema(tenant: TenantID, map: String) async throws -> MapSchemaVersion?
+    /// Applies a data-plane node's usage counts (see `UsageFlush`); idempotent by `flush.id`.
+    func recordUsage(_ flush: UsageFlush) async throws
+
     /// Changes made by any process from now on. Each call returns a new stream.
     func changes() -> AsyncStream<MetadataChange>
 
