@@ -71,7 +71,12 @@ public struct DataPlaneNode: Sendable {
                 services: [
                     .init(service: writeBehind),
                     .init(service: LockExpiryService(locks: services.locks)),
-                    .init(service: MetadataFollower(metadata: metadata, authenticator: authenticator, logger: logger), successTerminationBehavior: .ignore),
+                    .init(
+                        service: MetadataFollower(
+                            metadata: metadata, authenticator: authenticator,
+                            control: metadata.map { SessionControl(metadata: $0, sessions: services.sessions, logger: logger) },
+                            logger: logger),
+                        successTerminationBehavior: .ignore),
                 ] + alongside.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
                     .init(service: application),
                     .init(service: SessionDrainService(sessions: services.sessions, logger: logger)),
@@ -83,10 +88,12 @@ public struct DataPlaneNode: Sendable {
     }
 }
 
-/// Applies metadata changes (revoked keys, changed tenants) to what the node caches.
+/// Applies metadata changes (revoked keys, changed tenants) to what the node caches and to
+/// the sessions they concern.
 struct MetadataFollower: Service {
     let metadata: (any MetadataStore)?
     let authenticator: any Authenticator
+    let control: SessionControl?
     let logger: Logger
 
     func run() async throws {
@@ -95,7 +102,9 @@ struct MetadataFollower: Service {
         await cancelWhenGracefulShutdown {
             for await change in changes {
                 logger.debug("metadata changed", metadata: ["change": "\(change)"])
+                // Caches first, so a session closed here cannot come straight back with the same token.
                 await authenticator.metadataChanged(change)
+                await control?.apply(change)
             }
         }
     }

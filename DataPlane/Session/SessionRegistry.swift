@@ -27,6 +27,12 @@ public final class SessionRegistry: Sendable {
 
     public var count: Int { entries.withLock { $0.count } }
 
+    /// Who the authenticated sessions belong to (for re-checking them all after the metadata
+    /// change stream was interrupted).
+    public func authenticatedContexts() -> [RequestContext] {
+        entries.withLock { $0.values.compactMap(\.context) }
+    }
+
     /// Closes the matching sessions; returns how many.
     @discardableResult
     public func close(_ code: CloseCode, reason: String, where matches: (Entry) -> Bool = { _ in true }) -> Int {
