@@ -71,12 +71,15 @@ public struct HTTPSyncEndpoint: Sendable {
         if let ops = request.operations, !ops.isEmpty {
             let outcome = await writes.apply(ops, batchConcern: nil, context: context, writer: nil)
             var durable = true
-            if let ticket = outcome.ticket {
+            if let refusal = outcome.refusal {
+                errors.append(HTTPSyncError(code: refusal.code, message: refusal.message))
+                durable = false
+            } else if let ticket = outcome.ticket {
                 durable = await services.durability.waitUntilDurable(ticket, timeout: services.configuration.persistTimeout)
             }
             if durable {
                 ack = HTTPSyncAck(lastId: outcome.ack.lastId, results: outcome.ack.results)
-            } else {
+            } else if outcome.refusal == nil {
                 errors.append(HTTPSyncError(code: WireErrorCode.unavailable.rawValue, message: "storage has not confirmed the writes in time; send them again"))
             }
         }

@@ -61,6 +61,10 @@ public struct MessageDispatcher: Sendable {
 
         // Live queries
         case .querySub(let sub):
+            // A re-subscription under the same id replaces the query and counts once.
+            guard await services.policies.acquireSubscription(context.tenant, session: out.id, key: "query:" + sub.queryId) else {
+                return await sendSubscriptionQuota(context, out)
+            }
             let id = MapDirectory.MapID(tenant: context.tenant, name: sub.mapName)
             let store = services.maps.store(tenant: context.tenant, name: sub.mapName)
             let response = await store.subscribe(sub, outbound: out, nowMillis: services.clock.nowMillis())
@@ -68,17 +72,23 @@ public struct MessageDispatcher: Sendable {
             session.queryMaps[sub.queryId] = id
             out.send(.queryResp(response))
         case .queryUnsub(let unsub):
-            if let id = session.queryMaps.removeValue(forKey: unsub.queryId), let store = session.touchedMaps[id] {
-                await store.unsubscribe(queryId: unsub.queryId, session: out.id)
+            if let id = session.queryMaps.removeValue(forKey: unsub.queryId) {
+                services.policies.releaseSubscription(session: out.id, key: "query:" + unsub.queryId)
+                if let store = session.touchedMaps[id] { await store.unsubscribe(queryId: unsub.queryId, session: out.id) }
             }
 
         // Topics
         case .topicSub(let sub):
             guard TopicRegistry.isValidName(sub.topic) else { return sendInvalidTopic(sub.topic, out) }
+            guard await services.policies.acquireSubscription(context.tenant, session: out.id, key: "topic:" + sub.topic) else {
+                return await sendSubscriptionQuota(context, out)
+            }
             if await services.topics.subscribe(sub.topic, tenant: context.tenant, outbound: out) == .tooManySubscriptions {
+                services.policies.releaseSubscription(session: out.id, key: "topic:" + sub.topic)
                 out.send(.errorMessage(.make(.rateLimited, "at most \(TopicRegistry.maxSubscriptionsPerSession) topic subscriptions per connection", details: ["quota": "topicSubscriptions", "retryAfterMs": 0])))
             }
         case .topicUnsub(let unsub):
+            services.policies.releaseSubscription(session: out.id, key: "topic:" + unsub.topic)
             await services.topics.unsubscribe(unsub.topic, tenant: context.tenant, session: out.id)
         case .topicPub(let pub):
             guard TopicRegistry.isValidName(pub.topic) else { return sendInvalidTopic(pub.topic, out) }
@@ -175,6 +185,10 @@ public struct MessageDispatcher: Sendable {
             return
         }
         let outcome = await writes.apply(ops, batchConcern: batchConcern, context: context, writer: session.outbound.id)
+        if let refusal = outcome.refusal {
+            session.outbound.send(.errorMessage(refusal))
+            return
+        }
         for rejection in outcome.rejections { session.outbound.send(.opRejected(rejection)) }
         let wait = timeout.map { Duration.milliseconds(Int64(max(0, min($0, 600_000)))) } ?? services.configuration.persistTimeout
         session.acknowledge(PendingAck(ticket: outcome.ticket, ack: .opAck(outcome.ack), timeout: wait))
@@ -223,6 +237,14 @@ public struct MessageDispatcher: Sendable {
     }
 
     // MARK: - Errors
+
+    private func sendSubscriptionQuota(_ context: RequestContext, _ out: SessionOutbound) async {
+        let limit = await services.policies.quotas(context.tenant).maxLiveSubscriptions
+        services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
+        out.send(.errorMessage(.make(.rateLimited, "the tenant's quota of \(limit) live subscriptions is reached", details: [
+            "quota": "max_live_subscriptions", "retryAfterMs": .int(60_000), "limit": .int(limit),
+        ])))
+    }
 
     private func sendInvalidTopic(_ topic: String, _ out: SessionOutbound) {
         services.metrics.error(code: WireErrorCode.badRequest.rawValue)

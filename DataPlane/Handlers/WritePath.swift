@@ -19,6 +19,13 @@ public struct WritePath: Sendable {
         public var level: WriteConcern
         public var ack: OpAck
         public var rejections: [OpRejected]
+        /// Set when a quota refused the whole batch before anything was applied: nothing is
+        /// acknowledged (the client sends the ops again later) and this error is the answer.
+        public var refusal: ErrorMessage?
+
+        static func refused(_ error: ErrorMessage) -> Outcome {
+            Outcome(outcomes: [], ticket: nil, level: .fireAndForget, ack: OpAck(lastId: "unknown", achievedLevel: .fireAndForget), rejections: [], refusal: error)
+        }
     }
 
     public init(services: DataPlaneServices) {
@@ -26,6 +33,7 @@ public struct WritePath: Sendable {
     }
 
     public func apply(_ ops: [ClientOp], batchConcern: WriteConcern?, context: RequestContext, writer: SessionID?) async -> Outcome {
+        if let refusal = await admit(ops, tenant: context.tenant) { return .refused(refusal) }
         let nowMillis = services.clock.nowMillis()
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
         // Group by map, keeping each map's ops in batch order.
@@ -45,7 +53,11 @@ public struct WritePath: Sendable {
         }
         var records: [StoredRecord] = []
         var journal: [JournalDraft] = []
-        for group in groups {
+        for var group in groups {
+            if let policy = await services.policies.schema(context.tenant, map: group.map) {
+                group.indices = checkSchema(policy, ops: ops, indices: group.indices, map: group.map, tenant: context.tenant, outcomes: &outcomes)
+                if group.indices.isEmpty { continue }
+            }
             let store = services.maps.store(tenant: context.tenant, name: group.map)
             let result = await store.apply(group.indices.map { ops[$0] }, writer: writer, nowMillis: nowMillis)
             for (offset, index) in group.indices.enumerated() { outcomes[index] = result.outcomes[offset] }
@@ -60,6 +72,7 @@ public struct WritePath: Sendable {
             if level == .persisted { ticket = queued }
         }
         services.metrics.opsApplied.increment(by: ops.count)
+        services.usage.operations(context.tenant, count: ops.count)
         let achieved: WriteConcern = level == .replicated ? .applied : level
         var results: [OpResult] = []
         var rejections: [OpRejected] = []
@@ -77,6 +90,64 @@ public struct WritePath: Sendable {
         }
         let ack = OpAck(lastId: ops.last?.id ?? "unknown", achievedLevel: achieved, results: results)
         return Outcome(outcomes: outcomes, ticket: ticket, level: level, ack: ack, rejections: rejections)
+    }
+
+    /// Quotas that refuse a whole batch for now (design.md §7): operations per second and the
+    /// number of maps. Nil admits the batch.
+    func admit(_ ops: [ClientOp], tenant: TenantID) async -> ErrorMessage? {
+        guard !ops.isEmpty else { return nil }
+        switch await services.policies.chargeOperations(tenant, count: ops.count, nowNanos: monotonicNanos()) {
+        case .allowed: break
+        case .limited(let retryAfterMs, let limit):
+            services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
+            return .make(.rateLimited, "the tenant's quota of \(limit) operations per second is spent; send the ops again later", details: [
+                "quota": "max_operations_per_second", "retryAfterMs": .int(retryAfterMs), "limit": .int(limit),
+            ])
+        }
+        let maxMaps = await services.policies.quotas(tenant).maxMaps
+        if maxMaps < TenantPolicies.unlimited.maxMaps {
+            let newMaps = Set(ops.map(\.mapName)).filter { services.maps.existingStore(tenant: tenant, name: $0) == nil }
+            if !newMaps.isEmpty, services.maps.stores(of: tenant).count + newMaps.count > maxMaps {
+                services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
+                return .make(.rateLimited, "the tenant may hold at most \(maxMaps) maps; a write to a new map is refused", details: [
+                    "quota": "max_maps", "retryAfterMs": .int(60_000), "limit": .int(maxMaps),
+                ])
+            }
+        }
+        return nil
+    }
+
+    /// Applies the map's schema to the values of `indices` (tombstones are never checked):
+    /// `strict` rejects a violating op for good, `warn` counts and logs it. Returns the ops
+    /// that go on to the map.
+    func checkSchema(
+        _ policy: TenantPolicies.SchemaPolicy, ops: [ClientOp], indices: [Int], map: String, tenant: TenantID, outcomes: inout [OpOutcome]
+    ) -> [Int] {
+        var kept: [Int] = []
+        kept.reserveCapacity(indices.count)
+        for index in indices {
+            let op = ops[index]
+            guard let value = op.record?.value ?? op.orRecord?.value, let violation = policy.schema.validate(value) else {
+                kept.append(index)
+                continue
+            }
+            switch policy.enforcement {
+            case .strict:
+                services.metrics.schemaViolation(mode: "strict")
+                outcomes[index] = .rejected(
+                    .schemaViolation,
+                    "value violates schema version \(policy.version) of map '\(map)' at \(violation.pointer.isEmpty ? "/" : violation.pointer): \(violation.message)")
+            case .warn:
+                services.metrics.schemaViolation(mode: "warn")
+                services.logger.notice("schema violation accepted (warn mode)", metadata: [
+                    "tenant": "\(tenant)", "map": "\(map)", "version": "\(policy.version)", "path": "\(violation.pointer)",
+                ])
+                kept.append(index)
+            case .off:
+                kept.append(index)
+            }
+        }
+        return kept
     }
 
     /// Permanent problems with an op itself, before any map sees it.

@@ -1,4 +1,5 @@
 import Logging
+import Metadata
 import Tenancy
 import TopGunCore
 import TopGunWire
@@ -12,18 +13,26 @@ public final class DataPlaneServices: Sendable {
     public let locks = LockManager()
     public let counters = CounterRegistry()
     public let journal: EventJournal
-    public let sessions = SessionRegistry()
+    public let sessions: SessionRegistry
     public let durability: any DurabilityPipeline
     public let authenticator: any Authenticator
     public let metrics: DataPlaneMetrics
     public let logger: Logger
     /// Where clients reach this node (for `PARTITION_MAP`); set once the server is bound.
     public let endpoints: AdvertisedEndpoints
+    /// Each tenant's quotas and map schemas (no limits and no schemas without a metadata store).
+    public let policies: TenantPolicies
+    /// Each tenant's usage, counted for billing.
+    public let usage: UsageMeter
 
     public init(
         configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, authenticator: any Authenticator,
-        metrics: DataPlaneMetrics = DataPlaneMetrics(), logger: Logger, endpoints: AdvertisedEndpoints = AdvertisedEndpoints()
+        metrics: DataPlaneMetrics = DataPlaneMetrics(), logger: Logger, endpoints: AdvertisedEndpoints = AdvertisedEndpoints(),
+        policies: TenantPolicies? = nil, usage: UsageMeter = UsageMeter()
     ) {
+        self.policies = policies ?? TenantPolicies(metadata: nil, logger: logger)
+        self.usage = usage
+        self.sessions = SessionRegistry(usage: usage)
         self.configuration = configuration
         self.clock = NodeClock(nodeId: configuration.nodeId)
         self.maps = MapDirectory(clock: clock)
@@ -59,6 +68,7 @@ public final class DataPlaneServices: Sendable {
         await locks.removeSession(session)
         await counters.removeSession(session)
         await journal.removeSession(session)
+        policies.releaseSubscriptions(session: session)
     }
 }
 

@@ -31,6 +31,11 @@ public final class DataPlaneMetrics: Sendable {
         counter.increment()
     }
 
+    /// Values that broke their map's schema, by enforcement mode (`warn`: accepted; `strict`: refused).
+    public func schemaViolation(mode: String) {
+        Counter(label: "topgun_schema_violations_total", dimensions: [("mode", mode)]).increment()
+    }
+
     public func error(code: Int64) {
         let counter = errors.withLock { counters in
             if let counter = counters[code] { return counter }

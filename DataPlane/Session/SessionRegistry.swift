@@ -10,19 +10,50 @@ public final class SessionRegistry: Sendable {
     }
 
     private let entries = Mutex<[SessionID: Entry]>([:])
+    /// Authenticated sessions per tenant, for the connection quota.
+    private let perTenant = Mutex<[TenantID: Int64]>([:])
+    private let usage: UsageMeter?
 
-    public init() {}
+    /// - Parameter usage: counts each tenant's connections (connection-seconds, peak).
+    public init(usage: UsageMeter? = nil) {
+        self.usage = usage
+    }
 
     public func register(_ outbound: SessionOutbound) {
         entries.withLock { $0[outbound.id] = Entry(outbound: outbound, context: nil) }
     }
 
-    public func authenticated(_ session: SessionID, context: RequestContext) {
+    /// Records who the session belongs to, unless the tenant already has `connectionLimit`
+    /// authenticated sessions on this node: then nothing changes and the answer is false (the
+    /// caller closes the socket with 1013).
+    @discardableResult
+    public func authenticated(_ session: SessionID, context: RequestContext, connectionLimit: Int64 = .max) -> Bool {
+        let admitted = perTenant.withLock { counts in
+            let open = counts[context.tenant] ?? 0
+            guard open < connectionLimit else { return false }
+            counts[context.tenant] = open + 1
+            return true
+        }
+        guard admitted else { return false }
         entries.withLock { $0[session]?.context = context }
+        usage?.connectionOpened(context.tenant)
+        return true
     }
 
     public func remove(_ session: SessionID) {
-        _ = entries.withLock { $0.removeValue(forKey: session) }
+        let removed = entries.withLock { $0.removeValue(forKey: session) }
+        if let tenant = removed?.context?.tenant {
+            perTenant.withLock { counts in
+                let left = (counts[tenant] ?? 1) - 1
+                counts[tenant] = left > 0 ? left : nil
+            }
+            usage?.connectionClosed(tenant)
+        }
+    }
+
+    /// Authenticated sessions of `tenant` on this node.
+    public func count(of tenant: TenantID) -> Int64 {
+        perTenant.withLock { $0[tenant] ?? 0 }
     }
 
     public var count: Int { entries.withLock { $0.count } }

@@ -1,0 +1,182 @@
+import Logging
+import Metadata
+import Synchronization
+import Tenancy
+
+/// What the node enforces per tenant (design.md §7): its quotas, its maps' schemas and its
+/// operations-per-second bucket. Read from the metadata store on first use and dropped when
+/// the change stream says they changed, so a quota or schema change applies to open
+/// sessions without a reconnect.
+///
+/// Reads on the write path are a dictionary lookup under a short lock; only a miss goes to
+/// the store. If the store cannot answer, the last known value is kept (or, for a tenant
+/// never read, no limit: an unreachable metadata store must not stop a tenant's writes).
+public final class TenantPolicies: Sendable {
+    /// A map's schema in force.
+    public struct SchemaPolicy: Sendable {
+        public var version: Int
+        public var enforcement: SchemaEnforcement
+        public var schema: MapSchema
+    }
+
+    public enum OperationsDecision: Sendable, Equatable {
+        case allowed
+        /// Over `max_operations_per_second`: retry after this many milliseconds.
+        case limited(retryAfterMs: Int64, limit: Int64)
+    }
+
+    private struct Entry {
+        var quotas: QuotaLimits?
+        /// `.some(nil)` caches "no schema" for a map.
+        var schemas: [String: SchemaPolicy?] = [:]
+        var bucket: TokenBucket?
+        var bucketRate: Int64 = 0
+    }
+
+    private let metadata: (any MetadataStore)?
+    private let logger: Logger
+    private let entries = Mutex<[TenantID: Entry]>([:])
+
+    /// Live subscriptions (queries and topics) per tenant and per session, for
+    /// `max_live_subscriptions` across all of a tenant's sessions on this node.
+    private struct Subscriptions {
+        var perTenant: [TenantID: Int64] = [:]
+        /// Each session's subscriptions by key (`query:<id>`, `topic:<name>`), so repeating a
+        /// subscription counts once and ending one that does not exist releases nothing.
+        var perSession: [SessionID: (tenant: TenantID, keys: Set<String>)] = [:]
+    }
+
+    private let subscriptions = Mutex(Subscriptions())
+
+    /// No limit of any kind: for nodes without a metadata store (tests, benchmarks).
+    public static let unlimited = QuotaLimits(
+        maxConnections: .max, maxOperationsPerSecond: .max, maxStorageBytes: .max, maxMaps: .max,
+        maxMessageBytes: .max, maxLiveSubscriptions: .max)
+
+    public init(metadata: (any MetadataStore)?, logger: Logger) {
+        self.metadata = metadata
+        self.logger = logger
+    }
+
+    // MARK: Quotas
+
+    public func quotas(_ tenant: TenantID) async -> QuotaLimits {
+        if let cached = entries.withLock({ $0[tenant]?.quotas }) { return cached }
+        guard let metadata else { return Self.unlimited }
+        do {
+            let limits = try await metadata.quotas(tenant: tenant)?.limits ?? Self.unlimited
+            entries.withLock { $0[tenant, default: Entry()].quotas = limits }
+            return limits
+        } catch {
+            logger.warning("cannot read a tenant's quotas; not limiting it for now", metadata: ["tenant": "\(tenant)", "error": "\(error)"])
+            return Self.unlimited
+        }
+    }
+
+    /// The quotas last read for `tenant`, without waiting for the store (nil if never read).
+    public func cachedQuotas(_ tenant: TenantID) -> QuotaLimits? {
+        entries.withLock { $0[tenant]?.quotas }
+    }
+
+    /// Charges `count` operations to the tenant's bucket (capacity and rate: its
+    /// `max_operations_per_second`). Nothing is taken when the charge is refused.
+    public func chargeOperations(_ tenant: TenantID, count: Int, nowNanos: UInt64) async -> OperationsDecision {
+        let limit = await quotas(tenant).maxOperationsPerSecond
+        guard limit < Self.unlimited.maxOperationsPerSecond else { return .allowed }
+        // A limit of 0 allows nothing; a bucket of capacity 0 would let free (zero-cost) charges through.
+        guard limit > 0 else { return .limited(retryAfterMs: 1000, limit: 0) }
+        return entries.withLock { entries in
+            var entry = entries[tenant, default: Entry()]
+            if entry.bucket == nil || entry.bucketRate != limit {
+                entry.bucket = TokenBucket(capacity: Double(limit), ratePerSecond: Double(limit), nowNanos: nowNanos)
+                entry.bucketRate = limit
+            }
+            // A batch of more than a second's worth costs a full bucket: big batches are
+            // slowed to one per second, never refused for ever.
+            let cost = min(Double(count), Double(limit))
+            var bucket = entry.bucket ?? TokenBucket(capacity: Double(limit), ratePerSecond: Double(limit), nowNanos: nowNanos)
+            let decision: OperationsDecision = bucket.take(cost, nowNanos: nowNanos)
+                ? .allowed
+                : .limited(retryAfterMs: max(1, bucket.millisUntilAvailable(cost)), limit: limit)
+            entry.bucket = bucket
+            entries[tenant] = entry
+            return decision
+        }
+    }
+
+    // MARK: Live subscriptions
+
+    /// Counts the live subscription `key` of the session (once, however often it is
+    /// repeated), unless the tenant is at its `max_live_subscriptions`: false then.
+    public func acquireSubscription(_ tenant: TenantID, session: SessionID, key: String) async -> Bool {
+        let limit = await quotas(tenant).maxLiveSubscriptions
+        return subscriptions.withLock { state in
+            if state.perSession[session]?.keys.contains(key) == true { return true }
+            let open = state.perTenant[tenant] ?? 0
+            guard open < limit else { return false }
+            state.perTenant[tenant] = open + 1
+            var entry = state.perSession[session] ?? (tenant, [])
+            entry.keys.insert(key)
+            state.perSession[session] = entry
+            return true
+        }
+    }
+
+    /// The session's subscription `key` ended (nothing happens if it had none).
+    public func releaseSubscription(session: SessionID, key: String) {
+        subscriptions.withLock { state in
+            guard var entry = state.perSession[session], entry.keys.remove(key) != nil else { return }
+            state.perSession[session] = entry.keys.isEmpty ? nil : entry
+            let left = (state.perTenant[entry.tenant] ?? 1) - 1
+            state.perTenant[entry.tenant] = left > 0 ? left : nil
+        }
+    }
+
+    /// The session closed: all its subscriptions ended.
+    public func releaseSubscriptions(session: SessionID) {
+        subscriptions.withLock { state in
+            guard let entry = state.perSession.removeValue(forKey: session) else { return }
+            let left = (state.perTenant[entry.tenant] ?? 0) - Int64(entry.keys.count)
+            state.perTenant[entry.tenant] = left > 0 ? left : nil
+        }
+    }
+
+    // MARK: Schemas
+
+    /// The schema in force for `map`, nil when the map has none (or its mode is `off`).
+    public func schema(_ tenant: TenantID, map: String) async -> SchemaPolicy? {
+        if let cached = entries.withLock({ $0[tenant]?.schemas[map] }) { return cached }
+        guard let metadata else { return nil }
+        let policy: SchemaPolicy?
+        do {
+            if let version = try await metadata.currentSchema(tenant: tenant, map: map), version.enforcement != .off {
+                policy = SchemaPolicy(version: version.version, enforcement: version.enforcement, schema: try MapSchema.parse(json: version.schemaJSON))
+            } else {
+                policy = nil
+            }
+        } catch {
+            logger.warning("cannot read a map's schema; not checking it for now", metadata: ["tenant": "\(tenant)", "map": "\(map)", "error": "\(error)"])
+            return nil
+        }
+        entries.withLock { $0[tenant, default: Entry()].schemas[map] = .some(policy) }
+        return policy
+    }
+
+    // MARK: Changes
+
+    public func metadataChanged(_ change: MetadataChange) {
+        entries.withLock { entries in
+            switch change {
+            case .quota(let tenant), .tenant(let tenant):
+                // A plan change moves plan-following quotas; both re-read.
+                entries[tenant]?.quotas = nil
+            case .schema(let tenant, let map):
+                entries[tenant]?.schemas[map] = nil
+            case .resynchronize:
+                entries.removeAll()
+            case .signingKey:
+                break
+            }
+        }
+    }
+}
