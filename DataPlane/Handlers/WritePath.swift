@@ -33,7 +33,7 @@ public struct WritePath: Sendable {
     }
 
     public func apply(_ ops: [ClientOp], batchConcern: WriteConcern?, context: RequestContext, writer: SessionID?) async -> Outcome {
-        if let refusal = await admit(ops, tenant: context.tenant) { return .refused(refusal) }
+        if let refusal = await admit(ops, tenant: context.tenant, session: writer) { return .refused(refusal) }
         let nowMillis = services.clock.nowMillis()
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
         // Group by map, keeping each map's ops in batch order.
@@ -94,8 +94,21 @@ public struct WritePath: Sendable {
 
     /// Quotas that refuse a whole batch for now (design.md §7): operations per second and the
     /// number of maps. Nil admits the batch.
-    func admit(_ ops: [ClientOp], tenant: TenantID) async -> ErrorMessage? {
+    func admit(_ ops: [ClientOp], tenant: TenantID, session: SessionID?) async -> ErrorMessage? {
         guard !ops.isEmpty else { return nil }
+        let opIDs = ops.enumerated().map { $0.element.id ?? String($0.offset) }
+        if let session, !services.policies.mayConsider(opIDs, session: session) {
+            services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
+            return .make(.rateLimited, "an earlier batch of this connection was refused by a quota; send its ops again first", details: [
+                "quota": "max_operations_per_second", "retryAfterMs": .int(100),
+            ])
+        }
+        let refusal = await quotaRefusal(ops, tenant: tenant)
+        if refusal != nil, let session, let first = opIDs.first { services.policies.refused(first, session: session) }
+        return refusal
+    }
+
+    private func quotaRefusal(_ ops: [ClientOp], tenant: TenantID) async -> ErrorMessage? {
         switch await services.policies.chargeOperations(tenant, count: ops.count, nowNanos: monotonicNanos()) {
         case .allowed: break
         case .limited(let retryAfterMs, let limit):

@@ -48,6 +48,12 @@ public final class TenantPolicies: Sendable {
 
     private let subscriptions = Mutex(Subscriptions())
 
+    /// Per session, the first op of the first batch a quota refused. An `OP_ACK` acknowledges
+    /// every op up to its `lastId`, so acknowledging a later batch would silently drop the
+    /// refused ops from the client's queue: until the client sends that op again, the
+    /// session's later batches are refused too.
+    private let refusedOps = Mutex<[SessionID: String]>([:])
+
     /// No limit of any kind: for nodes without a metadata store (tests, benchmarks).
     public static let unlimited = QuotaLimits(
         maxConnections: .max, maxOperationsPerSecond: .max, maxStorageBytes: .max, maxMaps: .max,
@@ -104,6 +110,24 @@ public final class TenantPolicies: Sendable {
         }
     }
 
+    /// Whether a batch may be considered on this session: not while an earlier refused op
+    /// is outstanding, unless the batch sends it again.
+    public func mayConsider(_ opIDs: [String], session: SessionID) -> Bool {
+        refusedOps.withLock { refused in
+            guard let first = refused[session] else { return true }
+            guard opIDs.contains(first) else { return false }
+            refused[session] = nil
+            return true
+        }
+    }
+
+    /// Remembers that a batch starting with `opID` was refused on this session.
+    public func refused(_ opID: String, session: SessionID) {
+        refusedOps.withLock { refused in
+            if refused[session] == nil { refused[session] = opID }
+        }
+    }
+
     // MARK: Live subscriptions
 
     /// Counts the live subscription `key` of the session (once, however often it is
@@ -134,6 +158,7 @@ public final class TenantPolicies: Sendable {
 
     /// The session closed: all its subscriptions ended.
     public func releaseSubscriptions(session: SessionID) {
+        _ = refusedOps.withLock { $0.removeValue(forKey: session) }
         subscriptions.withLock { state in
             guard let entry = state.perSession.removeValue(forKey: session) else { return }
             let left = (state.perTenant[entry.tenant] ?? 0) - Int64(entry.keys.count)

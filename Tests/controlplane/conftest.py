@@ -259,3 +259,43 @@ def cp(request) -> ControlPlane:
 @pytest.fixture
 def api(cp) -> API:
     return cp.api
+
+
+@pytest.fixture(scope="session")
+def postgres_data_plane(topgun_bin, postgres_cp, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("dp-postgres")
+    key_file = pathlib.Path(postgres_cp.process.workdir) / "master.key"
+    process = Process([topgun_bin, "data-plane", "--json", "--port", "0", "--postgres-url", postgres_cp.postgres_url,
+                       "--master-key-file", str(key_file), "--node-id", "live-control"], workdir).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def planes(request):
+    """(control-plane API, data-plane WebSocket URL) sharing one metadata store: `topgun dev` on
+    SQLite (one process), or `topgun control-plane` and `topgun data-plane` on PostgreSQL."""
+    if request.param == "sqlite":
+        cp = request.getfixturevalue("sqlite_cp")
+        return cp.api, cp.info["dataPlaneURL"]
+    cp = request.getfixturevalue("postgres_cp")
+    return cp.api, request.getfixturevalue("postgres_data_plane").info["dataPlaneURL"]
+
+
+class Planes:
+    def __init__(self, kind, api, ws_url, http_url):
+        self.kind = kind
+        self.api = api
+        self.ws_url = ws_url
+        self.http_url = http_url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def plane(request) -> Planes:
+    """Like `planes`, with the data plane's HTTP URL too."""
+    if request.param == "sqlite":
+        cp = request.getfixturevalue("sqlite_cp")
+        return Planes("sqlite", cp.api, cp.info["dataPlaneURL"], cp.info["httpURL"])
+    cp = request.getfixturevalue("postgres_cp")
+    dp = request.getfixturevalue("postgres_data_plane")
+    return Planes("postgres", cp.api, dp.info["dataPlaneURL"], dp.info["httpURL"])

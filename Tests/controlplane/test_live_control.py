@@ -18,26 +18,6 @@ from topgun_client import Connection  # noqa: E402
 DEADLINE = 5.0
 
 
-@pytest.fixture(scope="session")
-def postgres_data_plane(topgun_bin, postgres_cp, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("dp-postgres")
-    key_file = pathlib.Path(postgres_cp.process.workdir) / "master.key"
-    process = Process([topgun_bin, "data-plane", "--json", "--port", "0", "--postgres-url", postgres_cp.postgres_url,
-                       "--master-key-file", str(key_file), "--node-id", "live-control"], workdir).start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def planes(request):
-    """(control-plane API, data-plane WebSocket URL) sharing one metadata store."""
-    if request.param == "sqlite":
-        cp = request.getfixturevalue("sqlite_cp")
-        return cp.api, cp.info["dataPlaneURL"]
-    cp = request.getfixturevalue("postgres_cp")
-    return cp.api, request.getfixturevalue("postgres_data_plane").info["dataPlaneURL"]
-
-
 def tenant_with_token(api, sub="alice"):
     tenant = api.create_tenant()
     key = api.post(f"/v1/tenants/{tenant['id']}/keys", {"algorithm": "HS256"}).json
