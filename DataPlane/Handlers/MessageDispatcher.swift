@@ -131,7 +131,7 @@ public struct MessageDispatcher: Sendable {
 
         // Partition map
         case .partitionMapRequest(let request):
-            let map = partitionMap()
+            let map = partitionMap(for: context.tenant)
             if (request.currentVersion ?? -1) < map.version { out.send(.partitionMap(map)) }
 
         // Features not built: answer with the reply type the client waits for.
@@ -197,6 +197,21 @@ public struct MessageDispatcher: Sendable {
     }
 
     private func handlePushDiff(_ push: ORMapPushDiff, context: RequestContext, out: SessionOutbound) async {
+        // The values a client pushes after being offline are writes too: the map's schema
+        // applies (tombstones are never checked). Strict refuses the whole push.
+        if let policy = await services.policies.schema(context.tenant, map: push.mapName) {
+            for entry in push.entries {
+                for record in entry.records {
+                    guard let violation = policy.schema.validate(record.value) else { continue }
+                    services.metrics.schemaViolation(mode: policy.enforcement.rawValue)
+                    guard policy.enforcement == .strict else { continue }
+                    out.send(.errorMessage(.make(
+                        .schemaViolation, "value of key '\(entry.key)' violates schema version \(policy.version) of map '\(push.mapName)': \(violation.message)",
+                        details: ["mapName": .string(push.mapName), "path": .string(violation.pointer), "schemaVersion": .int(Int64(policy.version))])))
+                    return
+                }
+            }
+        }
         let store = services.maps.store(tenant: context.tenant, name: push.mapName)
         let result = await store.pushDiff(push.entries, writer: out.id, nowMillis: services.clock.nowMillis())
         if let rejected = result.outcomes.first(where: { !$0.success }) {
@@ -221,15 +236,21 @@ public struct MessageDispatcher: Sendable {
 
     // MARK: - Partition map
 
-    /// One node owns all 271 partitions; version 1 until membership exists.
-    func partitionMap() -> PartitionMap {
+    /// The map a tenant's client routes by: its entry `p` names the owner of server partition
+    /// `(p + offset(tenant)) % 271` (design.md §3 step 4), so an unmodified client computing
+    /// `fnv1a(key) % 271` reaches the owner. One node owns all 271 partitions; version 1 until
+    /// membership exists.
+    func partitionMap(for tenant: TenantID) -> PartitionMap {
         let nodeId = services.configuration.nodeId
         let node = PartitionMapNode(
             nodeId: nodeId,
             endpoints: NodeEndpoints(websocket: services.endpoints.websocket, http: services.endpoints.http),
             status: .active)
-        let partitions = (0..<PartitionFunction.partitionCount).map {
-            PartitionMapEntry(partitionId: Int64($0), ownerNodeId: nodeId, backupNodeIds: [])
+        // Ownership by server partition; with one node every owner is this node.
+        let owners = [String](repeating: nodeId, count: PartitionFunction.partitionCount)
+        let partitions = (0..<PartitionFunction.partitionCount).map { clientPartition in
+            let serverPartition = PartitionFunction.serverPartition(forClientPartition: clientPartition, tenantID: tenant.rawValue)
+            return PartitionMapEntry(partitionId: Int64(clientPartition), ownerNodeId: owners[serverPartition], backupNodeIds: [])
         }
         return PartitionMap(
             version: 1, partitionCount: Int64(PartitionFunction.partitionCount), nodes: [node], partitions: partitions,
