@@ -25,6 +25,26 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
     case shutdownEndsChangeStreams
     case migratingTwiceIsANoOp
     case storeResolvesKeysForTheTokenVerifier
+    // ControlPlaneStore (ControlPlaneStoreBehaviours.swift)
+    case writeCommitsEverythingTogether
+    case throwingWriteRollsBackEverythingIncludingAuditAndNotifications
+    case transactionIsUnusableAfterItsWrite
+    case notificationsAreSentOnlyOnCommit
+    case tenantInsertAndUpdateRoundTripEveryField
+    case slugConflictInsideWriteRollsBack
+    case keysKeepLabelAndJWKAndTheFirstRevocation
+    case quotasFollowThePlanUntilReplaced
+    case schemaVersionsAreNumberedClearedAndListed
+    case auditEventsAreFilteredAndPagedNewestFirst
+    case adminTokensAreFoundRevokedTouchedAndListed
+    case idempotencyClaimsAnswerByState
+    case idempotentResponseBodyIsSealedAtRest
+    case staleOrExpiredIdempotencyClaimsAreTakenOver
+    case idempotencyClaimsAreReleasedAndPurged
+    case idempotentCompletionCommitsWithItsWrite
+    case usageFlushesCountOnceAddSumsKeepPeaksReplaceStorage
+    case usageHoursAreReadByRangeAndExportedInOrder
+    case tenantsAndKeysArePagedWithFilters
 
     var testDescription: String { rawValue }
 
@@ -47,6 +67,25 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
         case .shutdownEndsChangeStreams: try await Self.shutdownEndsStreams(harness)
         case .migratingTwiceIsANoOp: try await Self.migrateTwice(harness)
         case .storeResolvesKeysForTheTokenVerifier: try await Self.resolverForVerifier(harness)
+        case .writeCommitsEverythingTogether: try await Self.writeCommitsEverything(harness)
+        case .throwingWriteRollsBackEverythingIncludingAuditAndNotifications: try await Self.throwingWriteRollsBackEverything(harness)
+        case .transactionIsUnusableAfterItsWrite: try await Self.transactionIsUnusableAfterItsWrite(harness)
+        case .notificationsAreSentOnlyOnCommit: try await Self.notificationsAreSentOnlyOnCommit(harness)
+        case .tenantInsertAndUpdateRoundTripEveryField: try await Self.tenantRoundTripsEveryField(harness)
+        case .slugConflictInsideWriteRollsBack: try await Self.slugConflictInsideWriteRollsBack(harness)
+        case .keysKeepLabelAndJWKAndTheFirstRevocation: try await Self.keysKeepLabelAndJWKAndTheFirstRevocation(harness)
+        case .quotasFollowThePlanUntilReplaced: try await Self.quotasFollowThePlanUntilReplaced(harness)
+        case .schemaVersionsAreNumberedClearedAndListed: try await Self.schemaVersionsAreNumberedClearedAndListed(harness)
+        case .auditEventsAreFilteredAndPagedNewestFirst: try await Self.auditEventsAreFilteredAndPagedNewestFirst(harness)
+        case .adminTokensAreFoundRevokedTouchedAndListed: try await Self.adminTokensAreFoundRevokedTouchedAndListed(harness)
+        case .idempotencyClaimsAnswerByState: try await Self.idempotencyClaimsAnswerByState(harness)
+        case .idempotentResponseBodyIsSealedAtRest: try await Self.idempotencyBodyIsSealedAtRest(harness)
+        case .staleOrExpiredIdempotencyClaimsAreTakenOver: try await Self.staleOrExpiredIdempotencyClaimsAreTakenOver(harness)
+        case .idempotencyClaimsAreReleasedAndPurged: try await Self.idempotencyClaimsAreReleasedAndPurged(harness)
+        case .idempotentCompletionCommitsWithItsWrite: try await Self.idempotentCompletionCommitsWithItsWrite(harness)
+        case .usageFlushesCountOnceAddSumsKeepPeaksReplaceStorage: try await Self.usageFlushesCountOnce(harness)
+        case .usageHoursAreReadByRangeAndExportedInOrder: try await Self.usageHoursAreReadByRangeAndExportedInOrder(harness)
+        case .tenantsAndKeysArePagedWithFilters: try await Self.tenantsAndKeysArePagedWithFilters(harness)
         }
     }
 

@@ -27,6 +27,23 @@ struct SQLiteSpecificTests {
         }
     }
 
+    @Test func storeCalledFromInsideItsOwnWriteThrowsInsteadOfWaitingForEver() async throws {
+        try await StoreKind.sqlite.withHarness { harness in
+            let store = try #require(try await harness.migratedStore() as? SQLiteMetadataStore)
+            let tenant = Tenant(id: IDGenerator.tenantID(), slug: "acme", displayName: "Acme", plan: "free", status: .active, createdAt: Date())
+            do {
+                try await store.write { transaction in
+                    try await transaction.insertTenant(tenant)
+                    _ = try await store.tenant(id: tenant.id)  // the gate is held by this write
+                }
+                Issue.record("the store answered from inside its own write")
+            } catch let error as MetadataError {
+                guard case .invalid = error else { Issue.record("expected invalid, got \(error)"); return }
+            }
+            #expect(try await store.tenant(id: tenant.id) == nil)
+        }
+    }
+
     @Test func fileInANewDirectoryIsCreated() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("topgun-meta-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }

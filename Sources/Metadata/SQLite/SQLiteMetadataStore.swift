@@ -11,7 +11,8 @@ import Tenancy
 ///     try await store.migrate()
 ///
 /// One connection, used by one task at a time (`SerialGate`), so every method is a
-/// transaction of its own. The change stream is an in-process broadcast sent after the commit;
+/// transaction of its own; a `write` (`ControlPlaneStore`, in
+/// `SQLiteMetadataStore+ControlPlane.swift`) holds it for its whole closure. The change stream is an in-process broadcast sent after the commit;
 /// every store opened on the same file in this process shares it, so a change made through
 /// one instance reaches the streams of all of them. Changes made by another process are not
 /// seen (run the control plane and data plane of `topgun dev` in one process).
@@ -25,12 +26,16 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public let location: Location
-    private let connection: SQLiteConnection
-    private let secrets: SecretBox
-    private let gate = SerialGate()
-    private let broadcaster: MetadataChangeBroadcaster
+    let connection: SQLiteConnection
+    let secrets: SecretBox
+    let gate = SerialGate()
+    let broadcaster: MetadataChangeBroadcaster
     private let logger: Logger
     private let isShutDown = Mutex(false)
+
+    /// The store whose `write` the current task is inside: its gate is held, so calling the
+    /// store itself (instead of the transaction) would wait for ever; it throws instead.
+    @TaskLocal static var writing: ObjectIdentifier?
 
     /// Opens (creating if needed) the database. Does not migrate: call `migrate()`.
     ///
@@ -116,6 +121,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                     [.text(tenant.id.rawValue), .text(slug), .text(displayName), .text(plan), .text(tenant.status.rawValue), .integer(now), .integer(now)])
+                try await Self.insertDefaultQuotas(tenant: tenant.id, at: tenant.createdAt, on: connection)
             }
         } catch MetadataError.conflict {
             throw MetadataError.conflict("slug '\(slug)' is taken")
@@ -127,26 +133,33 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func tenant(id: TenantID) async throws -> Tenant? {
         guard MetadataValidation.isPlausibleIdentifier(id.rawValue) else { return nil }
         return try await exclusive(.none) { connection in
-            try await connection.query("SELECT \(Self.tenantColumns) FROM tenants WHERE id = ?", [.text(id.rawValue)])
-                .first.map(Self.decodeTenant)
+            try await connection.query("SELECT \(SQLiteRecords.tenantColumns) FROM tenants WHERE id = ?", [.text(id.rawValue)])
+                .first.map(SQLiteRecords.tenant)
         }
     }
 
     public func tenant(slug: String) async throws -> Tenant? {
         guard MetadataValidation.isPlausibleIdentifier(slug) else { return nil }
         return try await exclusive(.none) { connection in
-            try await connection.query("SELECT \(Self.tenantColumns) FROM tenants WHERE slug = ?", [.text(slug)])
-                .first.map(Self.decodeTenant)
+            try await connection.query("SELECT \(SQLiteRecords.tenantColumns) FROM tenants WHERE slug = ?", [.text(slug)])
+                .first.map(SQLiteRecords.tenant)
         }
     }
 
     public func setTenantStatus(_ id: TenantID, _ status: Tenant.Status) async throws -> Tenant {
         guard MetadataValidation.isPlausibleIdentifier(id.rawValue) else { throw MetadataError.notFound("tenant \(id)") }
         let updated = try await exclusive { connection in
+            // The life-cycle times follow the status (set while suspended, set once deleted).
             try await connection.query(
-                "UPDATE tenants SET status = ?, updated_at = ? WHERE id = ? RETURNING \(Self.tenantColumns)",
+                """
+                UPDATE tenants SET status = ?1, updated_at = ?2,
+                    suspended_at = CASE WHEN ?1 = 'suspended' THEN coalesce(suspended_at, ?2) END,
+                    suspension_reason = CASE WHEN ?1 = 'suspended' THEN suspension_reason END,
+                    deleted_at = CASE WHEN ?1 = 'deleted' THEN coalesce(deleted_at, ?2) END
+                WHERE id = ?3 RETURNING \(SQLiteRecords.tenantColumns)
+                """,
                 [.text(status.rawValue), .integer(SQLiteTime.now()), .text(id.rawValue)]
-            ).first.map(Self.decodeTenant)
+            ).first.map(SQLiteRecords.tenant)
         }
         guard let updated else { throw MetadataError.notFound("tenant \(id)") }
         broadcaster.publish(.tenant(id))
@@ -186,37 +199,37 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func signingKey(kid: String) async throws -> SigningKey? {
         guard MetadataValidation.isPlausibleIdentifier(kid) else { return nil }
         let row = try await exclusive(.none) { connection in
-            try await connection.query("SELECT \(Self.keyColumns) FROM signing_keys WHERE kid = ?", [.text(kid)]).first
+            try await connection.query("SELECT \(SQLiteRecords.keyColumns) FROM signing_keys WHERE kid = ?", [.text(kid)]).first
         }
-        return try row.map(decodeKey)
+        return try row.map { try SQLiteRecords.signingKey($0, secrets: secrets) }
     }
 
     public func signingKeys(tenant: TenantID) async throws -> [SigningKey] {
         guard MetadataValidation.isPlausibleIdentifier(tenant.rawValue) else { throw MetadataError.notFound("tenant \(tenant)") }
         let rows = try await exclusive { connection in
             let rows = try await connection.query(
-                "SELECT \(Self.keyColumns) FROM signing_keys WHERE tenant_id = ? ORDER BY created_at, kid", [.text(tenant.rawValue)])
+                "SELECT \(SQLiteRecords.keyColumns) FROM signing_keys WHERE tenant_id = ? ORDER BY created_at, kid", [.text(tenant.rawValue)])
             if rows.isEmpty, try await connection.query("SELECT 1 FROM tenants WHERE id = ?", [.text(tenant.rawValue)]).isEmpty {
                 throw MetadataError.notFound("tenant \(tenant)")
             }
             return rows
         }
-        return try rows.map(decodeKey)
+        return try rows.map { try SQLiteRecords.signingKey($0, secrets: secrets) }
     }
 
     public func revokeSigningKey(kid: String) async throws -> SigningKey {
         guard MetadataValidation.isPlausibleIdentifier(kid) else { throw MetadataError.notFound("signing key \(kid)") }
         let (row, changed) = try await exclusive { connection -> (SQLiteRow?, Bool) in
             let revoked = try await connection.query(
-                "UPDATE signing_keys SET status = 'revoked', revoked_at = ? WHERE kid = ? AND status = 'active' RETURNING \(Self.keyColumns)",
+                "UPDATE signing_keys SET status = 'revoked', revoked_at = ? WHERE kid = ? AND status = 'active' RETURNING \(SQLiteRecords.keyColumns)",
                 [.integer(SQLiteTime.now()), .text(kid)]
             ).first
             if let revoked { return (revoked, true) }
             // Already revoked (idempotent: the first revocation time stands) or unknown.
-            return (try await connection.query("SELECT \(Self.keyColumns) FROM signing_keys WHERE kid = ?", [.text(kid)]).first, false)
+            return (try await connection.query("SELECT \(SQLiteRecords.keyColumns) FROM signing_keys WHERE kid = ?", [.text(kid)]).first, false)
         }
         guard let row else { throw MetadataError.notFound("signing key \(kid)") }
-        let key = try decodeKey(row)
+        let key = try SQLiteRecords.signingKey(row, secrets: secrets)
         if changed { broadcaster.publish(.signingKey(kid: kid, tenant: key.tenant)) }
         return key
     }
@@ -252,7 +265,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Internals
 
     /// Whether `exclusive` wraps its body in a transaction.
-    private enum Transaction {
+    enum Transaction {
         /// Single statements and reads; and the migration runner, which makes its own.
         case none
         /// `BEGIN IMMEDIATE`: takes SQLite's write lock up front, so two processes writing
@@ -263,10 +276,10 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// Runs `body` with the connection, alone, mapping errors to `MetadataError`. A body of
     /// several statements that must be atomic runs in one `.immediate` call: nothing else can
     /// touch the connection in between, and it commits or rolls back whole.
-    private func exclusive<T: Sendable>(
+    func exclusive<T: Sendable>(
         _ transaction: Transaction = .immediate, _ body: @Sendable (SQLiteConnection) async throws -> T
     ) async throws -> T {
-        guard !isShutDown.withLock({ $0 }) else { throw MetadataError.unavailable("the metadata store is shut down") }
+        try checkUsable()
         do {
             return try await gate.run {
                 switch transaction {
@@ -291,47 +304,18 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    private static let tenantColumns = "id, slug, display_name, plan, status, created_at"
-    private static let keyColumns = "kid, tenant_id, algorithm, secret_ciphertext, public_key_pem, status, created_at, revoked_at"
-
-    private static func decodeTenant(_ row: SQLiteRow) throws -> Tenant {
-        let statusText = try row.requiredText("status")
-        guard let status = Tenant.Status(rawValue: statusText) else {
-            throw MetadataError.unavailable("tenant row has unknown status '\(statusText)'")
+    /// Throws if the store is shut down, or if called from inside its own `write`.
+    func checkUsable() throws(MetadataError) {
+        guard !isShutDown.withLock({ $0 }) else { throw .unavailable("the metadata store is shut down") }
+        guard Self.writing != ObjectIdentifier(self) else {
+            throw .invalid("the metadata store was called from inside its own write: use the transaction")
         }
-        return Tenant(
-            id: TenantID(try row.requiredText("id")),
-            slug: try row.requiredText("slug"),
-            displayName: try row.requiredText("display_name"),
-            plan: try row.requiredText("plan"),
-            status: status,
-            createdAt: SQLiteTime.date(try row.requiredInteger("created_at")))
     }
 
-    private func decodeKey(_ row: SQLiteRow) throws -> SigningKey {
-        let kid = try row.requiredText("kid")
-        let algorithmText = try row.requiredText("algorithm")
-        let statusText = try row.requiredText("status")
-        guard let algorithm = SigningAlgorithm(rawValue: algorithmText), let status = SigningKey.Status(rawValue: statusText) else {
-            throw MetadataError.unavailable("signing key row \(kid) has unknown algorithm or status")
-        }
-        let material: SigningKey.Material
-        if algorithm == .hs256 {
-            guard let sealed = row.column("secret_ciphertext")?.blob else {
-                throw MetadataError.unavailable("signing key \(kid) has no secret")
-            }
-            material = .hmacSecret(try secrets.open(Array(sealed.readableBytesView), kid: kid))
-        } else {
-            material = .publicKeyPEM(try row.requiredText("public_key_pem"))
-        }
-        return SigningKey(
-            kid: kid,
-            tenant: TenantID(try row.requiredText("tenant_id")),
-            algorithm: algorithm,
-            material: material,
-            status: status,
-            createdAt: SQLiteTime.date(try row.requiredInteger("created_at")),
-            revokedAt: row.column("revoked_at")?.integer.map(SQLiteTime.date))
+    /// Every tenant has a quotas row from its creation: version 1, following its plan.
+    static func insertDefaultQuotas(tenant: TenantID, at time: Date, on connection: SQLiteConnection) async throws {
+        _ = try await connection.query(
+            "INSERT INTO tenant_quotas (tenant_id, version, updated_at) VALUES (?, 1, ?)", [.text(tenant.rawValue), .time(time)])
     }
 }
 

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import SQLiteNIO
 import Tenancy
+import Testing
 
 /// A fresh database of one kind, for one test, and store instances opened on it.
 protocol StoreHarness: Sendable {
@@ -14,6 +15,8 @@ protocol StoreHarness: Sendable {
     func rawSecretCiphertext(kid: String) async throws -> [UInt8]?
     /// The versions in `schema_migrations`.
     func appliedMigrationVersions() async throws -> [Int]
+    /// The `response_body` column of an idempotency record, read straight from the table.
+    func rawIdempotencyResponseBody(scope: String, key: String) async throws -> [UInt8]?
 }
 
 extension StoreHarness {
@@ -24,6 +27,12 @@ extension StoreHarness {
         let store = try await openStore()
         try await store.migrate()
         return store
+    }
+
+    /// A migrated store as the control plane uses it (fails the test if the store's kind does
+    /// not implement `ControlPlaneStore`).
+    func controlPlaneStore() async throws -> any ControlPlaneStore {
+        try #require(try await migratedStore() as? any ControlPlaneStore, "\(kind) store is not a ControlPlaneStore")
     }
 }
 
@@ -109,6 +118,12 @@ final class SQLiteHarness: StoreHarness {
     func appliedMigrationVersions() async throws -> [Int] {
         try await rawStore().rawQuery("SELECT version FROM schema_migrations ORDER BY version")
             .compactMap { $0.column("version")?.integer.map { Int($0) } }
+    }
+
+    func rawIdempotencyResponseBody(scope: String, key: String) async throws -> [UInt8]? {
+        let rows = try await rawStore().rawQuery(
+            "SELECT response_body FROM idempotency_records WHERE scope = ? AND key = ?", [.text(scope), .text(key)])
+        return rows.first?.column("response_body")?.blob.map { Array($0.readableBytesView) }
     }
 
     func tearDown() async {
@@ -237,6 +252,15 @@ final class PostgresHarness: StoreHarness {
         try await withConnection { connection in
             try await connection.query("SELECT version FROM schema_migrations ORDER BY version", logger: PostgresTestEnvironment.logger)
                 .collect().map { Int(try $0.decode(Int32.self)) }
+        }
+    }
+
+    func rawIdempotencyResponseBody(scope: String, key: String) async throws -> [UInt8]? {
+        try await withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT response_body FROM idempotency_records WHERE scope = \(scope) AND key = \(key)", logger: PostgresTestEnvironment.logger
+            ).collect()
+            return try rows.first?.decode(Data?.self).map { [UInt8]($0) }
         }
     }
 
