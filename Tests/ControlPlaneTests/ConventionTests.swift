@@ -61,7 +61,7 @@ struct PageCursorTests {
         #expect(decoded.map { RFC3339.format($0.time) } == RFC3339.format(position.time))
     }
 
-    @Test func otherFiltersOrGarbageAreRefused() {
+    @Test func otherFiltersOrGarbageAreRefused() throws {
         let cursor = PageCursor.encode(ListPosition(time: Date(), id: "x"), filters: "a")
         #expect(throws: APIError.self) { try PageCursor.decode(cursor, filters: "b") }
         for garbage in ["", "%%%", "bm90LWpzb24", String(repeating: "A", count: 600), "eyJ2IjoyfQ"] {
