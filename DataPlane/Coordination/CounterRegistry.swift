@@ -17,6 +17,8 @@ public actor CounterRegistry {
     private var counters: [CounterKey: PNCounter] = [:]
     private var subscribers: [CounterKey: [SessionID: SessionOutbound]] = [:]
     private var keysBySession: [SessionID: Set<CounterKey>] = [:]
+    /// Deleted tenants: their counters are gone for good.
+    private var purgedTenants = Set<TenantID>()
 
     public init() {}
 
@@ -39,6 +41,8 @@ public actor CounterRegistry {
     /// pushes the merged state to the other subscribers. Returns the record to persist when
     /// the state changed.
     public func sync(_ name: String, state: CounterState, tenant: TenantID, outbound: SessionOutbound) -> StoredRecord? {
+        // A sync of a deleted tenant that raced its purge changes nothing.
+        guard !purgedTenants.contains(tenant) else { return nil }
         let key = CounterKey(tenant: tenant, name: name)
         subscribe(key, outbound)
         let existed = counters[key] != nil
@@ -56,6 +60,17 @@ public actor CounterRegistry {
             key: StorageKey(tenant: tenant, mapName: Self.storageMapName, key: name),
             partition: PartitionFunction.partition(forKey: name, tenantID: tenant.rawValue),
             value: .counter(counter), mayExistInStorage: existed)
+    }
+
+    /// Forgets a deleted tenant's counters and subscribers, for good.
+    public func removeTenant(_ tenant: TenantID) {
+        purgedTenants.insert(tenant)
+        counters = counters.filter { $0.key.tenant != tenant }
+        subscribers = subscribers.filter { $0.key.tenant != tenant }
+        for (session, keys) in keysBySession where keys.contains(where: { $0.tenant == tenant }) {
+            let kept = keys.filter { $0.tenant != tenant }
+            keysBySession[session] = kept.isEmpty ? nil : kept
+        }
     }
 
     public func removeSession(_ session: SessionID) {

@@ -9,6 +9,8 @@ public actor EventJournal {
     public let capacity: Int
     private let nodeId: String
     private var logs: [TenantID: Log] = [:]
+    /// Deleted tenants: their log is gone for good.
+    private var purgedTenants = Set<TenantID>()
 
     struct Log {
         var events: [JournalEvent] = []
@@ -30,7 +32,7 @@ public actor EventJournal {
     }
 
     public func append(_ drafts: [JournalDraft], tenant: TenantID) {
-        guard !drafts.isEmpty else { return }
+        guard !drafts.isEmpty, !purgedTenants.contains(tenant) else { return }
         // Mutated in place through the dictionary: copying the log out and back would copy
         // the whole ring buffer on every write.
         Self.append(drafts, to: &logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
@@ -76,6 +78,7 @@ public actor EventJournal {
     public func subscribe(
         tenant: TenantID, subscriptionId: String, fromSequence: UInt64?, mapName: String?, types: [JournalEventType]?, outbound: SessionOutbound
     ) {
+        guard !purgedTenants.contains(tenant) else { return }
         var log = logs[tenant] ?? Log()
         let typeSet = types.map(Set.init)
         if let fromSequence {
@@ -93,6 +96,12 @@ public actor EventJournal {
 
     public func unsubscribe(tenant: TenantID, subscriptionId: String, session: SessionID) {
         logs[tenant]?.subscriptions.removeValue(forKey: Self.subscriptionKey(session, subscriptionId))
+    }
+
+    /// Forgets a deleted tenant's events and subscriptions, for good.
+    public func removeTenant(_ tenant: TenantID) {
+        purgedTenants.insert(tenant)
+        logs.removeValue(forKey: tenant)
     }
 
     public func removeSession(_ session: SessionID) {

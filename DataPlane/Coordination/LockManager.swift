@@ -21,6 +21,11 @@ public actor LockManager {
         perform(table.release(name, session: outbound.id, requestId: release.requestId ?? "", fencingToken: release.fencingToken, nowMillis: Self.now()))
     }
 
+    /// Drops a deleted tenant's locks, holders and waiters alike (its sessions are closed).
+    public func removeTenant(_ tenant: TenantID) {
+        table.removeTenant(tenant)
+    }
+
     public func removeSession(_ session: SessionID) {
         outbounds.removeValue(forKey: session)
         perform(table.removeSession(session, nowMillis: Self.now()))

@@ -138,5 +138,10 @@ public struct LockTable: Sendable {
         return holder.fencingToken
     }
 
+    /// Drops every lock of a tenant, fencing history included (a deleted tenant).
+    public mutating func removeTenant(_ tenant: TenantID) {
+        locks = locks.filter { $0.key.tenant != tenant }
+    }
+
     public func queueLength(of name: LockName) -> Int { locks[name]?.queue.count ?? 0 }
 }

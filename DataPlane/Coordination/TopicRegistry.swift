@@ -68,6 +68,15 @@ public actor TopicRegistry {
         return delivered
     }
 
+    /// Forgets every subscription to a deleted tenant's topics.
+    public func removeTenant(_ tenant: TenantID) {
+        subscribers = subscribers.filter { $0.key.tenant != tenant }
+        for (session, keys) in topicsBySession where keys.contains(where: { $0.tenant == tenant }) {
+            let kept = keys.filter { $0.tenant != tenant }
+            topicsBySession[session] = kept.isEmpty ? nil : kept
+        }
+    }
+
     public func removeSession(_ session: SessionID) {
         for key in topicsBySession.removeValue(forKey: session) ?? [] {
             subscribers[key]?.removeValue(forKey: session)

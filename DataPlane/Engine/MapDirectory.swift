@@ -10,6 +10,8 @@ public final class MapDirectory: Sendable {
     }
 
     private let stores = Mutex<[MapID: MapStore]>([:])
+    /// Deleted tenants, whose maps are never registered again (a deletion is final).
+    private let purged = Mutex<Set<TenantID>>([])
     private let clock: NodeClock
 
     public init(clock: NodeClock) {
@@ -21,6 +23,9 @@ public final class MapDirectory: Sendable {
         return stores.withLock { stores in
             if let store = stores[id] { return store }
             let store = MapStore(tenant: tenant, name: name, clock: clock)
+            // A late writer of a purged tenant (its request raced the deletion) gets a store
+            // nobody else sees, which is dropped with its request.
+            if purged.withLock({ $0.contains(tenant) }) { return store }
             stores[id] = store
             return store
         }
@@ -39,8 +44,15 @@ public final class MapDirectory: Sendable {
         stores.withLock { Array($0.values) }
     }
 
-    /// Drops every map of a tenant from memory.
-    public func removeTenant(_ tenant: TenantID) {
+    /// Drops every map of a tenant from memory (records, Merkle trees, live queries).
+    /// `forever`: the tenant is deleted, and no map of it is registered again.
+    public func removeTenant(_ tenant: TenantID, forever: Bool = false) {
+        if forever { purged.withLock { _ = $0.insert(tenant) } }
         stores.withLock { stores in stores = stores.filter { $0.key.tenant != tenant } }
+    }
+
+    /// The tenants that have maps in memory.
+    public var tenants: Set<TenantID> {
+        stores.withLock { Set($0.keys.map(\.tenant)) }
     }
 }

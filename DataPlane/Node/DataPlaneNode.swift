@@ -50,12 +50,9 @@ public struct DataPlaneNode: Sendable {
         let endpoints = AdvertisedEndpoints()
         let services = DataPlaneServices(
             configuration: configuration, durability: writeBehind, authenticator: authenticator, logger: logger, endpoints: endpoints)
-        var loaded = 0
-        for partition in 0..<PartitionFunction.partitionCount {
-            let records = try await storage.loadPartition(partition)
-            loaded += records.count
-            await services.restore(records)
-        }
+        // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
+        let loaded = try await services.loadPartitions(from: storage, checkingTenantsIn: metadata)
+        let purger = TenantPurger(services: services, logger: logger)
         logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
         let readiness = Readiness()
         readiness.markLoaded()
@@ -70,11 +67,12 @@ public struct DataPlaneNode: Sendable {
             configuration: .init(
                 services: [
                     .init(service: writeBehind),
+                    .init(service: purger),
                     .init(service: LockExpiryService(locks: services.locks)),
                     .init(
                         service: MetadataFollower(
                             metadata: metadata, authenticator: authenticator,
-                            control: metadata.map { SessionControl(metadata: $0, sessions: services.sessions, logger: logger) },
+                            control: metadata.map { SessionControl(metadata: $0, sessions: services.sessions, logger: logger, purger: purger) },
                             logger: logger),
                         successTerminationBehavior: .ignore),
                 ] + alongside.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [

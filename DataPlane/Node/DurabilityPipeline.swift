@@ -1,3 +1,5 @@
+import Tenancy
+
 /// The seam between the write path and storage: records go in, a ticket comes back, and
 /// the ticket tells when they are durable. `WriteBehindQueue` is the implementation;
 /// tests may swap in their own.
@@ -10,6 +12,9 @@ public protocol DurabilityPipeline: Sendable {
     func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool
     /// Rows waiting for a flush, and whether the last flush succeeded (for `/ready`).
     func health() async -> DurabilityHealth
+    /// Forgets a deleted tenant for good: drops its pending rows, persists none of its later
+    /// writes, and deletes its stored rows. Idempotent; throws when storage fails (call again).
+    func purgeTenant(_ tenant: TenantID) async throws
 }
 
 public struct DurabilityHealth: Sendable, Equatable {

@@ -85,6 +85,16 @@ struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
         return taken
     }
 
+    /// Drops the queued entries whose record matches (a purged tenant's); the rest keep their
+    /// order. Returns how many were dropped.
+    @discardableResult
+    mutating func removeAll(where shouldRemove: (StoredRecord) -> Bool) -> Int {
+        let kept = entries[head...].filter { !shouldRemove($0.record) }
+        let removed = count - kept.count
+        if removed > 0 { rebuild(kept) }
+        return removed
+    }
+
     /// Puts entries whose flush failed back among the queued ones, in first-ticket order.
     /// Where a newer write to the same row was queued meanwhile, that newer record (a
     /// superset) replaces the old one, which keeps its place and first ticket.

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Tenancy
 
 /// Write-behind between the in-memory partitions and the `ServerStorage`: the heart of
 /// durability (design.md §3 step 6, §4).
@@ -105,6 +106,20 @@ public actor WriteBehindQueue: Service {
     /// Whether `ticket` is durable now, without waiting.
     public func isDurable(_ ticket: FlushTicket) -> Bool {
         ticket <= machine.status.durableThrough
+    }
+
+    /// Deletes every row of `tenant` for good (a deleted tenant): its pending rows are dropped,
+    /// its later writes are not persisted, and once no flush carrying its rows is under way
+    /// (one could commit them after the delete), its stored rows are deleted. Idempotent;
+    /// throws when the storage delete fails, and may be called again.
+    public func purgeTenant(_ tenant: TenantID) async throws {
+        let (resumptions, flights) = machine.purgeTenant(tenant, now: clock.now)
+        resume(resumptions)
+        reconcile()
+        // A flush's task reports to the machine before it ends, so once it has ended the
+        // flight has landed (and a failed one did not requeue the tenant's rows).
+        for id in flights { await flushTasks[id]?.value }
+        try await storage.deleteTenant(tenant)
     }
 
     // MARK: Lifecycle

@@ -1,3 +1,5 @@
+import Tenancy
+
 /// The logic of write-behind as a value: events in, actions out, no I/O and no clock of its
 /// own (postgres-nio's connection state machines are the model). `WriteBehindQueue` feeds it
 /// events and performs what it returns; tests drive it directly, instant by instant.
@@ -97,6 +99,9 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     private var consecutiveFailures = 0
     private var retryAt: Instant?
     private var lastError: String?
+    /// Deleted tenants: none of their rows is written again (a deletion is final), so that no
+    /// flush can bring back rows the storage purge removed.
+    private var purgedTenants = Set<TenantID>()
 
     init(configuration: WriteBehindConfiguration) {
         self.configuration = configuration
@@ -125,6 +130,9 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     /// A caller hands over rows (the merged CRDT states of one operation batch).
     mutating func enqueue(_ records: [StoredRecord], id: WaiterID, now: Instant) -> EnqueueAction {
+        // A write of a deleted tenant that raced its purge (merged in memory before its
+        // session closed) is not persisted.
+        let records = purgedTenants.isEmpty ? records : records.filter { !purgedTenants.contains($0.key.tenant) }
         // FIFO: once anyone waits for room, later callers wait behind them.
         if !blocked.isEmpty || unsettledCount >= configuration.maxPending {
             blocked.append(BlockedEnqueue(id: id, records: records))
@@ -220,8 +228,14 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         consecutiveFailures = 0
         retryAt = nil
         lastError = nil
+        return settle(now: now)
+    }
+
+    /// After rows left for good (committed, or dropped by a purge): everything older than the
+    /// oldest row still queued or in flight is settled, blocked callers may find room, and
+    /// drains may be over.
+    private mutating func settle(now: Instant) -> Resumptions {
         var resumptions = Resumptions()
-        // Everything older than the oldest row still queued or in flight is committed now.
         durableThrough = max(durableThrough, oldestUnwrittenTicket - 1)
         let resolved = durabilityWaiters.prefix { $0.ticket <= durableThrough }
         resumptions.durable = resolved.map { ($0.id, true) }
@@ -240,12 +254,33 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// The flush `id` handed out by `tick` failed: its rows go back among the queued ones, and
     /// no new flush starts before the backoff (10 ms, doubling, capped) has passed.
     mutating func flushFailed(_ id: FlushID, reason: String, now: Instant) -> Resumptions {
-        guard let entries = land(id) else { return Resumptions() }
+        guard var entries = land(id) else { return Resumptions() }
+        let landed = entries.count
+        // Rows of a tenant purged meanwhile are not retried: their tenant is gone.
+        if !purgedTenants.isEmpty { entries.removeAll { purgedTenants.contains($0.record.key.tenant) } }
         queue.putBack(entries)
         consecutiveFailures += 1
         lastError = reason
         retryAt = now.advanced(by: backoff(afterFailures: consecutiveFailures))
-        return Resumptions()
+        // Dropped rows may have been all that held the watermark back.
+        return entries.count == landed ? Resumptions() : settle(now: now)
+    }
+
+    /// A tenant was deleted: its queued and blocked rows are dropped, and so are its rows
+    /// enqueued later or coming back from a failed flush. Returns the flights that carry rows
+    /// of it: they may still commit them, so the storage purge must wait until they land.
+    /// Tickets whose rows were dropped count as settled: a waiter for one hears `true`, which
+    /// reaches nobody, since the tenant's sessions are closed.
+    mutating func purgeTenant(_ tenant: TenantID, now: Instant) -> (Resumptions, flightsToAwait: [FlushID]) {
+        purgedTenants.insert(tenant)
+        queue.removeAll { $0.key.tenant == tenant }
+        for index in blocked.indices {
+            let before = blocked[index].records.count
+            blocked[index].records.removeAll { $0.key.tenant == tenant }
+            blockedRowCount -= before - blocked[index].records.count
+        }
+        let flightsToAwait = flights.filter { $0.value.contains { $0.record.key.tenant == tenant } }.map(\.key).sorted()
+        return (settle(now: now), flightsToAwait)
     }
 
     // MARK: Internals

@@ -11,11 +11,14 @@ public struct SessionControl: Sendable {
     let metadata: any MetadataStore
     let sessions: SessionRegistry
     let logger: Logger
+    /// Purges a deleted tenant's records once its sessions are closed.
+    let purger: TenantPurger?
 
-    public init(metadata: any MetadataStore, sessions: SessionRegistry, logger: Logger) {
+    public init(metadata: any MetadataStore, sessions: SessionRegistry, logger: Logger, purger: TenantPurger? = nil) {
         self.metadata = metadata
         self.sessions = sessions
         self.logger = logger
+        self.purger = purger
     }
 
     public func apply(_ change: MetadataChange) async {
@@ -26,7 +29,8 @@ public struct SessionControl: Sendable {
             await recheckKey(kid)
         case .resynchronize:
             let contexts = sessions.authenticatedContexts()
-            for tenant in Set(contexts.map(\.tenant)) { await recheckTenant(tenant) }
+            // Tenants with data but no session count too: a deletion may have been missed.
+            for tenant in Set(contexts.map(\.tenant)).union(purger?.tenantsInMemory ?? []) { await recheckTenant(tenant) }
             for kid in Set(contexts.map(\.keyId)) { await recheckKey(kid) }
         case .quota, .schema:
             break
@@ -54,6 +58,8 @@ public struct SessionControl: Sendable {
         guard let reason = closeReason(for: tenant) else { return }
         let closed = sessions.close(.policyViolation, reason: reason) { $0.context?.tenant == id }
         if closed > 0 { logger.info("closed sessions of a tenant", metadata: ["tenant": "\(id)", "reason": "\(reason)", "count": "\(closed)"]) }
+        // Deleted (or gone from metadata): its records go too, in the background.
+        if tenant == nil || tenant?.status == .deleted { purger?.request(id) }
     }
 
     private func recheckKey(_ kid: String) async {

@@ -2,9 +2,10 @@
 import Tenancy
 
 /// A storage that passes everything to another one, except that it can be told to fail
-/// (the database is "down") or to hang (a call that never answers), and counts the calls.
+/// (the database is "down"), to hang (a call that never answers) or to pause (a slow commit
+/// that lands once the mode changes), and counts the calls.
 actor FaultInjectingStorage: ServerStorage {
-    enum Mode: Sendable { case healthy, failing, hanging }
+    enum Mode: Sendable { case healthy, failing, hanging, pausing }
 
     let inner: any ServerStorage
     private(set) var mode: Mode = .healthy
@@ -18,7 +19,7 @@ actor FaultInjectingStorage: ServerStorage {
 
     func set(_ mode: Mode) {
         self.mode = mode
-        if mode != .hanging {
+        if mode != .hanging && mode != .pausing {
             for continuation in hung { continuation.resume() }
             hung.removeAll()
         }
@@ -38,6 +39,10 @@ actor FaultInjectingStorage: ServerStorage {
         case .hanging:
             await withCheckedContinuation { hung.append($0) }
             throw StorageError.unavailable("injected: hung call finally failed")
+        case .pausing:
+            await withCheckedContinuation { hung.append($0) }
+            storedBatchSizes.append(records.count)
+            try await inner.store(records)
         case .healthy:
             storedBatchSizes.append(records.count)
             try await inner.store(records)
