@@ -9,6 +9,8 @@ import PackageDescription
 //   process of its own that speaks the protocol over raw NIO sockets.
 // - EchoServer: the ceiling for throughput, a minimal WebSocket echo server on the server's
 //   own stack (Hummingbird 2 + hummingbird-websocket).
+// - ConstantServer: the baseline of the control-plane benchmark (issue 4, ops/bench/control-plane),
+//   a bare Hummingbird 2 route returning a constant JSON body.
 let package = Package(
     name: "topgun-bench",
     platforms: [.macOS(.v15)],
@@ -50,6 +52,13 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ],
             path: "Sources/EchoServer"
+        ),
+        .executableTarget(
+            name: "ConstantServer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Sources/ConstantServer"
         ),
     ],
     swiftLanguageModes: [.v6]
