@@ -49,7 +49,8 @@ public struct DataPlaneNode: Sendable {
         let writeBehind = WriteBehindQueue(storage: storage, logger: logger)
         let endpoints = AdvertisedEndpoints()
         let services = DataPlaneServices(
-            configuration: configuration, durability: writeBehind, authenticator: authenticator, logger: logger, endpoints: endpoints)
+            configuration: configuration, durability: writeBehind, authenticator: authenticator, logger: logger, endpoints: endpoints,
+            policies: TenantPolicies(metadata: metadata, logger: logger))
         // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
         let loaded = try await services.loadPartitions(from: storage, checkingTenantsIn: metadata)
         let purger = TenantPurger(services: services, logger: logger)
@@ -73,9 +74,12 @@ public struct DataPlaneNode: Sendable {
                         service: MetadataFollower(
                             metadata: metadata, authenticator: authenticator,
                             control: metadata.map { SessionControl(metadata: $0, sessions: services.sessions, logger: logger, purger: purger) },
+                            policies: services.policies,
                             logger: logger),
                         successTerminationBehavior: .ignore),
-                ] + alongside.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
+                ] + (metadata.map { [ServiceGroupConfiguration.ServiceConfiguration(
+                    service: UsageFlushService(meter: services.usage, metadata: $0, nodeId: configuration.nodeId, logger: logger))] } ?? [])
+                  + alongside.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
                     .init(service: application),
                     .init(service: SessionDrainService(sessions: services.sessions, logger: logger)),
                 ],
@@ -92,6 +96,7 @@ struct MetadataFollower: Service {
     let metadata: (any MetadataStore)?
     let authenticator: any Authenticator
     let control: SessionControl?
+    let policies: TenantPolicies
     let logger: Logger
 
     func run() async throws {
@@ -102,6 +107,7 @@ struct MetadataFollower: Service {
                 logger.debug("metadata changed", metadata: ["change": "\(change)"])
                 // Caches first, so a session closed here cannot come straight back with the same token.
                 await authenticator.metadataChanged(change)
+                policies.metadataChanged(change)
                 await control?.apply(change)
             }
         }
