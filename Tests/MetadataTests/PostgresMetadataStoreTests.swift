@@ -231,3 +231,137 @@ final class SilentTCPServer: Sendable {
 
     func stop() { channel.close(promise: nil) }
 }
+
+private struct Abandon: Error {}
+
+@Suite("PostgreSQL control-plane store", .enabled(if: PostgresTestEnvironment.shouldRun, "set TOPGUN_TEST_POSTGRES_URL (ops/postgres start)"))
+struct PostgresControlPlaneStoreTests {
+    /// A migrated PostgreSQL store on a fresh database, and a second instance on the same one.
+    private static func withStores(_ body: (PostgresMetadataStore, PostgresMetadataStore) async throws -> Void) async throws {
+        try await StoreKind.postgres.withHarness { harness in
+            let first = try #require(try await harness.migratedStore() as? PostgresMetadataStore)
+            let second = try #require(try await harness.openStore() as? PostgresMetadataStore)
+            try await body(first, second)
+        }
+    }
+
+    private static func newTenant(_ slug: String, createdAt: Date = Date()) -> Tenant {
+        Tenant(id: IDGenerator.tenantID(), slug: slug, displayName: slug, plan: "free", status: .active, createdAt: createdAt)
+    }
+
+    @Test func concurrentClaimsOfOneKeyHaveExactlyOneWinner() async throws {
+        try await Self.withStores { first, second in
+            let key = IdempotencyKey(scope: "adm_race", key: "k-1")
+            let request = IdempotentRequest(method: "POST", path: "/v1/tenants", bodyHash: Array(repeating: 7, count: 32))
+            let now = Date()
+            let claims = try await withThrowingTaskGroup(of: IdempotencyClaim.self) { group in
+                for index in 0..<16 {
+                    let store = index.isMultiple(of: 2) ? first : second
+                    group.addTask { try await store.claimIdempotencyKey(key, for: request, now: now, staleAfter: 60) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(claims.filter { $0 == .claimed }.count == 1)
+            #expect(claims.filter { $0 == .inProgress }.count == 15)
+        }
+    }
+
+    @Test func concurrentWritesLockingATenantLoseNoUpdate() async throws {
+        try await Self.withStores { first, second in
+            let tenant = try await first.createTenant(slug: "locked", displayName: "Locked", plan: "pro")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<8 {
+                    let store = index.isMultiple(of: 2) ? first : second
+                    group.addTask {
+                        try await store.write { tx in
+                            _ = try await tx.lockTenant(tenant.id)
+                            let stored = try #require(try await tx.quotas(tenant: tenant.id))
+                            try await Task.sleep(for: .milliseconds(5))  // widen the window a lost update needs
+                            try await tx.saveQuotas(StoredQuotas(tenant: tenant.id, custom: nil, version: stored.version + 1, updatedAt: Date()))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await first.quotas(tenant: tenant.id)?.version == 9)
+        }
+    }
+
+    @Test func publishedChangeReachesAnotherInstanceOnlyOnCommit() async throws {
+        try await Self.withStores { first, second in
+            let tenant = try await first.createTenant(slug: "notify", displayName: "Notify", plan: "pro")
+            let recorder = ChangeRecorder(second.changes())
+            await #expect(throws: Abandon.self) {
+                try await first.write { tx in
+                    try await tx.publish(.quota(tenant.id))
+                    throw Abandon()
+                }
+            }
+            try await first.write { tx in try await tx.publish(.schema(tenant: tenant.id, map: "orders")) }
+            #expect(await recorder.waitForAll([.schema(tenant: tenant.id, map: "orders")]))
+            #expect(!recorder.changes.contains(.quota(tenant.id)))
+        }
+    }
+
+    @Test func slugConflictKeepsTheTransactionUsable() async throws {
+        try await Self.withStores { store, _ in
+            let taken = try await store.createTenant(slug: "taken", displayName: "Taken", plan: "free")
+            let other = Self.newTenant("other")
+            let outcome = try await store.write { tx -> MetadataError? in
+                var conflict: MetadataError?
+                do {
+                    try await tx.insertTenant(Self.newTenant(taken.slug))
+                } catch let error as MetadataError {
+                    conflict = error
+                }
+                try await tx.insertTenant(other)
+                return conflict
+            }
+            #expect(outcome == .conflict("slug 'taken' is taken"))
+            #expect(try await store.tenant(id: other.id)?.slug == "other")
+        }
+    }
+
+    @Test func pagesOfTimesWithSubMicrosecondPartsNeitherRepeatNorSkip() async throws {
+        try await Self.withStores { store, _ in
+            // Times with a fraction below a microsecond, several equal once stored.
+            let base = Date(timeIntervalSince1970: 1_750_000_000.123_456_789)
+            let times = (0..<9).map { base.addingTimeInterval(Double($0 / 3) * 0.000_000_7) }
+            try await store.write { tx in
+                for (index, time) in times.enumerated() {
+                    try await tx.insertTenant(Self.newTenant("paged-\(index)", createdAt: time))
+                }
+            }
+            var seen: [String] = []
+            var position: ListPosition?
+            repeat {
+                let page = try await store.tenants(statuses: Set(Tenant.Status.allCases), plan: nil, after: position, limit: 2)
+                seen += page.items.map(\.slug)
+                position = page.next
+            } while position != nil
+            #expect(seen.count == 9)
+            #expect(Set(seen).count == 9)
+        }
+    }
+
+    @Test func concurrentDeliveriesOfOneFlushCountOnce() async throws {
+        try await Self.withStores { first, second in
+            let tenant = try await first.createTenant(slug: "usage", displayName: "Usage", plan: "pro")
+            let hour = Date(timeIntervalSince1970: 1_749_999_600)  // a whole UTC hour
+            let flush = UsageFlush(id: "node-1:42", deltas: [
+                UsageHour(tenant: tenant.id, periodStart: hour, operations: 5, bytesIn: 10, peakConnections: 3, storageBytes: 100),
+                UsageHour(tenant: tenant.id, periodStart: hour, operations: 2, bytesOut: 4, peakConnections: 2, storageBytes: 90),
+            ])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<6 {
+                    let store = index.isMultiple(of: 2) ? first : second
+                    group.addTask { try await store.recordUsage(flush) }
+                }
+                try await group.waitForAll()
+            }
+            let hours = try await first.usageHours(tenant: tenant.id, from: hour, to: hour.addingTimeInterval(3600))
+            #expect(hours == [UsageHour(
+                tenant: tenant.id, periodStart: hour, operations: 7, bytesIn: 10, bytesOut: 4, peakConnections: 3, storageBytes: 90)])
+        }
+    }
+}

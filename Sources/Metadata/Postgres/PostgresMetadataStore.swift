@@ -20,6 +20,9 @@ import Tenancy
 /// `MetadataNotification`. Every store on the database, including this one, hears it on
 /// `changes()`. If the listening connection drops, the store reconnects and then publishes
 /// `.resynchronize`.
+///
+/// The control plane's part (`ControlPlaneStore`), and the quotas, schemas and usage the data plane
+/// reads and writes, are in `PostgresMetadataStore+ControlPlane.swift`.
 public final class PostgresMetadataStore: MetadataStore {
     /// The `NOTIFY` channel of metadata changes.
     public static let notificationChannel = "topgun_metadata"
@@ -27,14 +30,14 @@ public final class PostgresMetadataStore: MetadataStore {
     public let endpoint: PostgresEndpoint
     /// The store's connection pool. Shared use is fine (e.g. tests reading raw rows).
     public let client: PostgresClient
-    private let secrets: SecretBox
-    private let logger: Logger
+    let secrets: SecretBox
+    let logger: Logger
     private let broadcaster: MetadataChangeBroadcaster
     private let listener: PostgresChangeListener
     private let runTask: Task<Void, Never>
     /// How long one operation may wait (for a pooled connection, for the server). Beyond it the
     /// caller gets `.unavailable` instead of hanging until the pool's one-minute circuit breaker.
-    private let operationTimeout: Duration
+    let operationTimeout: Duration
 
     /// Connects to `endpoint`: checks it answers within `connectTimeout`, starts the pool and
     /// the change listener. Does not migrate: call `migrate()`.
@@ -112,11 +115,18 @@ public final class PostgresMetadataStore: MetadataStore {
         let id = IDGenerator.tenantID()
         do {
             return try await transaction { connection, logger in
+                // One statement inserts the tenant and its quotas row (following its plan), so
+                // creating a tenant costs no extra round trip.
                 let rows = try await connection.rows(
                     """
-                    INSERT INTO tenants (id, slug, display_name, plan, status)
-                    VALUES (\(id.rawValue), \(slug), \(displayName), \(plan), 'active')
-                    RETURNING \(unescaped: Self.tenantColumns)
+                    WITH tenant AS (
+                        INSERT INTO tenants (id, slug, display_name, plan, status)
+                        VALUES (\(id.rawValue), \(slug), \(displayName), \(plan), 'active')
+                        RETURNING \(unescaped: Self.tenantColumns)
+                    ), quotas AS (
+                        INSERT INTO tenant_quotas (tenant_id, version, updated_at) SELECT id, 1, created_at FROM tenant
+                    )
+                    SELECT \(unescaped: Self.tenantColumns) FROM tenant
                     """, logger: logger)
                 guard let tenant = try rows.first.map(Self.decodeTenant) else {
                     throw MetadataError.unavailable("INSERT ... RETURNING gave no row")
@@ -175,7 +185,7 @@ public final class PostgresMetadataStore: MetadataStore {
                     VALUES (\(kid), \(tenant.rawValue), \(algorithm.rawValue), \(sealedSecret), \(publicKeyText), 'active')
                     RETURNING created_at
                     """, logger: logger)
-                guard let createdAt = try rows.first?.decode(Date.self) else {
+                guard let createdAt = try rows.first?.decode(PostgresTimestamp.self).date else {
                     throw MetadataError.unavailable("INSERT ... RETURNING gave no row")
                 }
                 try await Self.notify(.signingKey(kid: kid, tenant: tenant), on: connection, logger: logger)
@@ -238,8 +248,8 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Internals
 
-    private static let tenantColumns = "id, slug, display_name, plan, status, created_at"
-    private static let keyColumns = "kid, tenant_id, algorithm, secret_ciphertext, public_key_pem, status, created_at, revoked_at"
+    private static let tenantColumns = PostgresRecordCodec.tenantColumns
+    private static let keyColumns = PostgresRecordCodec.keyColumns
 
     /// Publishes `change` to every listener, when (and only if) the transaction commits.
     private static func notify(_ change: MetadataChange, on connection: PostgresConnection, logger: Logger) async throws {
@@ -247,7 +257,9 @@ public final class PostgresMetadataStore: MetadataStore {
         try await connection.rows("SELECT pg_notify(\(notificationChannel), \(payload))", logger: logger)
     }
 
-    private func read(_ query: PostgresQuery) async throws -> [PostgresRow] {
+    /// Runs one statement on a pooled connection (committed at once); errors become `MetadataError`.
+    @discardableResult
+    func read(_ query: PostgresQuery) async throws -> [PostgresRow] {
         let (client, logger) = (self.client, self.logger)
         do {
             return try await withDeadline(operationTimeout) { try await client.rows(query, logger: logger) }
@@ -258,47 +270,47 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// Runs `body` in a transaction on one pooled connection; errors become `MetadataError`.
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        let (client, logger) = (self.client, self.logger)
+        let logger = self.logger
+        return try await inTransaction { connection in try await body(connection, logger) }
+    }
+
+    /// Runs `body` between `BEGIN` and `COMMIT` (READ COMMITTED, the server's default) on one
+    /// pooled connection, within `operationTimeout`; rolls back if `body` throws. Database
+    /// errors become `MetadataError`; a `TransactionBodyError` is unwrapped and rethrown as is.
+    func inTransaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let (client, logger, timeout) = (self.client, self.logger, self.operationTimeout)
         do {
-            return try await withDeadline(operationTimeout) {
-                try await client.withConnection { connection in
-                    try await connection.rows("BEGIN", logger: logger)
-                    do {
-                        let result = try await body(connection, logger)
+            // The deadline runs `body` in a child task that ends before `withDeadline` returns.
+            return try await withoutActuallyEscaping(body) { body in
+                try await withDeadline(timeout) {
+                    try await client.withConnection { connection in
+                        try await connection.rows("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
+                        let result: T
+                        do {
+                            result = try await body(connection)
+                            // Past the deadline the caller hears of a failure: do not commit behind its back.
+                            try Task.checkCancellation()
+                        } catch {
+                            _ = try? await connection.rows("ROLLBACK", logger: logger)
+                            throw error
+                        }
                         try await connection.rows("COMMIT", logger: logger)
                         return result
-                    } catch {
-                        _ = try? await connection.rows("ROLLBACK", logger: logger)
-                        throw error
                     }
                 }
             }
+        } catch let failure as TransactionBodyError {
+            throw failure.error
         } catch {
             throw PostgresErrors.map(error)
         }
     }
 
     private static func decodeTenant(_ row: PostgresRow) throws -> Tenant {
-        let (id, slug, displayName, plan, statusText, createdAt) = try row.decode((String, String, String, String, String, Date).self)
-        guard let status = Tenant.Status(rawValue: statusText) else {
-            throw MetadataError.unavailable("tenant \(id) has unknown status '\(statusText)'")
-        }
-        return Tenant(id: TenantID(id), slug: slug, displayName: displayName, plan: plan, status: status, createdAt: createdAt)
+        try PostgresRecordCodec.tenant(row)
     }
 
     private func decodeKey(_ row: PostgresRow) throws -> SigningKey {
-        let (kid, tenant, algorithmText, sealed, publicKey, statusText, createdAt, revokedAt) =
-            try row.decode((String, String, String, Data?, String?, String, Date, Date?).self)
-        guard let algorithm = SigningAlgorithm(rawValue: algorithmText), let status = SigningKey.Status(rawValue: statusText) else {
-            throw MetadataError.unavailable("signing key \(kid) has unknown algorithm or status")
-        }
-        let material: SigningKey.Material
-        switch (algorithm, sealed, publicKey) {
-        case (.hs256, let sealed?, _): material = .hmacSecret(try secrets.open([UInt8](sealed), kid: kid))
-        case (.hs256, nil, _): throw MetadataError.unavailable("signing key \(kid) has no secret")
-        case (_, _, let publicKey?): material = .publicKeyPEM(publicKey)
-        case (_, _, nil): throw MetadataError.unavailable("signing key \(kid) has no public key")
-        }
-        return SigningKey(kid: kid, tenant: TenantID(tenant), algorithm: algorithm, material: material, status: status, createdAt: createdAt, revokedAt: revokedAt)
+        try PostgresRecordCodec.signingKey(row, secrets: secrets)
     }
 }
