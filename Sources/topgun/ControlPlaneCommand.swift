@@ -73,7 +73,12 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: application), .init(service: IdempotencyPurgeService(store: store, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await store.shutdown()
+            exitWithError("the control plane stopped: \(ServeFailure.describe(error, ports: [configuration.port], host: configuration.host))")
+        }
         await store.shutdown()
     }
 }
@@ -99,5 +104,17 @@ enum AdminTokenFile {
             throw ValidationError("cannot write \(url.path)")
         }
         return token
+    }
+}
+
+/// Why serving stopped, for one line on stderr: a port in use says which.
+enum ServeFailure {
+    static func describe(_ error: any Error, ports: [Int], host: String?) -> String {
+        let text = String(describing: error)
+        if text.contains("Address already in use") {
+            let listed = ports.filter { $0 != 0 }.map { "\(host ?? "*"):\($0)" }.joined(separator: " or ")
+            return "a port is already in use\(listed.isEmpty ? "" : " (\(listed))"); stop the other server or pick other ports (0 picks free ones)"
+        }
+        return text
     }
 }

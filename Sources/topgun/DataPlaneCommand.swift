@@ -59,12 +59,17 @@ struct DataPlaneCommand: AsyncParsableCommand {
             logger: logger)
         let json = self.json
         let ready = dev
-        try await node.run { bound in
-            let info = DevReadyInfo(
-                dataPlaneURL: bound.webSocketURL, httpURL: bound.httpURL, nodeId: nodeId, tenant: ready?.0.id.rawValue,
-                tenantSlug: ready?.0.slug, keyId: ready?.1.kid, appToken: ready?.2, storage: "postgres", dataDir: nil)
-            // Unbuffered, so a parent process reading the pipe sees the line at once.
-            FileHandle.standardOutput.write(Data(((json ? info.jsonLine() : info.text()) + "\n").utf8))
+        do {
+            try await node.run { bound in
+                let info = DevReadyInfo(
+                    dataPlaneURL: bound.webSocketURL, httpURL: bound.httpURL, nodeId: nodeId, tenant: ready?.0.id.rawValue,
+                    tenantSlug: ready?.0.slug, keyId: ready?.1.kid, appToken: ready?.2, storage: "postgres", dataDir: nil)
+                // Unbuffered, so a parent process reading the pipe sees the line at once.
+                FileHandle.standardOutput.write(Data(((json ? info.jsonLine() : info.text()) + "\n").utf8))
+            }
+        } catch {
+            await metadata.shutdown()
+            exitWithError("the data plane stopped: \(ServeFailure.describe(error, ports: [], host: nil))")
         }
         await metadata.shutdown()
     }

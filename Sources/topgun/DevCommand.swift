@@ -24,7 +24,7 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Data-plane port; 0 picks a free one (env TOPGUN_PORT; default 8080).")
     var port: Int?
 
-    @Option(help: "Control-plane port; 0 picks a free one (env TOPGUN_CONTROL_PLANE_PORT; default 8081).")
+    @Option(help: "Control-plane port; 0 picks a free one (env TOPGUN_CONTROL_PLANE_PORT; default 8081, or 0 with --port 0).")
     var controlPlanePort: Int?
 
     @Option(help: "Interface to listen on (env TOPGUN_HOST; default 127.0.0.1).")
@@ -48,7 +48,8 @@ struct DevCommand: AsyncParsableCommand {
         let dataDir = URL(fileURLWithPath: self.dataDir ?? Environment.value("TOPGUN_DATA_DIR") ?? ".topgun").standardizedFileURL
         let port = self.port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080
         let host = self.host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1"
-        let controlPlanePort = self.controlPlanePort ?? Environment.value("TOPGUN_CONTROL_PLANE_PORT").flatMap(Int.init) ?? 8081
+        // With --port 0 (tests, several servers at once) the control plane picks a free port too.
+        let controlPlanePort = self.controlPlanePort ?? Environment.value("TOPGUN_CONTROL_PLANE_PORT").flatMap(Int.init) ?? (port == 0 ? 0 : 8081)
         let databasePath = dataDir.appendingPathComponent("dev.sqlite").path
 
         let masterKey: [UInt8]
@@ -91,8 +92,13 @@ struct DevCommand: AsyncParsableCommand {
         let controlPlaneApplication = controlPlane.application { port in
             await announcer.controlPlaneBound("http://\(host):\(port)")
         }
-        try await node.run(alongside: [controlPlaneApplication, IdempotencyPurgeService(store: metadata, logger: logger)]) { bound in
-            await announcer.dataPlaneBound(webSocketURL: bound.webSocketURL, httpURL: bound.httpURL)
+        do {
+            try await node.run(alongside: [controlPlaneApplication, IdempotencyPurgeService(store: metadata, logger: logger)]) { bound in
+                await announcer.dataPlaneBound(webSocketURL: bound.webSocketURL, httpURL: bound.httpURL)
+            }
+        } catch {
+            await metadata.shutdown()
+            exitWithError("the dev server stopped: \(ServeFailure.describe(error, ports: [port, controlPlanePort], host: host))")
         }
         await metadata.shutdown()
     }

@@ -208,3 +208,19 @@ def test_rate_limit_refuses_with_headers(topgun_bin, tmp_path):
         assert api.get("/health", token=None).status == 200
     finally:
         process.stop()
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_crash(topgun_bin, tmp_path):
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        result = subprocess.run([topgun_bin, "dev", "--json", "--port", "0", "--control-plane-port", str(port),
+                                 "--data-dir", str(tmp_path / "d"), "--storage", "memory"],
+                                capture_output=True, timeout=60, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr.decode()[-2000:]
+        assert f"127.0.0.1:{port}" in result.stderr.decode() and "already in use" in result.stderr.decode()
+    finally:
+        taken.close()
