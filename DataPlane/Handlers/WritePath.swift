@@ -53,6 +53,20 @@ public struct WritePath: Sendable {
         }
         var records: [StoredRecord] = []
         var journal: [JournalDraft] = []
+        if await services.policies.storageFull(context.tenant) {
+            // Past `max_storage_bytes` writes are refused for good and deletes still go
+            // through, so the tenant can make room; refused for good (not left unacknowledged)
+            // because a later ack would otherwise cover them anyway.
+            for group in groups {
+                for index in group.indices where !Self.isDelete(ops[index]) {
+                    outcomes[index] = .rejected(.rateLimited, "the tenant's storage quota (max_storage_bytes) is full; delete data or raise the quota")
+                }
+            }
+            groups = groups.compactMap { group in
+                let kept = group.indices.filter { outcomes[$0].success }
+                return kept.isEmpty ? nil : (group.map, kept)
+            }
+        }
         for var group in groups {
             if let policy = await services.policies.schema(context.tenant, map: group.map) {
                 group.indices = checkSchema(policy, ops: ops, indices: group.indices, map: group.map, tenant: context.tenant, outcomes: &outcomes)
@@ -161,6 +175,13 @@ public struct WritePath: Sendable {
             }
         }
         return kept
+    }
+
+    /// Whether an op only removes (a tombstone or an OR-Map tag removal).
+    static func isDelete(_ op: ClientOp) -> Bool {
+        if op.orRecord != nil { return false }
+        if let record = op.record { return record.value == nil }
+        return true
     }
 
     /// Permanent problems with an op itself, before any map sees it.

@@ -19,13 +19,16 @@ public struct DataPlaneConfiguration: Sendable {
     public var outboundQueueCapacity: Int
     /// Event journal capacity per tenant.
     public var journalCapacity: Int
+    /// How often each tenant's stored bytes are measured (storage quota, usage).
+    public var storageMeterInterval: Duration
 
     public init(
         nodeId: String, host: String = "127.0.0.1", port: Int = 8080, maxFrameBytes: Int = 2 * 1024 * 1024,
         authDeadline: Duration = .seconds(10), persistTimeout: Duration = .seconds(10),
         connectionOpsPerSecond: Double = 20_000, connectionOpsBurst: Double = 40_000,
-        outboundQueueCapacity: Int = 8192, journalCapacity: Int = 10_000
+        outboundQueueCapacity: Int = 8192, journalCapacity: Int = 10_000, storageMeterInterval: Duration = .seconds(60)
     ) {
+        self.storageMeterInterval = storageMeterInterval
         self.nodeId = nodeId
         self.host = host
         self.port = port

@@ -70,6 +70,9 @@ public struct DataPlaneNode: Sendable {
                     .init(service: writeBehind),
                     .init(service: purger),
                     .init(service: LockExpiryService(locks: services.locks)),
+                    .init(service: StorageMeterService(
+                        storage: storage, policies: services.policies, usage: services.usage,
+                        interval: configuration.storageMeterInterval, logger: logger)),
                     .init(
                         service: MetadataFollower(
                             metadata: metadata, authenticator: authenticator,

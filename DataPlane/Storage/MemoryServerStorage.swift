@@ -55,6 +55,15 @@ public actor MemoryServerStorage: ServerStorage {
         }
     }
 
+    public func storedBytes() async throws -> [TenantID: Int64] {
+        guard !isShutDown else { throw StorageError.closed }
+        var bytes: [TenantID: Int64] = [:]
+        for (identity, record) in rows {
+            bytes[identity.key.tenant, default: 0] += Int64(StoredValueCodec.encode(record.value).count)
+        }
+        return bytes
+    }
+
     public func isReachable() async -> Bool { !isShutDown }
 
     public func shutdown() async {

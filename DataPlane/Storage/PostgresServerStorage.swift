@@ -196,6 +196,16 @@ public final class PostgresServerStorage: ServerStorage {
         }
     }
 
+    public func storedBytes() async throws -> [TenantID: Int64] {
+        try await run("measure stored bytes") {
+            var bytes: [TenantID: Int64] = [:]
+            let rows = try await self.client.query(
+                "SELECT tenant_id, SUM(octet_length(payload))::int8 FROM records GROUP BY tenant_id", logger: self.logger)
+            for try await (tenant, count) in rows.decode((String, Int64).self) { bytes[TenantID(tenant)] = count }
+            return bytes
+        }
+    }
+
     /// `SELECT 1` within two seconds.
     public func isReachable() async -> Bool {
         let client = self.client

@@ -145,6 +145,18 @@ public actor SQLiteServerStorage: ServerStorage {
         }
     }
 
+    public func storedBytes() async throws -> [TenantID: Int64] {
+        let rows = try await exclusively { connection in
+            try await connection.query("SELECT tenant_id, SUM(LENGTH(payload)) AS bytes FROM records GROUP BY tenant_id")
+        }
+        var bytes: [TenantID: Int64] = [:]
+        for row in rows {
+            guard let tenant = row.column("tenant_id")?.string, let count = row.column("bytes")?.integer else { continue }
+            bytes[TenantID(tenant)] = Int64(count)
+        }
+        return bytes
+    }
+
     public func isReachable() async -> Bool {
         do {
             let rows = try await exclusively { connection in

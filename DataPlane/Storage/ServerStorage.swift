@@ -72,6 +72,9 @@ public protocol ServerStorage: Sendable {
     func delete(_ keys: [StorageKey], kind: StoredValue.Kind?) async throws
     /// Deletes every row of a tenant.
     func deleteTenant(_ tenant: TenantID) async throws
+    /// Bytes of stored record payloads per tenant (tenants without rows are absent). A scan
+    /// of all rows: called about once a minute, for the storage quota and usage.
+    func storedBytes() async throws -> [TenantID: Int64]
     /// Whether the database answers now (for `/ready`).
     func isReachable() async -> Bool
     /// Closes connections.

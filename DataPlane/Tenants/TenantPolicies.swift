@@ -54,6 +54,21 @@ public final class TenantPolicies: Sendable {
     /// session's later batches are refused too.
     private let refusedOps = Mutex<[SessionID: String]>([:])
 
+    /// Each tenant's stored bytes at the last measurement (`StorageMeterService`).
+    private let storedBytes = Mutex<[TenantID: Int64]>([:])
+
+    /// Records a measurement of every tenant's stored bytes (tenants absent store nothing).
+    public func storedBytesMeasured(_ bytes: [TenantID: Int64]) {
+        storedBytes.withLock { $0 = bytes }
+    }
+
+    /// Whether the tenant is at or past its `max_storage_bytes` at the last measurement.
+    public func storageFull(_ tenant: TenantID) async -> Bool {
+        let limit = await quotas(tenant).maxStorageBytes
+        guard limit < Self.unlimited.maxStorageBytes else { return false }
+        return storedBytes.withLock { $0[tenant] ?? 0 } >= limit
+    }
+
     /// No limit of any kind: for nodes without a metadata store (tests, benchmarks).
     public static let unlimited = QuotaLimits(
         maxConnections: .max, maxOperationsPerSecond: .max, maxStorageBytes: .max, maxMaps: .max,

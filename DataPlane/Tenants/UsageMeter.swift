@@ -24,6 +24,10 @@ public final class UsageMeter: Sendable {
         var accruedUntil: Double = 0
         /// Seconds already handed out in flushes, per hour (the fraction stays behind).
         var flushedConnectionSeconds: [Int64: Int64] = [:]
+        /// The last measurement of stored bytes; every delta carries it, since the store keeps
+        /// the last value it was sent for an hour.
+        var storageBytes: Int64 = 0
+        var storageChanged = false
     }
 
     private let state = Mutex<[TenantID: TenantState]>([:])
@@ -50,6 +54,20 @@ public final class UsageMeter: Sendable {
     public func bytesOut(_ tenant: TenantID, _ count: Int) {
         let hour = Self.hour(of: now())
         state.withLock { $0[tenant, default: TenantState()].hours[hour, default: Counters()].bytesOut += Int64(count) }
+    }
+
+    /// A measurement of every tenant's stored bytes (tenants absent store nothing now).
+    public func storageMeasured(_ bytes: [TenantID: Int64]) {
+        state.withLock { states in
+            for (tenant, count) in bytes where states[tenant]?.storageBytes != count {
+                states[tenant, default: TenantState()].storageBytes = count
+                states[tenant, default: TenantState()].storageChanged = true
+            }
+            for (tenant, tenantState) in states where bytes[tenant] == nil && tenantState.storageBytes != 0 {
+                states[tenant]?.storageBytes = 0
+                states[tenant]?.storageChanged = true
+            }
+        }
     }
 
     public func connectionOpened(_ tenant: TenantID) {
@@ -88,11 +106,14 @@ public final class UsageMeter: Sendable {
                     let wholeSeconds = Int64(counters.connectionSeconds.rounded(.down))
                     let alreadyFlushed = tenantState.flushedConnectionSeconds[hour] ?? 0
                     let secondsDelta = wholeSeconds - alreadyFlushed
-                    if counters.operations != 0 || counters.bytesIn != 0 || counters.bytesOut != 0 || secondsDelta != 0 || counters.peakConnections != 0 {
+                    let storageNews = hour == currentHour && tenantState.storageChanged
+                    if counters.operations != 0 || counters.bytesIn != 0 || counters.bytesOut != 0 || secondsDelta != 0
+                        || counters.peakConnections != 0 || storageNews {
                         deltas.append(UsageHour(
                             tenant: tenant, periodStart: Date(timeIntervalSince1970: Double(hour * 3600)),
                             operations: counters.operations, bytesIn: counters.bytesIn, bytesOut: counters.bytesOut,
-                            connectionSeconds: secondsDelta, peakConnections: counters.peakConnections))
+                            connectionSeconds: secondsDelta, peakConnections: counters.peakConnections,
+                            storageBytes: tenantState.storageBytes))
                     }
                     if hour < currentHour {
                         tenantState.hours[hour] = nil
@@ -106,8 +127,15 @@ public final class UsageMeter: Sendable {
                         tenantState.flushedConnectionSeconds[hour] = wholeSeconds
                     }
                 }
-                // A tenant with nothing open and nothing left to count is forgotten.
-                states[tenant] = tenantState.openConnections == 0 && tenantState.hours.isEmpty ? nil : tenantState
+                if tenantState.storageChanged, tenantState.hours[currentHour] == nil {
+                    // A measurement in an hour with no other activity still reaches the store.
+                    deltas.append(UsageHour(
+                        tenant: tenant, periodStart: Date(timeIntervalSince1970: Double(currentHour * 3600)),
+                        storageBytes: tenantState.storageBytes))
+                }
+                tenantState.storageChanged = false
+                // A tenant with nothing open, nothing left to count and nothing stored is forgotten.
+                states[tenant] = tenantState.openConnections == 0 && tenantState.hours.isEmpty && tenantState.storageBytes == 0 ? nil : tenantState
             }
             return deltas
         }

@@ -52,7 +52,8 @@ struct DataPlaneCommand: AsyncParsableCommand {
         let node = DataPlaneNode(
             configuration: DataPlaneConfiguration(
                 nodeId: nodeId, host: host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1",
-                port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080),
+                port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080,
+                storageMeterInterval: StorageMeterOption.interval()),
             storage: records,
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,

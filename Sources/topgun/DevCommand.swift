@@ -73,7 +73,8 @@ struct DevCommand: AsyncParsableCommand {
             logger.warning("--storage memory: records are kept in memory only and are lost when the process exits")
         }
         let node = DataPlaneNode(
-            configuration: DataPlaneConfiguration(nodeId: "dev-node", host: host, port: port),
+            configuration: DataPlaneConfiguration(
+                nodeId: "dev-node", host: host, port: port, storageMeterInterval: StorageMeterOption.interval()),
             storage: records,
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,

@@ -42,3 +42,11 @@ func exitWithError(_ message: String) -> Never {
     FileHandle.standardError.write(Data("topgun: \(message)\n".utf8))
     exit(1)
 }
+
+/// `TOPGUN_STORAGE_METER_SECONDS`: how often stored bytes are measured (default 60; tests
+/// shorten it).
+enum StorageMeterOption {
+    static func interval() -> Duration {
+        .seconds(Environment.value("TOPGUN_STORAGE_METER_SECONDS").flatMap(Int.init).map { max(1, $0) } ?? 60)
+    }
+}

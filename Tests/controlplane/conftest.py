@@ -230,7 +230,7 @@ def sqlite_cp(topgun_bin, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cp-sqlite")
     data_dir = workdir / "data"
     process = Process([topgun_bin, "dev", "--json", "--port", "0", "--control-plane-port", "0", "--data-dir", str(data_dir),
-                       "--storage", "memory"], workdir, env={"TOPGUN_ADMIN_RATE_LIMIT": "100000"}).start()
+                       "--storage", "memory"], workdir, env={"TOPGUN_ADMIN_RATE_LIMIT": "100000", "TOPGUN_STORAGE_METER_SECONDS": "1"}).start()
     for field in ("controlPlaneURL", "adminToken", "dataPlaneURL", "tenant", "keyId", "appToken"):
         assert field in process.info, f"the ready line lacks {field}: {process.info}"
     yield ControlPlane("sqlite", process, process.info["controlPlaneURL"], process.info["adminToken"], None, data_dir)
@@ -266,7 +266,8 @@ def postgres_data_plane(topgun_bin, postgres_cp, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("dp-postgres")
     key_file = pathlib.Path(postgres_cp.process.workdir) / "master.key"
     process = Process([topgun_bin, "data-plane", "--json", "--port", "0", "--postgres-url", postgres_cp.postgres_url,
-                       "--master-key-file", str(key_file), "--node-id", "live-control"], workdir).start()
+                       "--master-key-file", str(key_file), "--node-id", "live-control"], workdir,
+                      env={"TOPGUN_STORAGE_METER_SECONDS": "1"}).start()
     yield process
     process.stop()
 

@@ -218,3 +218,30 @@ def test_usage_is_metered_and_reaches_the_control_plane(plane):
         assert time.monotonic() < deadline, f"usage not flushed within 15 s: {point}"
         time.sleep(0.5)
     assert point["operations"] == 30 and point["partial"] is True
+
+
+def test_storage_quota_refuses_writes_for_good_but_not_deletes_and_storage_is_metered(plane):
+    tenant, token = tenant_with_token(plane.api, {"max_storage_bytes": 2000})
+    conn, ops = connected(plane.ws_url, token), Ops()
+    try:
+        conn.write([ops.put("m", f"k{i}", "x" * 600) for i in range(4)])
+        deadline = time.monotonic() + 10
+        while True:
+            attempt = ops.put("m", "more", "y" * 10)
+            result = conn.write([attempt])["payload"]["results"][0]
+            if not result["success"]:
+                break
+            assert time.monotonic() < deadline, "the storage quota was not enforced within 10 s"
+            time.sleep(0.3)
+        assert "max_storage_bytes" in result["error"]
+        assert conn.wait_for("OP_REJECTED", lambda m: m["payload"]["opId"] == attempt["id"])["payload"]["code"] == 429
+        # Deletes always go through, so the tenant can make room.
+        assert conn.write([ops.remove("m", "k0")])["payload"]["results"][0]["success"] is True
+    finally:
+        conn.close()
+    hour = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime())
+    end = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(time.time() + 3600))
+    deadline = time.monotonic() + 15
+    while plane.api.get(f"/v1/tenants/{tenant['id']}/usage?from={hour}&to={end}").json["series"][0]["storage_bytes"] < 2000:
+        assert time.monotonic() < deadline, "storage bytes not metered within 15 s"
+        time.sleep(0.5)

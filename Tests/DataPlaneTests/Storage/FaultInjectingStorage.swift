@@ -55,6 +55,8 @@ actor FaultInjectingStorage: ServerStorage {
 
     func deleteTenant(_ tenant: TenantID) async throws { try await inner.deleteTenant(tenant) }
 
+    func storedBytes() async throws -> [TenantID: Int64] { try await inner.storedBytes() }
+
     func isReachable() async -> Bool { mode == .healthy ? await inner.isReachable() : false }
 
     func shutdown() async { await inner.shutdown() }

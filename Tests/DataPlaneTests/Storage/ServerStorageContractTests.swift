@@ -153,6 +153,22 @@ extension StorageTests {
             }
         }
 
+        /// Stored bytes per tenant are the payload sizes of its rows, the same on every store.
+        @Test(arguments: StorageBackend.all)
+        func storedBytesAreThePayloadSizesPerTenant(_ backend: StorageBackend) async throws {
+            try await backend.withStorage { storage, _ in
+                #expect(try await storage.storedBytes().isEmpty)
+                let a = StorageFixtures.many(30, tenant: StorageFixtures.tenantA)
+                let b = StorageFixtures.many(5, tenant: StorageFixtures.tenantB)
+                try await storage.store(a + b)
+                let expected = { (records: [StoredRecord]) in Int64(records.reduce(0) { $0 + StoredValueCodec.encode($1.value).count }) }
+                let measured = try await storage.storedBytes()
+                #expect(measured == [StorageFixtures.tenantA: expected(a), StorageFixtures.tenantB: expected(b)])
+                try await storage.deleteTenant(StorageFixtures.tenantB)
+                #expect(try await storage.storedBytes() == [StorageFixtures.tenantA: expected(a)])
+            }
+        }
+
         @Test(arguments: StorageBackend.all)
         func aLargeBatchLandsCompletely(_ backend: StorageBackend) async throws {
             try await backend.withStorage { storage, _ in
