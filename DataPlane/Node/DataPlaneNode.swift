@@ -81,7 +81,9 @@ public struct DataPlaneNode: Sendable {
                             logger: logger),
                         successTerminationBehavior: .ignore),
                 ] + (metadata.map { [ServiceGroupConfiguration.ServiceConfiguration(
-                    service: UsageFlushService(meter: services.usage, metadata: $0, nodeId: configuration.nodeId, logger: logger))] } ?? [])
+                    service: UsageFlushService(
+                        meter: services.usage, metadata: $0, nodeId: configuration.nodeId, logger: logger,
+                        beforeDrain: { [sessions = services.sessions] in sessions.meterBytesSent() }))] } ?? [])
                   + alongside.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
                     .init(service: application),
                     .init(service: SessionDrainService(sessions: services.sessions, logger: logger)),

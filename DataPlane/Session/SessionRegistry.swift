@@ -43,11 +43,22 @@ public final class SessionRegistry: Sendable {
     public func remove(_ session: SessionID) {
         let removed = entries.withLock { $0.removeValue(forKey: session) }
         if let tenant = removed?.context?.tenant {
+            if let usage, let bytes = removed?.outbound.takeBytesSent(), bytes > 0 { usage.bytesOut(tenant, bytes) }
             perTenant.withLock { counts in
                 let left = (counts[tenant] ?? 1) - 1
                 counts[tenant] = left > 0 ? left : nil
             }
             usage?.connectionClosed(tenant)
+        }
+    }
+
+    /// Hands each authenticated session's bytes sent since the last call to the usage meter.
+    public func meterBytesSent() {
+        guard let usage else { return }
+        let sessions = entries.withLock { $0.values.compactMap { entry in entry.context.map { ($0.tenant, entry.outbound) } } }
+        for (tenant, outbound) in sessions {
+            let bytes = outbound.takeBytesSent()
+            if bytes > 0 { usage.bytesOut(tenant, bytes) }
         }
     }
 

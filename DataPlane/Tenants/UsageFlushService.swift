@@ -13,11 +13,17 @@ public struct UsageFlushService: Service {
     let nodeId: String
     let interval: Duration
     let logger: Logger
+    /// Runs before each drain (the node collects the bytes its sessions sent).
+    let beforeDrain: @Sendable () -> Void
 
     /// Flushes waiting to be retried are kept up to this many; older ones are dropped (logged).
     static let maximumPending = 720
 
-    public init(meter: UsageMeter, metadata: any MetadataStore, nodeId: String, interval: Duration = .seconds(5), logger: Logger) {
+    public init(
+        meter: UsageMeter, metadata: any MetadataStore, nodeId: String, interval: Duration = .seconds(5), logger: Logger,
+        beforeDrain: @escaping @Sendable () -> Void = {}
+    ) {
+        self.beforeDrain = beforeDrain
         self.meter = meter
         self.metadata = metadata
         self.nodeId = nodeId
@@ -27,7 +33,7 @@ public struct UsageFlushService: Service {
 
     public func run() async throws {
         let flusher = Flusher(
-            meter: meter, metadata: metadata, runID: "\(nodeId):\(Int64(Date().timeIntervalSince1970 * 1000))", logger: logger)
+            meter: meter, metadata: metadata, beforeDrain: beforeDrain, runID: "\(nodeId):\(Int64(Date().timeIntervalSince1970 * 1000))", logger: logger)
         let interval = interval
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
@@ -43,19 +49,22 @@ public struct UsageFlushService: Service {
     actor Flusher {
         let meter: UsageMeter
         let metadata: any MetadataStore
+        let beforeDrain: @Sendable () -> Void
         let runID: String
         let logger: Logger
         private var sequence = 0
         private var pending: [UsageFlush] = []
 
-        init(meter: UsageMeter, metadata: any MetadataStore, runID: String, logger: Logger) {
+        init(meter: UsageMeter, metadata: any MetadataStore, beforeDrain: @escaping @Sendable () -> Void, runID: String, logger: Logger) {
             self.meter = meter
+            self.beforeDrain = beforeDrain
             self.metadata = metadata
             self.runID = runID
             self.logger = logger
         }
 
         func flushOnce() async {
+            beforeDrain()
             let deltas = meter.drain()
             if !deltas.isEmpty {
                 sequence += 1
