@@ -64,11 +64,11 @@ public struct DataPlaneServer: Sendable {
         let maxFrame = services.configuration.maxFrameBytes
         let server = HTTPServerBuilder.http1WebSocketUpgrade(
             configuration: .init(ws: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))
-        ) { request, _, _ in
+        ) { request, channel, _ in
             guard let route = WebSocketRoute(path: request.path ?? "/") else { return .dontUpgrade }
             let requestId = UUIDText.random()
             return .upgrade([:]) { inbound, outbound, _ in
-                await connection.run(inbound: inbound, writer: outbound, pathTenant: route.tenant, requestId: requestId)
+                await connection.run(inbound: inbound, writer: outbound, channel: channel, pathTenant: route.tenant, requestId: requestId)
             }
         }
         let configuration = services.configuration

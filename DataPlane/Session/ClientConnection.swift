@@ -9,8 +9,9 @@ import TopGunCore
 import TopGunWire
 
 /// Runs one client WebSocket from upgrade to close: the handshake, the inbound loop that
-/// decodes and dispatches frames in order, the writer that drains the outbound queue, and
-/// the ack pipeline that releases acknowledgements when their write concern is met.
+/// decodes and dispatches frames in order, and the ack pipeline that releases
+/// acknowledgements when their write concern is met. Outbound frames go straight into the
+/// channel (`SessionOutbound`), so an idle connection runs no task besides its inbound loop.
 ///
 /// A bad frame never ends the connection by itself: it gets a typed `ERROR` and the loop
 /// goes on. Nothing here can crash the process or touch another connection.
@@ -25,143 +26,238 @@ public struct ClientConnection: Sendable {
         self.codec = WireCodec(limits: MessagePackLimits(maxInputBytes: services.configuration.maxFrameBytes))
     }
 
-    /// - Parameter pathTenant: the tenant named in the URL (`/t/{tenantID}/ws`), which the
-    ///   token's tenant must equal.
-    public func run(inbound: WebSocketInboundStream, writer: WebSocketOutboundWriter, pathTenant: TenantID?, requestId: String) async {
-        let configuration = services.configuration
-        let metrics = services.metrics
-        var logger = services.logger
-        logger[metadataKey: "request_id"] = .string(requestId)
-        let (outbound, outboundStream) = SessionOutbound.make(capacity: configuration.outboundQueueCapacity)
-        let (ackStream, acks) = AsyncStream.makeStream(of: PendingAck.self)
-        let authenticated = AtomicFlag()
+    /// - Parameters:
+    ///   - channel: the upgraded WebSocket channel; frames are written into it directly.
+    ///   - pathTenant: the tenant named in the URL (`/t/{tenantID}/ws`), which the token's
+    ///     tenant must equal.
+    ///
+    /// Memory: a task's stack slabs never shrink, so whatever async frame this task ever
+    /// holds stays allocated for the connection's life. Hence the loop's frame holds the
+    /// iterator and `Loop` only; decoding and the handshake are synchronous (`prepare`);
+    /// token verification runs on a short task of its own; and large messages only live in
+    /// the frame of `dispatch`, which idle connections never reach.
+    public func run(
+        inbound: WebSocketInboundStream, writer: WebSocketOutboundWriter, channel: any Channel, pathTenant: TenantID?, requestId: String
+    ) async {
+        var loop = opened(writer: writer, channel: channel, pathTenant: pathTenant, requestId: requestId)
+        // On graceful shutdown the server closes each socket with 1001; the client
+        // reconnects elsewhere (or later) and catches up through Merkle sync.
+        let outbound = loop.outbound
+        await withGracefulShutdownHandler {
+            await readLoop(inbound, loop: &loop)
+        } onGracefulShutdown: {
+            outbound.close(.goingAway, reason: "server shutting down")
+        }
+        await closed(&loop)
+    }
+
+    /// Sets a connection up (synchronous, so its temporaries stay off the long-lived frame).
+    @inline(never)
+    func opened(writer: WebSocketOutboundWriter, channel: any Channel, pathTenant: TenantID?, requestId: String) -> Loop {
+        let outbound = SessionOutbound.channel(channel, closingThrough: writer, capacity: services.configuration.outboundQueueCapacity)
         services.sessions.register(outbound)
-        metrics.connections.increment()
-        metrics.connectionsTotal.increment()
-        logger.debug("connection opened", metadata: ["session": "\(outbound.id)"])
+        services.metrics.connections.increment()
+        services.metrics.connectionsTotal.increment()
+        services.logger.debug("connection opened", metadata: ["session": "\(outbound.id)", "request_id": .string(requestId)])
 
-        var state = SessionState(
-            outbound: outbound, acks: acks,
-            rateLimiter: TokenBucket(capacity: configuration.connectionOpsBurst, ratePerSecond: configuration.connectionOpsPerSecond, nowNanos: monotonicNanos()))
+        // The authentication deadline is a timer on the channel's event loop, not a task.
+        let authenticated = AtomicFlag()
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(services.configuration.authDeadline)) {
+            if !authenticated.isSet { outbound.close(.unauthorized, reason: "authentication deadline passed") }
+        }
+        var loop = Loop(
+            outbound: outbound, requestId: requestId, pathTenant: pathTenant, authenticated: authenticated, deadline: deadline,
+            state: SessionState(
+                outbound: outbound,
+                rateLimiter: TokenBucket(
+                    capacity: services.configuration.connectionOpsBurst, ratePerSecond: services.configuration.connectionOpsPerSecond,
+                    nowNanos: monotonicNanos())))
+        perform(loop.handshake.connected(), outbound: outbound)
+        return loop
+    }
 
-        await withTaskGroup(of: Void.self) { group in
-            // Writer: the only task that writes to the socket.
-            group.addTask {
-                for await item in outboundStream {
-                    switch item {
-                    case .frame(let bytes):
-                        metrics.messagesOut.increment()
-                        do { try await writer.write(.binary(ByteBuffer(bytes: bytes))) } catch { return }
-                    case .close(let code, let reason):
-                        try? await writer.close(WebSocketErrorCode(codeNumber: Int(code.rawValue)), reason: reason)
-                        return
-                    }
-                }
-                if outbound.didOverflow {
-                    try? await writer.close(WebSocketErrorCode(codeNumber: Int(CloseCode.tryAgainLater.rawValue)), reason: "slow consumer: outbound queue full")
-                }
-            }
-            // Authentication deadline: a task of its own, cancelled as soon as the session is
-            // authenticated, so an idle authenticated connection costs two tasks, not three.
-            let deadline = Task {
-                try? await Task.sleep(for: configuration.authDeadline)
-                if !Task.isCancelled, !authenticated.isSet {
-                    outbound.close(.unauthorized, reason: "authentication deadline passed")
-                }
-            }
-            defer { deadline.cancel() }
-
-            var handshake = SessionHandshake()
-            perform(handshake.connected(), outbound: outbound)
-            // On graceful shutdown the server closes each socket with 1001; the client
-            // reconnects elsewhere (or later) and catches up through Merkle sync.
-            await withGracefulShutdownHandler {
-            var messages = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
-            while true {
-                let frame: WebSocketMessage?
-                do {
-                    frame = try await messages.next()
-                } catch {
-                    logger.debug("inbound ended with error", metadata: ["error": "\(error)"])
-                    if Self.isTooLarge(error) {
-                        metrics.error(code: WireErrorCode.tooLarge.rawValue)
-                        outbound.close(.messageTooBig, reason: "frame larger than the \(configuration.maxFrameBytes)-byte limit")
-                    }
-                    break
-                }
-                guard let frame else { break }
-                let message: TopGunMessage
-                do throws(WireDecodingError) {
-                    switch frame {
-                    case .binary(let buffer): message = try codec.decode(Array(buffer.readableBytesView))
-                    case .text(let text): message = try codec.decode(json: text)
-                    }
-                } catch {
-                    metrics.decodeErrors.increment()
-                    metrics.error(code: WireErrorCode.badRequest.rawValue)
-                    outbound.send(.errorMessage(Self.decodeError(error)))
-                    continue
-                }
-                metrics.messageIn(type: message.type)
-                let action = handshake.received(message, nowMillis: services.clock.nowMillis())
-                switch action {
-                case .verify(let token):
-                    var result = await services.authenticator.authenticate(token: token, requestId: requestId)
-                    if case .success(let context) = result, let pathTenant, pathTenant != context.tenant {
-                        result = .failure(RefusedToken(reason: "the token's tenant does not match the tenant in the URL"))
-                    }
-                    if case .success(let context) = result {
-                        authenticated.set()
-                        deadline.cancel()
-                        services.sessions.authenticated(outbound.id, context: context)
-                        logger[metadataKey: "tenant"] = .string(context.tenant.rawValue)
-                        logger.debug("authenticated", metadata: ["principal": .string(context.principal)])
-                    } else if case .failure(let refusal) = result {
-                        logger.info("authentication refused", metadata: ["reason": .string(refusal.reason)])
-                    }
-                    for next in handshake.verified(result) { perform(next, outbound: outbound) }
-                case .dispatch(let message, let context):
-                    let cost: Double
-                    if case .opBatch(let batch) = message { cost = Double(max(1, batch.ops.count)) } else { cost = 1 }
-                    guard state.rateLimiter.take(cost, nowNanos: monotonicNanos()) else {
-                        metrics.error(code: WireErrorCode.rateLimited.rawValue)
-                        let retry = state.rateLimiter.millisUntilAvailable(cost)
-                        outbound.send(.errorMessage(.make(.rateLimited, "connection rate limit exceeded; \(message.type) was not processed", details: ["quota": "connectionOpsPerSecond", "retryAfterMs": .int(retry)])))
-                        continue
-                    }
-                    await dispatcher.handle(message, context: context, session: &state)
-                    if state.wantsAckPipeline && !state.ackPipelineRunning {
-                        state.ackPipelineRunning = true
-                        // Acks, in order, each after its write concern is met.
-                        group.addTask {
-                            for await pending in ackStream {
-                                if let ticket = pending.ticket {
-                                    guard await services.durability.waitUntilDurable(ticket, timeout: pending.timeout) else {
-                                        metrics.error(code: WireErrorCode.unavailable.rawValue)
-                                        outbound.send(.errorMessage(.make(.unavailable, "storage has not confirmed the write in time; it will be retried", details: ["retryAfterMs": 1000])))
-                                        continue
-                                    }
-                                }
-                                outbound.send(pending.ack)
-                            }
-                        }
-                    }
-                default:
-                    perform(action, outbound: outbound)
-                }
-            }
-            } onGracefulShutdown: {
-                outbound.close(.goingAway, reason: "server shutting down")
-            }
-            handshake.close()
-            acks.finish()
-            outbound.finish()
-            group.cancelAll()
+    /// Tears a connection down once its inbound side has ended.
+    @inline(never)
+    func closed(_ loop: inout Loop) async {
+        let outbound = loop.outbound
+        loop.handshake.close()
+        loop.deadline.cancel()
+        loop.state.finishAcks()
+        outbound.finish()
+        if let acks = loop.ackPipeline {
+            // The socket is gone: acks still waiting have no one to go to.
+            acks.cancel()
+            await acks.value
         }
         services.sessions.remove(outbound.id)
-        await services.sessionClosed(outbound.id, maps: Array(state.touchedMaps.values))
-        metrics.connections.decrement()
-        logger.debug("connection closed", metadata: ["session": "\(outbound.id)"])
+        await services.sessionClosed(outbound.id, maps: Array(loop.state.touchedMaps.values))
+        services.metrics.connections.decrement()
+        services.logger.debug("connection closed", metadata: ["session": "\(outbound.id)", "request_id": .string(loop.requestId)])
+    }
+
+    /// What the inbound loop keeps between messages.
+    struct Loop {
+        let outbound: SessionOutbound
+        let requestId: String
+        let pathTenant: TenantID?
+        let authenticated: AtomicFlag
+        let deadline: Scheduled<Void>
+        var handshake = SessionHandshake()
+        var state: SessionState
+        /// Sends acks, in order, each once its write concern is met. Started with the first
+        /// ack that has to wait, so most connections never run it; a task of its own rather
+        /// than a task group's child, because a group costs every connection about 0.5 KiB.
+        /// Always awaited before `run` returns.
+        var ackPipeline: Task<Void, Never>?
+
+        init(
+            outbound: SessionOutbound, requestId: String, pathTenant: TenantID?, authenticated: AtomicFlag, deadline: Scheduled<Void>,
+            state: SessionState
+        ) {
+            self.outbound = outbound
+            self.requestId = requestId
+            self.pathTenant = pathTenant
+            self.authenticated = authenticated
+            self.deadline = deadline
+            self.state = state
+        }
+    }
+
+    /// What to do with an inbound frame once it is decoded. Small on purpose (the message
+    /// to dispatch is boxed): it sits in the loop's long-lived frame.
+    enum Step {
+        case none
+        case verify(token: String)
+        indirect case dispatch(TopGunMessage, RequestContext)
+    }
+
+    private func readLoop(_ inbound: WebSocketInboundStream, loop: inout Loop) async {
+        var messages = inbound.messages(maxSize: services.configuration.maxFrameBytes).makeAsyncIterator()
+        while true {
+            let frame: WebSocketMessage?
+            do {
+                frame = try await messages.next()
+            } catch {
+                inboundFailed(error, loop: &loop)
+                break
+            }
+            guard let frame else { break }
+            let step = prepare(frame, loop: &loop)
+            switch step {
+            case .none: break
+            case .verify(let token): await authenticate(token, loop: &loop)
+            case .dispatch: await dispatch(step, loop: &loop)
+            }
+        }
+    }
+
+    @inline(never)
+    func inboundFailed(_ error: any Error, loop: inout Loop) {
+        services.logger.debug("inbound ended with error", metadata: ["error": "\(error)", "request_id": .string(loop.requestId)])
+        if Self.isTooLarge(error) {
+            services.metrics.error(code: WireErrorCode.tooLarge.rawValue)
+            loop.outbound.close(.messageTooBig, reason: "frame larger than the \(services.configuration.maxFrameBytes)-byte limit")
+        }
+    }
+
+    /// Decodes a frame and puts it through the handshake and the rate limit; synchronous, so
+    /// its locals live on the thread's stack, not in the connection's frame.
+    @inline(never)
+    func prepare(_ frame: WebSocketMessage, loop: inout Loop) -> Step {
+        let metrics = services.metrics
+        let outbound = loop.outbound
+        let message: TopGunMessage
+        do throws(WireDecodingError) {
+            switch frame {
+            case .binary(let buffer): message = try codec.decode(Array(buffer.readableBytesView))
+            case .text(let text): message = try codec.decode(json: text)
+            }
+        } catch {
+            metrics.decodeErrors.increment()
+            metrics.error(code: WireErrorCode.badRequest.rawValue)
+            outbound.send(.errorMessage(Self.decodeError(error)))
+            return .none
+        }
+        metrics.messageIn(type: message.type)
+        let action = loop.handshake.received(message, nowMillis: services.clock.nowMillis())
+        switch action {
+        case .verify(let token):
+            return .verify(token: token)
+        case .dispatch(let message, let context):
+            let cost: Double
+            if case .opBatch(let batch) = message { cost = Double(max(1, batch.ops.count)) } else { cost = 1 }
+            guard loop.state.rateLimiter.take(cost, nowNanos: monotonicNanos()) else {
+                metrics.error(code: WireErrorCode.rateLimited.rawValue)
+                let retry = loop.state.rateLimiter.millisUntilAvailable(cost)
+                outbound.send(.errorMessage(.make(.rateLimited, "connection rate limit exceeded; \(message.type) was not processed", details: ["quota": "connectionOpsPerSecond", "retryAfterMs": .int(retry)])))
+                return .none
+            }
+            return .dispatch(message, context)
+        default:
+            perform(action, outbound: outbound)
+            return .none
+        }
+    }
+
+    /// Hands an authenticated message to its handler.
+    @inline(never)
+    func dispatch(_ step: Step, loop: inout Loop) async {
+        guard case .dispatch(let message, let context) = step else { return }
+        await dispatcher.handle(message, context: context, session: &loop.state)
+        if let acks = loop.state.takeAckPipeline() {
+            let outbound = loop.outbound
+            loop.ackPipeline = Task { await runAckPipeline(acks, outbound: outbound) }
+        }
+    }
+
+    @inline(never)
+    func authenticate(_ token: String, loop: inout Loop) async {
+        let result = await verify(token: token, requestId: loop.requestId)
+        authenticated(result, loop: &loop)
+    }
+
+    /// The handshake's side of a verification result.
+    @inline(never)
+    func authenticated(_ verified: Result<RequestContext, RefusedToken>, loop: inout Loop) {
+        var result = verified
+        if case .success(let context) = result, let pathTenant = loop.pathTenant, pathTenant != context.tenant {
+            result = .failure(RefusedToken(reason: "the token's tenant does not match the tenant in the URL"))
+        }
+        if case .success(let context) = result {
+            loop.authenticated.set()
+            loop.deadline.cancel()
+            services.sessions.authenticated(loop.outbound.id, context: context)
+            services.logger.debug(
+                "authenticated",
+                metadata: ["principal": .string(context.principal), "tenant": .string(context.tenant.rawValue), "request_id": .string(loop.requestId)])
+        } else if case .failure(let refusal) = result {
+            services.logger.info("authentication refused", metadata: ["reason": .string(refusal.reason), "request_id": .string(loop.requestId)])
+        }
+        for next in loop.handshake.verified(result) { perform(next, outbound: loop.outbound) }
+    }
+
+    /// Verifies a token on a short task of its own. Verification goes deep (JWT checks, key
+    /// lookups in the metadata store), and a task's stack slabs never shrink: run on the
+    /// connection's task, it would keep that depth allocated for the connection's whole life.
+    @inline(never)
+    func verify(token: String, requestId: String) async -> Result<RequestContext, RefusedToken> {
+        let authenticator = services.authenticator
+        let task = Task { await authenticator.authenticate(token: token, requestId: requestId) }
+        return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    }
+
+    /// Sends each ack once its write concern is met, in order.
+    func runAckPipeline(_ acks: AsyncStream<PendingAck>, outbound: SessionOutbound) async {
+        for await pending in acks {
+            if let ticket = pending.ticket {
+                guard await services.durability.waitUntilDurable(ticket, timeout: pending.timeout) else {
+                    services.metrics.error(code: WireErrorCode.unavailable.rawValue)
+                    outbound.send(.errorMessage(.make(.unavailable, "storage has not confirmed the write in time; it will be retried", details: ["retryAfterMs": 1000])))
+                    continue
+                }
+            }
+            outbound.send(pending.ack)
+        }
     }
 
     private func perform(_ action: SessionHandshake.Action, outbound: SessionOutbound) {

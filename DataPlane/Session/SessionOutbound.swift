@@ -1,3 +1,6 @@
+import HummingbirdWebSocket
+import NIOCore
+import NIOWebSocket
 import Synchronization
 import TopGunCore
 import TopGunWire
@@ -18,56 +21,233 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The sending side of one connection, shared with everything that pushes to it (live
-/// queries, topics, locks). Messages are queued and written by the connection's writer task.
+/// queries, topics, locks). Sending never waits: messages are queued and written in order.
 ///
 /// The queue is bounded: a client that does not read is disconnected (close 1013) rather than
 /// allowed to grow the server's memory without limit; it reconnects and catches up through
 /// Merkle sync.
+///
+/// A WebSocket connection's frames go straight into its NIO channel (`ChannelSink`), with no
+/// task of its own; `make` gives a stream instead, for tests that read what was sent.
 public final class SessionOutbound: Sendable {
     public enum Item: Sendable {
         case frame([UInt8])
         case close(CloseCode, String)
     }
 
-    public let id: SessionID
-    private let continuation: AsyncStream<Item>.Continuation
-    private let overflowed = Atomic<Bool>(false)
-    private let codec = WireCodec()
+    private enum Sink: Sendable {
+        case stream(AsyncStream<Item>.Continuation)
+        case channel(ChannelSink)
+    }
 
-    /// Creates the outbound side and the stream its writer consumes.
+    public let id: SessionID
+    private let sink: Sink
+    /// Set when the stream's buffer overflowed (the channel sink keeps its own).
+    private let streamOverflowed = Atomic<Bool>(false)
+
+    /// An outbound side whose items are read from the returned stream.
     public static func make(id: SessionID = .next(), capacity: Int = 4096) -> (SessionOutbound, AsyncStream<Item>) {
         let (stream, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(capacity))
-        return (SessionOutbound(id: id, continuation: continuation), stream)
+        return (SessionOutbound(id: id, sink: .stream(continuation)), stream)
     }
 
-    private init(id: SessionID, continuation: AsyncStream<Item>.Continuation) {
+    /// An outbound side that writes binary frames into `channel` (an upgraded WebSocket
+    /// channel) and closes through `writer`, so the WebSocket close handshake stays
+    /// hummingbird-websocket's.
+    public static func channel(
+        _ channel: any Channel, closingThrough writer: WebSocketOutboundWriter, id: SessionID = .next(), capacity: Int = 4096
+    ) -> SessionOutbound {
+        self.channel(channel, id: id, capacity: capacity) { code, reason in
+            try? await writer.close(WebSocketErrorCode(codeNumber: Int(code.rawValue)), reason: reason)
+        }
+    }
+
+    /// An outbound side that writes binary frames into `channel` and closes with `closer`.
+    static func channel(
+        _ channel: any Channel, id: SessionID = .next(), capacity: Int = 4096, closer: @escaping @Sendable (CloseCode, String) async -> Void
+    ) -> SessionOutbound {
+        SessionOutbound(id: id, sink: .channel(ChannelSink(channel: channel, capacity: capacity, closer: closer)))
+    }
+
+    private init(id: SessionID, sink: Sink) {
         self.id = id
-        self.continuation = continuation
+        self.sink = sink
     }
 
-    /// Whether the queue overflowed (the writer then closes with 1013).
-    public var didOverflow: Bool { overflowed.load(ordering: .relaxed) }
+    /// Whether the queue overflowed (the connection is then closed with 1013).
+    public var didOverflow: Bool {
+        switch sink {
+        case .stream: streamOverflowed.load(ordering: .relaxed)
+        case .channel(let sink): sink.didOverflow
+        }
+    }
 
     public func send(_ message: TopGunMessage) {
-        send(encoded: codec.encode(message))
+        switch sink {
+        case .stream: send(encoded: WireCodec().encode(message))
+        case .channel(let sink): sink.send(Self.frameBuffer(WireCodec().encode(message)))
+        }
     }
 
-    /// Sends bytes already encoded (one encoding shared by many recipients).
+    /// Sends bytes already encoded.
     public func send(encoded bytes: [UInt8]) {
-        if case .dropped = continuation.yield(.frame(bytes)) {
-            overflowed.store(true, ordering: .relaxed)
-            continuation.finish()
+        switch sink {
+        case .stream(let continuation):
+            if case .dropped = continuation.yield(.frame(bytes)) {
+                streamOverflowed.store(true, ordering: .relaxed)
+                continuation.finish()
+            }
+        case .channel(let sink):
+            sink.send(Self.frameBuffer(bytes))
+        }
+    }
+
+    /// Sends a frame already encoded. One buffer may go to many recipients: it is never copied.
+    public func send(frame buffer: ByteBuffer) {
+        switch sink {
+        case .stream: send(encoded: Array(buffer.readableBytesView))
+        case .channel(let sink): sink.send(buffer)
         }
     }
 
     /// Sends a close frame after everything queued so far, then ends the connection.
     public func close(_ code: CloseCode, reason: String) {
-        continuation.yield(.close(code, reason))
-        continuation.finish()
+        switch sink {
+        case .stream(let continuation):
+            continuation.yield(.close(code, reason))
+            continuation.finish()
+        case .channel(let sink):
+            sink.close(code, reason: reason)
+        }
     }
 
-    /// Ends the stream without a close frame (the socket is already gone).
+    /// Accepts nothing more; what is queued is still written (the socket may already be gone).
     public func finish() {
-        continuation.finish()
+        switch sink {
+        case .stream(let continuation): continuation.finish()
+        case .channel(let sink): sink.finish()
+        }
+    }
+
+    /// The largest WebSocket header a server writes (no mask): room left in front of the
+    /// payload lets NIO's frame encoder write the header in place, so a frame is one buffer.
+    static let frameHeadroom = 10
+
+    /// A buffer holding `bytes` with room for the frame header in front.
+    static func frameBuffer(_ bytes: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count + frameHeadroom)
+        buffer.moveWriterIndex(forwardBy: frameHeadroom)
+        buffer.moveReaderIndex(forwardBy: frameHeadroom)
+        buffer.writeBytes(bytes)
+        return buffer
+    }
+}
+
+/// Writes one WebSocket connection's frames into its NIO channel, in order, on the channel's
+/// event loop, and flushes once for everything queued meanwhile (one `writev` for a burst).
+///
+/// It replaces a writer task per connection: an idle connection then costs no task and no
+/// async frames for its sending side, and a fan-out to many sessions costs one event-loop job
+/// per session instead of a task wake-up and an actor hop per message.
+///
+/// The queue is a small mutex-guarded array: producers (actors, the inbound loop, other
+/// connections) may be on any thread, and the lock is held only to append or to take the batch.
+final class ChannelSink: Sendable {
+    private struct State {
+        var queue: [ByteBuffer] = []
+        var drainScheduled = false
+        /// No more frames are accepted (closing, finished or overflowed).
+        var closed = false
+        /// A close asked for and not yet handed to the WebSocket handler.
+        var pendingClose: (code: CloseCode, reason: String)?
+        var overflowed = false
+    }
+
+    let channel: any Channel
+    let capacity: Int
+    /// Starts the WebSocket close handshake (hummingbird-websocket's handler must know a close
+    /// was sent, so it goes through its writer).
+    let closer: @Sendable (CloseCode, String) async -> Void
+    private let state = Mutex(State())
+
+    init(channel: any Channel, capacity: Int, closer: @escaping @Sendable (CloseCode, String) async -> Void) {
+        self.channel = channel
+        self.capacity = capacity
+        self.closer = closer
+    }
+
+    var didOverflow: Bool { state.withLock { $0.overflowed } }
+
+    func send(_ buffer: ByteBuffer) {
+        let schedule = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            if state.queue.count >= capacity {
+                // What is queued still goes out, then close 1013 (as the bounded stream did).
+                state.overflowed = true
+                state.closed = true
+                state.pendingClose = (.tryAgainLater, "slow consumer: outbound queue full")
+            } else {
+                state.queue.append(buffer)
+            }
+            return Self.claimDrain(&state)
+        }
+        if schedule { scheduleDrain() }
+    }
+
+    func close(_ code: CloseCode, reason: String) {
+        let schedule = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.closed = true
+            state.pendingClose = (code, reason)
+            return Self.claimDrain(&state)
+        }
+        if schedule { scheduleDrain() }
+    }
+
+    func finish() {
+        state.withLock { $0.closed = true }
+    }
+
+    private static func claimDrain(_ state: inout State) -> Bool {
+        guard !state.drainScheduled else { return false }
+        state.drainScheduled = true
+        return true
+    }
+
+    private func scheduleDrain() {
+        channel.eventLoop.execute { self.drain() }
+    }
+
+    /// On the event loop: writes what is queued, flushes once, then hands over a pending close.
+    /// While the socket cannot take more (the client reads slowly), frames stay queued (and
+    /// count against the bound) and the drain looks again shortly.
+    private func drain() {
+        let writable = channel.isWritable || !channel.isActive
+        let (frames, close) = state.withLock { state -> ([ByteBuffer], (code: CloseCode, reason: String)?) in
+            if !writable && state.pendingClose == nil { return ([], nil) }
+            state.drainScheduled = false
+            let frames = state.queue
+            state.queue = []
+            let close = state.pendingClose
+            state.pendingClose = nil
+            return (frames, close)
+        }
+        if !writable && close == nil {
+            channel.eventLoop.scheduleTask(in: .milliseconds(10)) { self.drain() }
+            return
+        }
+        if !frames.isEmpty {
+            for frame in frames {
+                channel.write(WebSocketFrame(fin: true, opcode: .binary, data: frame), promise: nil)
+            }
+            channel.flush()
+        }
+        if let close {
+            // The close handshake belongs to hummingbird-websocket's handler (it must know a
+            // close was sent); it is async, and rare, so a short task of its own does it. The
+            // frames written above are already ahead of it on the event loop.
+            let closer = self.closer
+            Task { await closer(close.code, close.reason) }
+        }
     }
 }

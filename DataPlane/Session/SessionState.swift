@@ -21,31 +21,46 @@ public struct PendingAck: Sendable {
 /// task alone, so it needs no synchronization.
 public struct SessionState: Sendable {
     public let outbound: SessionOutbound
-    public let acks: AsyncStream<PendingAck>.Continuation
+    /// The queue of acks waiting behind a write concern: made with the first ack that must
+    /// wait, so a connection that never writes (most of them) allocates nothing for it.
+    public private(set) var acks: AsyncStream<PendingAck>.Continuation?
+    /// The ack pipeline's stream, until the connection starts a task on it.
+    private var ackPipelineToStart: AsyncStream<PendingAck>?
     /// Maps where this session holds live queries (to clean up on close).
     public var touchedMaps: [MapDirectory.MapID: MapStore] = [:]
     /// Live query id → its map.
     public var queryMaps: [String: MapDirectory.MapID] = [:]
     public var rateLimiter: TokenBucket
-    /// Whether the ack pipeline task runs. It starts with the first ack that must wait for
-    /// durability, so a connection that never writes (most of them) costs one task less.
-    public var ackPipelineRunning = false
-    public private(set) var wantsAckPipeline = false
 
-    public init(outbound: SessionOutbound, acks: AsyncStream<PendingAck>.Continuation, rateLimiter: TokenBucket) {
+    public init(outbound: SessionOutbound, rateLimiter: TokenBucket) {
         self.outbound = outbound
-        self.acks = acks
         self.rateLimiter = rateLimiter
     }
 
     /// Sends an ack now when nothing is waiting ahead of it; otherwise queues it behind the
     /// acks that wait, keeping acknowledgements in order.
     public mutating func acknowledge(_ pending: PendingAck) {
-        if !ackPipelineRunning && !wantsAckPipeline && pending.ticket == nil {
-            outbound.send(pending.ack)
-            return
+        if acks == nil {
+            if pending.ticket == nil {
+                outbound.send(pending.ack)
+                return
+            }
+            let (stream, continuation) = AsyncStream.makeStream(of: PendingAck.self)
+            acks = continuation
+            ackPipelineToStart = stream
         }
-        wantsAckPipeline = true
-        acks.yield(pending)
+        acks?.yield(pending)
+    }
+
+    /// The stream an ack pipeline must now be started on, once.
+    public mutating func takeAckPipeline() -> AsyncStream<PendingAck>? {
+        guard let stream = ackPipelineToStart else { return nil }
+        ackPipelineToStart = nil
+        return stream
+    }
+
+    /// Ends the ack pipeline (it sends what is queued, then stops).
+    public func finishAcks() {
+        acks?.finish()
     }
 }
