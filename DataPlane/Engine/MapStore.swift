@@ -1,3 +1,4 @@
+import NIOCore
 import Tenancy
 import TopGunCore
 import TopGunWire
@@ -223,14 +224,18 @@ public actor MapStore {
         guard !events.isEmpty, !queries.isEmpty else { return }
         let timestamp = clock.now()
         for event in events {
-            let bytes = codec.encode(.serverEvent(ServerEvent(payload: event, timestamp: timestamp)))
+            // Encoded once; every watcher is handed the same buffer.
+            let frame = ByteBuffer(bytes: codec.encode(.serverEvent(ServerEvent(payload: event, timestamp: timestamp))))
             for (id, watcher) in watchers where id != writer {
-                watcher.outbound.send(encoded: bytes)
+                watcher.outbound.send(frame: frame)
             }
         }
         var updatedKeys = Set<String>()
         for event in events where updatedKeys.insert(event.key).inserted {
             let value = queryValue(forKey: event.key, nowMillis: nowMillis)
+            // Every unprojected subscriber sees the same change of the written key, bar its
+            // query id: that change is encoded once, and only the id is written per subscriber.
+            var templates: [ChangeType: QueryUpdateTemplate] = [:]
             // Windows are updated in place through the values view: copying a query out and
             // back would copy its whole window on every write.
             var index = queries.startIndex
@@ -241,13 +246,20 @@ public actor MapStore {
                 let key = queries.keys[index]
                 let query = queries.values[index]
                 for change in changes {
-                    let projected = change.value.map { v in query.fields.map { FieldProjection.project(v, fields: $0) } ?? v }
                     let changeType: ChangeType
                     switch change {
                     case .enter: changeType = .enter
                     case .update: changeType = .update
                     case .leave: changeType = .leave
                     }
+                    if query.fields == nil, change.key == event.key {
+                        // For the written key, a window reports the value it was given.
+                        let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
+                        templates[changeType] = template
+                        query.outbound.send(frame: template.frame(queryId: key.queryId))
+                        continue
+                    }
+                    let projected = change.value.map { v in query.fields.map { FieldProjection.project(v, fields: $0) } ?? v }
                     query.outbound.send(.queryUpdate(QueryUpdate(queryId: key.queryId, key: change.key, value: projected ?? .null, changeType: changeType)))
                 }
             }
