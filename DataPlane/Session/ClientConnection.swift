@@ -184,6 +184,16 @@ public struct ClientConnection: Sendable {
         case .verify(let token):
             return .verify(token: token)
         case .dispatch(let message, let context):
+            let frameBytes: Int
+            switch frame {
+            case .binary(let buffer): frameBytes = buffer.readableBytes
+            case .text(let text): frameBytes = text.utf8.count
+            }
+            services.usage.bytesIn(context.tenant, frameBytes)
+            if let limit = services.policies.cachedQuotas(context.tenant)?.maxMessageBytes, Int64(frameBytes) > limit {
+                refuseOversized(message, bytes: frameBytes, limit: limit, loop: &loop)
+                return .none
+            }
             let cost: Double
             if case .opBatch(let batch) = message { cost = Double(max(1, batch.ops.count)) } else { cost = 1 }
             guard loop.state.rateLimiter.take(cost, nowNanos: monotonicNanos()) else {
@@ -197,6 +207,33 @@ public struct ClientConnection: Sendable {
             perform(action, outbound: outbound)
             return .none
         }
+    }
+
+    /// A message over the tenant's `max_message_bytes`: ops in it are rejected for good (an
+    /// ack with `success: false` and `OP_REJECTED` 413, so the client stops re-sending them);
+    /// any other message gets `ERROR 413`.
+    func refuseOversized(_ message: TopGunMessage, bytes: Int, limit: Int64, loop: inout Loop) {
+        let outbound = loop.outbound
+        services.metrics.error(code: WireErrorCode.tooLarge.rawValue)
+        let reason = "message of \(bytes) bytes is larger than the tenant's max_message_bytes (\(limit))"
+        let ops: [ClientOp]
+        switch message {
+        case .opBatch(let batch): ops = batch.ops
+        case .clientOp(let single): ops = [single.op]
+        default:
+            outbound.send(.errorMessage(.make(.tooLarge, reason, details: ["quota": "max_message_bytes", "limit": .int(limit)])))
+            return
+        }
+        guard let last = ops.last else { return }
+        var results: [OpResult] = []
+        for (index, op) in ops.enumerated() {
+            let opId = op.id ?? String(index)
+            results.append(OpResult(opId: opId, success: false, achievedLevel: .fireAndForget, error: reason))
+            outbound.send(.opRejected(OpRejected(opId: opId, reason: reason, code: WireErrorCode.tooLarge.rawValue)))
+        }
+        // Through the ack queue: an ack must not overtake earlier acks still waiting.
+        loop.state.acknowledge(PendingAck(
+            ticket: nil, ack: .opAck(OpAck(lastId: last.id ?? "unknown", achievedLevel: .fireAndForget, results: results)), timeout: .zero))
     }
 
     /// Hands an authenticated message to its handler.
@@ -226,7 +263,14 @@ public struct ClientConnection: Sendable {
         if case .success(let context) = result {
             loop.authenticated.set()
             loop.deadline.cancel()
-            services.sessions.authenticated(loop.outbound.id, context: context)
+            // The connection quota closes with 1013 rather than AUTH_FAIL: the token is
+            // good, and a client that saw AUTH_FAIL would throw it away.
+            let limit = services.policies.cachedQuotas(context.tenant)?.maxConnections ?? .max
+            guard services.sessions.authenticated(loop.outbound.id, context: context, connectionLimit: limit) else {
+                services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
+                loop.outbound.close(.tryAgainLater, reason: "quota max_connections (\(limit)) reached")
+                return
+            }
             services.logger.debug(
                 "authenticated",
                 metadata: ["principal": .string(context.principal), "tenant": .string(context.tenant.rawValue), "request_id": .string(loop.requestId)])
@@ -242,7 +286,13 @@ public struct ClientConnection: Sendable {
     @inline(never)
     func verify(token: String, requestId: String) async -> Result<RequestContext, RefusedToken> {
         let authenticator = services.authenticator
-        let task = Task { await authenticator.authenticate(token: token, requestId: requestId) }
+        let policies = services.policies
+        let task = Task {
+            let result = await authenticator.authenticate(token: token, requestId: requestId)
+            // Reads the tenant's quotas now, so the connection quota can be checked at once.
+            if case .success(let context) = result { _ = await policies.quotas(context.tenant) }
+            return result
+        }
         return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
     }
 

@@ -44,6 +44,13 @@ public final class SessionOutbound: Sendable {
     private let sink: Sink
     /// Set when the stream's buffer overflowed (the channel sink keeps its own).
     private let streamOverflowed = Atomic<Bool>(false)
+    /// Payload bytes handed to the socket since the last `takeBytesSent` (usage metering).
+    private let bytesSent = Atomic<Int>(0)
+
+    /// The bytes sent since the last call, and starts counting again.
+    public func takeBytesSent() -> Int {
+        bytesSent.exchange(0, ordering: .relaxed)
+    }
 
     /// An outbound side whose items are read from the returned stream.
     public static func make(id: SessionID = .next(), capacity: Int = 4096) -> (SessionOutbound, AsyncStream<Item>) {
@@ -85,7 +92,10 @@ public final class SessionOutbound: Sendable {
     public func send(_ message: TopGunMessage) {
         switch sink {
         case .stream: send(encoded: WireCodec().encode(message))
-        case .channel(let sink): sink.send(Self.frameBuffer(WireCodec().encode(message)))
+        case .channel(let sink):
+            let bytes = WireCodec().encode(message)
+            bytesSent.add(bytes.count, ordering: .relaxed)
+            sink.send(Self.frameBuffer(bytes))
         }
     }
 
@@ -98,6 +108,7 @@ public final class SessionOutbound: Sendable {
                 continuation.finish()
             }
         case .channel(let sink):
+            bytesSent.add(bytes.count, ordering: .relaxed)
             sink.send(Self.frameBuffer(bytes))
         }
     }
@@ -106,7 +117,9 @@ public final class SessionOutbound: Sendable {
     public func send(frame buffer: ByteBuffer) {
         switch sink {
         case .stream: send(encoded: Array(buffer.readableBytesView))
-        case .channel(let sink): sink.send(buffer)
+        case .channel(let sink):
+            bytesSent.add(buffer.readableBytes, ordering: .relaxed)
+            sink.send(buffer)
         }
     }
 
