@@ -245,3 +245,30 @@ def test_storage_quota_refuses_writes_for_good_but_not_deletes_and_storage_is_me
     while plane.api.get(f"/v1/tenants/{tenant['id']}/usage?from={hour}&to={end}").json["series"][0]["storage_bytes"] < 2000:
         assert time.monotonic() < deadline, "storage bytes not metered within 15 s"
         time.sleep(0.5)
+
+
+def test_strict_schema_applies_to_ormap_ops_and_http_sync(plane):
+    from topgun_client import http_sync, or_add_op, unpack
+    tenant, token = tenant_with_token(plane.api)
+    for map_name in ("tags", "orders"):
+        put = plane.api.put(f"/v1/tenants/{tenant['id']}/schemas/{map_name}", {"enforcement": "strict", "schema": SCHEMA})
+        assert put.status == 201
+    conn, ops = connected(plane.ws_url, token), Ops()
+    try:
+        bad = or_add_op(1000, "tags", "t1", {"value": {"total": -1}, "timestamp": ops.hlc.now(), "tag": f"tag-{uuid.uuid4()}"})
+        good = or_add_op(1001, "tags", "t2", {"value": {"customer": "c"}, "timestamp": ops.hlc.now(), "tag": f"tag-{uuid.uuid4()}"})
+        results = {r["opId"]: r for r in conn.write([bad, good])["payload"]["results"]}
+        assert results["1000"]["success"] is False and "schema" in results["1000"]["error"]
+        assert results["1001"]["success"] is True
+    finally:
+        conn.close()
+    hlc = ops.hlc
+    response = http_sync(plane.http_url, token, {"clientId": "h", "clientHlc": hlc.now(), "operations": [
+        put_op("h1", "orders", "o1", {"value": {"customer": 7}, "timestamp": hlc.now()}),
+        put_op("h2", "orders", "o2", {"value": {"customer": "ok"}, "timestamp": hlc.now()}),
+    ]})
+    assert response.status == 200, response
+    ack = unpack(response.body)["ack"]
+    outcome = {r["opId"]: r for r in ack["results"]}
+    assert outcome["h1"]["success"] is False and "/customer" in outcome["h1"]["error"]
+    assert outcome["h2"]["success"] is True
