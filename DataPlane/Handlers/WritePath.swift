@@ -53,6 +53,26 @@ public struct WritePath: Sendable {
         }
         var records: [StoredRecord] = []
         var journal: [JournalDraft] = []
+        // Past `max_maps`, ops creating a new map are refused for good (their map cannot
+        // exist until the quota is raised); ops on existing maps go through.
+        let maxMaps = await services.policies.quotas(context.tenant).maxMaps
+        if maxMaps < TenantPolicies.unlimited.maxMaps {
+            var mapCount = services.maps.stores(of: context.tenant).count
+            var allowedNew: Set<String> = []
+            for group in groups where services.maps.existingStore(tenant: context.tenant, name: group.map) == nil {
+                if mapCount < maxMaps {
+                    mapCount += 1
+                    allowedNew.insert(group.map)
+                    continue
+                }
+                for index in group.indices {
+                    outcomes[index] = .rejected(.rateLimited, "the tenant may hold at most \(maxMaps) maps (max_maps); '\(group.map)' would be one more")
+                }
+            }
+            groups = groups.filter { group in
+                services.maps.existingStore(tenant: context.tenant, name: group.map) != nil || allowedNew.contains(group.map)
+            }
+        }
         if await services.policies.storageFull(context.tenant) {
             // Past `max_storage_bytes` writes are refused for good and deletes still go
             // through, so the tenant can make room; refused for good (not left unacknowledged)
@@ -106,8 +126,8 @@ public struct WritePath: Sendable {
         return Outcome(outcomes: outcomes, ticket: ticket, level: level, ack: ack, rejections: rejections)
     }
 
-    /// Quotas that refuse a whole batch for now (design.md §7): operations per second and the
-    /// number of maps. Nil admits the batch.
+    /// The quota that refuses a whole batch for now (design.md §7): operations per second.
+    /// Nil admits the batch. (Maps and storage refuse single ops for good, in `apply`.)
     func admit(_ ops: [ClientOp], tenant: TenantID, session: SessionID?) async -> ErrorMessage? {
         guard !ops.isEmpty else { return nil }
         let opIDs = ops.enumerated().map { $0.element.id ?? String($0.offset) }
@@ -130,16 +150,6 @@ public struct WritePath: Sendable {
             return .make(.rateLimited, "the tenant's quota of \(limit) operations per second is spent; send the ops again later", details: [
                 "quota": "max_operations_per_second", "retryAfterMs": .int(retryAfterMs), "limit": .int(limit),
             ])
-        }
-        let maxMaps = await services.policies.quotas(tenant).maxMaps
-        if maxMaps < TenantPolicies.unlimited.maxMaps {
-            let newMaps = Set(ops.map(\.mapName)).filter { services.maps.existingStore(tenant: tenant, name: $0) == nil }
-            if !newMaps.isEmpty, services.maps.stores(of: tenant).count + newMaps.count > maxMaps {
-                services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
-                return .make(.rateLimited, "the tenant may hold at most \(maxMaps) maps; a write to a new map is refused", details: [
-                    "quota": "max_maps", "retryAfterMs": .int(60_000), "limit": .int(maxMaps),
-                ])
-            }
         }
         return nil
     }

@@ -88,15 +88,23 @@ def test_operations_per_second_quota_refuses_without_acking_and_changes_live(pla
         conn.close()
 
 
-def test_map_quota_refuses_a_new_map(plane):
+def test_map_quota_refuses_a_new_map_for_good(plane):
     tenant, token = tenant_with_token(plane.api, {"max_maps": 2})
     conn, ops = connected(plane.ws_url, token), Ops()
     try:
         conn.write([ops.put("one", "k", 1), ops.put("two", "k", 2)])
-        conn.write([ops.put("one", "k2", 3)])  # existing maps stay writable
-        conn.send(op_batch([ops.put("three", "k", 1)]))
-        error = conn.wait_for("ERROR")["payload"]
-        assert error["code"] == 429 and error["details"]["quota"] == "max_maps"
+        third, existing = ops.put("three", "k", 1), ops.put("one", "k2", 3)
+        results = {r["opId"]: r for r in conn.write([third, existing])["payload"]["results"]}
+        assert results[third["id"]]["success"] is False and "max_maps" in results[third["id"]]["error"]
+        assert results[existing["id"]]["success"] is True  # existing maps stay writable
+        rejected = conn.wait_for("OP_REJECTED", lambda m: m["payload"]["opId"] == third["id"])["payload"]
+        assert rejected["code"] == 429
+        # Raising the quota lets the new map in, without a reconnect.
+        set_limits(plane.api, tenant, max_maps=3)
+        deadline = time.monotonic() + 5
+        while not conn.write([ops.put("three", "k", 1)])["payload"]["results"][0]["success"]:
+            assert time.monotonic() < deadline, "the raised map quota did not apply within 5 s"
+            time.sleep(0.1)
     finally:
         conn.close()
 
