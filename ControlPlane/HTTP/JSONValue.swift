@@ -1,4 +1,5 @@
 import Foundation
+import Tenancy
 
 /// A JSON value as read from a request body. Numbers keep whether they were integers, so
 /// `1` and `true` and `1.5` stay apart (Foundation's decoder refuses a number as a Bool and a
@@ -12,8 +13,12 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses `bytes` as one JSON value (UTF-8 only).
+    /// Parses `bytes` as one JSON value (UTF-8 only), refusing what strict JSON refuses
+    /// (duplicate member names among them: which one would win is a guess).
     public static func parse(_ bytes: some Collection<UInt8>) throws(APIError) -> JSONValue {
+        if let problem = StrictJSON.problem(in: Array(bytes)) {
+            throw APIError.validation(pointer: "", "the body is not valid JSON: \(problem)")
+        }
         do {
             return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch let error as DecodingError {

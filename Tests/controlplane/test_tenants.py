@@ -205,3 +205,11 @@ def test_unknown_path_is_problem_json(api):
     assert response.status == 404
     assert response.header("content-type") == "application/problem+json"
     assert response.header("x-request-id")
+
+
+def test_duplicate_members_and_lone_surrogates_are_refused(api):
+    for raw in [b'{"slug": "dup-a", "slug": "dup-b", "display_name": "x"}',
+                b'{"slug": "ok-slug", "display_name": "\\ud800"}',
+                b'\xef\xbb\xbf{"slug": "bom", "display_name": "x"}']:
+        response = api.post("/v1/tenants", raw=raw)
+        assert response.status == 400, (raw, response)
