@@ -223,13 +223,19 @@ public actor MapStore {
     private func broadcast(_ events: [ServerEventPayload], excluding writer: SessionID?, nowMillis: Int64) {
         guard !events.isEmpty, !queries.isEmpty else { return }
         let timestamp = clock.now()
+        // Drains go to each session's event loop in chunks (FanOutBatch); the events are
+        // handed over before the live queries' windows are updated.
+        var batch = FanOutBatch()
+        defer { batch.flush() }
         for event in events {
             // Encoded once; every watcher is handed the same buffer.
             let frame = ByteBuffer(bytes: codec.encode(.serverEvent(ServerEvent(payload: event, timestamp: timestamp))))
             for (id, watcher) in watchers where id != writer {
-                watcher.outbound.send(frame: frame)
+                watcher.outbound.send(frame: frame, in: &batch)
             }
         }
+        // The events leave now, while the live queries' windows are updated.
+        batch.flush()
         var updatedKeys = Set<String>()
         for event in events where updatedKeys.insert(event.key).inserted {
             let value = queryValue(forKey: event.key, nowMillis: nowMillis)
@@ -256,11 +262,11 @@ public actor MapStore {
                         // For the written key, a window reports the value it was given.
                         let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
                         templates[changeType] = template
-                        query.outbound.send(frame: template.frame(queryId: key.queryId))
+                        query.outbound.send(frame: template.frame(queryId: key.queryId), in: &batch)
                         continue
                     }
                     let projected = change.value.map { v in query.fields.map { FieldProjection.project(v, fields: $0) } ?? v }
-                    query.outbound.send(.queryUpdate(QueryUpdate(queryId: key.queryId, key: change.key, value: projected ?? .null, changeType: changeType)))
+                    query.outbound.send(.queryUpdate(QueryUpdate(queryId: key.queryId, key: change.key, value: projected ?? .null, changeType: changeType)), in: &batch)
                 }
             }
         }

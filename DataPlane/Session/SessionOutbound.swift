@@ -123,6 +123,26 @@ public final class SessionOutbound: Sendable {
         }
     }
 
+    /// Queues a frame already encoded as part of `batch`: the frame leaves when the batch is
+    /// flushed, together with everything else the batch queued for this session.
+    public func send(frame buffer: ByteBuffer, in batch: inout FanOutBatch) {
+        switch sink {
+        case .stream: send(frame: buffer)
+        case .channel(let sink):
+            bytesSent.add(buffer.readableBytes, ordering: .relaxed)
+            if sink.enqueue(buffer) { batch.add(sink) }
+        }
+    }
+
+    /// Encodes `message` and queues it as part of `batch`.
+    public func send(_ message: TopGunMessage, in batch: inout FanOutBatch) {
+        switch sink {
+        case .stream: send(message)
+        case .channel:
+            send(frame: Self.frameBuffer(WireCodec().encode(message)), in: &batch)
+        }
+    }
+
     /// Sends a close frame after everything queued so far, then ends the connection.
     public func close(_ code: CloseCode, reason: String) {
         switch sink {
@@ -153,6 +173,39 @@ public final class SessionOutbound: Sendable {
         buffer.moveReaderIndex(forwardBy: frameHeadroom)
         buffer.writeBytes(bytes)
         return buffer
+    }
+}
+
+/// Frames queued for many sessions at once (one write's fan-out). The sessions' drains are
+/// grouped by event loop and handed over in chunks of `chunk` sessions, so a fan-out to N
+/// sessions costs about N / 32 event-loop jobs rather than N, and each loop starts writing its
+/// own sessions while the rest is still being queued. `flush` hands over what is left and must
+/// be called once everything is queued.
+public struct FanOutBatch {
+    private var groups: [ObjectIdentifier: (loop: any EventLoop, sinks: [ChannelSink])] = [:]
+
+    public init() {}
+
+    /// Sessions drained by one event-loop job: a loop starts writing while the rest is queued.
+    static let chunk = 32
+
+    mutating func add(_ sink: ChannelSink) {
+        let loop = sink.channel.eventLoop
+        let id = ObjectIdentifier(loop)
+        groups[id, default: (loop, [])].sinks.append(sink)
+        if let sinks = groups[id]?.sinks, sinks.count >= Self.chunk {
+            groups[id] = nil
+            loop.execute { for sink in sinks { sink.drain() } }
+        }
+    }
+
+    /// Starts writing what the batch queued, and empties the batch.
+    public mutating func flush() {
+        for (_, group) in groups {
+            let sinks = group.sinks
+            group.loop.execute { for sink in sinks { sink.drain() } }
+        }
+        groups = [:]
     }
 }
 
@@ -207,6 +260,22 @@ final class ChannelSink: Sendable {
         if schedule { scheduleDrain() }
     }
 
+    /// Queues a frame without scheduling the drain; returns whether the caller claimed the
+    /// drain and must run it (`FanOutBatch` does, grouped by event loop).
+    func enqueue(_ buffer: ByteBuffer) -> Bool {
+        state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            if state.queue.count >= capacity {
+                state.overflowed = true
+                state.closed = true
+                state.pendingClose = (.tryAgainLater, "slow consumer: outbound queue full")
+            } else {
+                state.queue.append(buffer)
+            }
+            return Self.claimDrain(&state)
+        }
+    }
+
     func close(_ code: CloseCode, reason: String) {
         let schedule = state.withLock { state -> Bool in
             guard !state.closed else { return false }
@@ -234,7 +303,7 @@ final class ChannelSink: Sendable {
     /// On the event loop: writes what is queued, flushes once, then hands over a pending close.
     /// While the socket cannot take more (the client reads slowly), frames stay queued (and
     /// count against the bound) and the drain looks again shortly.
-    private func drain() {
+    func drain() {
         let writable = channel.isWritable || !channel.isActive
         let (frames, close) = state.withLock { state -> ([ByteBuffer], (code: CloseCode, reason: String)?) in
             if !writable && state.pendingClose == nil { return ([], nil) }
