@@ -35,13 +35,8 @@ public actor AdminAuthenticator {
             throw Self.refusal("app JWTs are not accepted by the control plane; use an admin token", tokenSent: true)
         }
         guard AdminTokenValue.isWellFormed(value) else { throw Self.refusal("the admin token is not valid", tokenSent: true) }
-        let record: AdminTokenRecord?
-        do {
-            record = try await store.adminToken(valueHash: hash)
-        } catch let error as MetadataError {
-            throw StoreErrors.apiError(error)
-        }
-        guard let record else { throw Self.refusal("the admin token is not valid", tokenSent: true) }
+        // A store error propagates as is: the request pipeline maps it (503 when unreachable).
+        guard let record = try await store.adminToken(valueHash: hash) else { throw Self.refusal("the admin token is not valid", tokenSent: true) }
         switch record.status(at: now) {
         case .revoked: throw Self.refusal("the admin token was revoked", tokenSent: true)
         case .expired: throw Self.refusal("the admin token has expired", tokenSent: true)

@@ -82,12 +82,17 @@ struct Endpoint: Sendable {
                 guard count <= ControlPlaneLimits.maximumBodyBytes else { throw Self.tooLarge() }
             }
 
+            // Parsed once: the idempotency fingerprint hashes the canonical text (so white space
+            // and member order do not matter), and a body that is not JSON is refused after the
+            // claim, so that its 400 is stored and replayed like any answer.
+            let parsedBody: Result<JSONValue, APIError>? = bodyBytes.isEmpty ? nil : Result { () throws(APIError) in try JSONValue.parse(bodyBytes) }
+
             // Idempotency: claim the key before the operation runs.
             if operation.method == .post, let keyText = request.headers[.idempotencyKey] {
                 guard (1...255).contains(keyText.utf8.count), keyText.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
                     throw APIError.validation(parameter: "Idempotency-Key", "must be 1 to 255 printable ASCII characters")
                 }
-                let canonical = (try? JSONValue.parse(bodyBytes)).map { Array($0.canonicalText.utf8) } ?? bodyBytes
+                let canonical = (try? parsedBody?.get()).map { Array($0.canonicalText.utf8) } ?? bodyBytes
                 let fingerprint = IdempotentRequest(
                     method: "POST", path: request.uri.path, bodyHash: Array(SHA256.hash(data: canonical)))
                 let key = IdempotencyKey(scope: caller.actor, key: keyText)
@@ -106,13 +111,13 @@ struct Endpoint: Sendable {
                     ticket = IdempotencyTicket(key: key, expiresAt: now.addingTimeInterval(ControlPlaneLimits.idempotencyLifetime))
                 }
             }
-            if !bodyBytes.isEmpty { body = try JSONValue.parse(bodyBytes) }
+            body = try parsedBody?.get()
 
             let call = APICall(
                 requestID: requestID, caller: caller, now: now, path: request.uri.path,
                 parameters: Self.parameters(context), query: Self.query(request), headers: request.headers,
                 body: body, idempotency: ticket, store: store)
-            let response = try await Self.mapStoreErrors { try await handler(call) }
+            let response = try await handler(call)
             try await finishIdempotency(ticket, response)
             logger.info("request", metadata: ["status": "\(response.status.code)"])
             return response.response(extraHeaders: [(.requestID, requestID)] + rateHeaders)
@@ -146,14 +151,6 @@ struct Endpoint: Sendable {
     }
 
     // MARK: Helpers
-
-    static func mapStoreErrors<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as MetadataError {
-            throw StoreErrors.apiError(error)
-        }
-    }
 
     static func apiError(_ error: any Error, logger: Logger) -> APIError {
         switch error {

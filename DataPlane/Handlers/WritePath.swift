@@ -33,7 +33,11 @@ public struct WritePath: Sendable {
     }
 
     public func apply(_ ops: [ClientOp], batchConcern: WriteConcern?, context: RequestContext, writer: SessionID?) async -> Outcome {
-        if let refusal = await admit(ops, tenant: context.tenant, session: writer) { return .refused(refusal) }
+        // Read once per batch: every quota below checks against these.
+        let limits = await services.policies.quotas(context.tenant)
+        if let refusal = admit(ops, tenant: context.tenant, operationsPerSecond: limits.maxOperationsPerSecond, session: writer) {
+            return .refused(refusal)
+        }
         let nowMillis = services.clock.nowMillis()
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
         // Group by map, keeping each map's ops in batch order.
@@ -55,25 +59,22 @@ public struct WritePath: Sendable {
         var journal: [JournalDraft] = []
         // Past `max_maps`, ops creating a new map are refused for good (their map cannot
         // exist until the quota is raised); ops on existing maps go through.
-        let maxMaps = await services.policies.quotas(context.tenant).maxMaps
+        let maxMaps = limits.maxMaps
         if maxMaps < TenantPolicies.unlimited.maxMaps {
             var mapCount = services.maps.stores(of: context.tenant).count
-            var allowedNew: Set<String> = []
-            for group in groups where services.maps.existingStore(tenant: context.tenant, name: group.map) == nil {
+            groups = groups.filter { group in
+                guard services.maps.existingStore(tenant: context.tenant, name: group.map) == nil else { return true }
                 if mapCount < maxMaps {
                     mapCount += 1
-                    allowedNew.insert(group.map)
-                    continue
+                    return true
                 }
                 for index in group.indices {
                     outcomes[index] = .rejected(.rateLimited, "the tenant may hold at most \(maxMaps) maps (max_maps); '\(group.map)' would be one more")
                 }
-            }
-            groups = groups.filter { group in
-                services.maps.existingStore(tenant: context.tenant, name: group.map) != nil || allowedNew.contains(group.map)
+                return false
             }
         }
-        if await services.policies.storageFull(context.tenant) {
+        if services.policies.storageFull(context.tenant, limit: limits.maxStorageBytes) {
             // Past `max_storage_bytes` writes are refused for good and deletes still go
             // through, so the tenant can make room; refused for good (not left unacknowledged)
             // because a later ack would otherwise cover them anyway.
@@ -128,7 +129,7 @@ public struct WritePath: Sendable {
 
     /// The quota that refuses a whole batch for now (design.md §7): operations per second.
     /// Nil admits the batch. (Maps and storage refuse single ops for good, in `apply`.)
-    func admit(_ ops: [ClientOp], tenant: TenantID, session: SessionID?) async -> ErrorMessage? {
+    func admit(_ ops: [ClientOp], tenant: TenantID, operationsPerSecond: Int64, session: SessionID?) -> ErrorMessage? {
         guard !ops.isEmpty else { return nil }
         let opIDs = ops.enumerated().map { $0.element.id ?? String($0.offset) }
         if let session, !services.policies.mayConsider(opIDs, session: session) {
@@ -137,21 +138,13 @@ public struct WritePath: Sendable {
                 "quota": "max_operations_per_second", "retryAfterMs": .int(100),
             ])
         }
-        let refusal = await quotaRefusal(ops, tenant: tenant)
-        if refusal != nil, let session, let first = opIDs.first { services.policies.refused(first, session: session) }
-        return refusal
-    }
-
-    private func quotaRefusal(_ ops: [ClientOp], tenant: TenantID) async -> ErrorMessage? {
-        switch await services.policies.chargeOperations(tenant, count: ops.count, nowNanos: monotonicNanos()) {
-        case .allowed: break
-        case .limited(let retryAfterMs, let limit):
-            services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
-            return .make(.rateLimited, "the tenant's quota of \(limit) operations per second is spent; send the ops again later", details: [
-                "quota": "max_operations_per_second", "retryAfterMs": .int(retryAfterMs), "limit": .int(limit),
-            ])
-        }
-        return nil
+        let decision = services.policies.chargeOperations(tenant, count: ops.count, limit: operationsPerSecond, nowNanos: monotonicNanos())
+        guard case .limited(let retryAfterMs, let limit) = decision else { return nil }
+        if let session, let first = opIDs.first { services.policies.refused(first, session: session) }
+        services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
+        return .make(.rateLimited, "the tenant's quota of \(limit) operations per second is spent; send the ops again later", details: [
+            "quota": "max_operations_per_second", "retryAfterMs": .int(retryAfterMs), "limit": .int(limit),
+        ])
     }
 
     /// Applies the map's schema to the values of `indices` (tombstones are never checked):

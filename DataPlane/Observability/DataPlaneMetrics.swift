@@ -33,8 +33,11 @@ public final class DataPlaneMetrics: Sendable {
 
     /// Values that broke their map's schema, by enforcement mode (`warn`: accepted; `strict`: refused).
     public func schemaViolation(mode: String) {
-        Counter(label: "topgun_schema_violations_total", dimensions: [("mode", mode)]).increment()
+        (mode == "strict" ? strictSchemaViolations : warnSchemaViolations).increment()
     }
+
+    private let warnSchemaViolations = Counter(label: "topgun_schema_violations_total", dimensions: [("mode", "warn")])
+    private let strictSchemaViolations = Counter(label: "topgun_schema_violations_total", dimensions: [("mode", "strict")])
 
     public func error(code: Int64) {
         let counter = errors.withLock { counters in

@@ -30,7 +30,6 @@ public final class TenantPolicies: Sendable {
         /// `.some(nil)` caches "no schema" for a map.
         var schemas: [String: SchemaPolicy?] = [:]
         var bucket: TokenBucket?
-        var bucketRate: Int64 = 0
     }
 
     private let metadata: (any MetadataStore)?
@@ -62,9 +61,8 @@ public final class TenantPolicies: Sendable {
         storedBytes.withLock { $0 = bytes }
     }
 
-    /// Whether the tenant is at or past its `max_storage_bytes` at the last measurement.
-    public func storageFull(_ tenant: TenantID) async -> Bool {
-        let limit = await quotas(tenant).maxStorageBytes
+    /// Whether the tenant is at or past `limit` (its `max_storage_bytes`) at the last measurement.
+    public func storageFull(_ tenant: TenantID, limit: Int64) -> Bool {
         guard limit < Self.unlimited.maxStorageBytes else { return false }
         return storedBytes.withLock { $0[tenant] ?? 0 } >= limit
     }
@@ -99,23 +97,20 @@ public final class TenantPolicies: Sendable {
         entries.withLock { $0[tenant]?.quotas }
     }
 
-    /// Charges `count` operations to the tenant's bucket (capacity and rate: its
+    /// Charges `count` operations to the tenant's bucket (capacity and rate: `limit`, its
     /// `max_operations_per_second`). Nothing is taken when the charge is refused.
-    public func chargeOperations(_ tenant: TenantID, count: Int, nowNanos: UInt64) async -> OperationsDecision {
-        let limit = await quotas(tenant).maxOperationsPerSecond
+    public func chargeOperations(_ tenant: TenantID, count: Int, limit: Int64, nowNanos: UInt64) -> OperationsDecision {
         guard limit < Self.unlimited.maxOperationsPerSecond else { return .allowed }
         // A limit of 0 allows nothing; a bucket of capacity 0 would let free (zero-cost) charges through.
         guard limit > 0 else { return .limited(retryAfterMs: 1000, limit: 0) }
         return entries.withLock { entries in
             var entry = entries[tenant, default: Entry()]
-            if entry.bucket == nil || entry.bucketRate != limit {
-                entry.bucket = TokenBucket(capacity: Double(limit), ratePerSecond: Double(limit), nowNanos: nowNanos)
-                entry.bucketRate = limit
-            }
+            // A new limit starts a new, full bucket.
+            var bucket = entry.bucket.flatMap { $0.ratePerSecond == Double(limit) ? $0 : nil }
+                ?? TokenBucket(capacity: Double(limit), ratePerSecond: Double(limit), nowNanos: nowNanos)
             // A batch of more than a second's worth costs a full bucket: big batches are
             // slowed to one per second, never refused for ever.
             let cost = min(Double(count), Double(limit))
-            var bucket = entry.bucket ?? TokenBucket(capacity: Double(limit), ratePerSecond: Double(limit), nowNanos: nowNanos)
             let decision: OperationsDecision = bucket.take(cost, nowNanos: nowNanos)
                 ? .allowed
                 : .limited(retryAfterMs: max(1, bucket.millisUntilAvailable(cost)), limit: limit)
