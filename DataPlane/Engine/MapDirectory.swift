@@ -51,6 +51,16 @@ public final class MapDirectory: Sendable {
         stores.withLock { stores in stores = stores.filter { $0.key.tenant != tenant } }
     }
 
+    /// Each tenant's bytes as storage would hold them (the encoded rows), for the storage
+    /// quota when records live in memory only.
+    public func storedBytes() async -> [TenantID: Int64] {
+        var bytes: [TenantID: Int64] = [:]
+        for (id, store) in stores.withLock({ $0 }) {
+            bytes[id.tenant, default: 0] += await store.storedBytes()
+        }
+        return bytes
+    }
+
     /// The tenants that have maps in memory.
     public var tenants: Set<TenantID> {
         stores.withLock { Set($0.keys.map(\.tenant)) }

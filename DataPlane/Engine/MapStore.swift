@@ -104,31 +104,39 @@ public actor MapStore {
     // MARK: - Writes
 
     /// Applies client ops (all for this map) and fans the changes out to live queries and
-    /// watching sessions other than the writer.
-    public func apply(_ ops: [ClientOp], writer: SessionID?, nowMillis: Int64) -> MapApplyResult {
+    /// watching sessions other than the writer. `collectingRecords`: whether the result
+    /// carries the changed rows for storage (not when records live in memory only).
+    public func apply(_ ops: [ClientOp], writer: SessionID?, nowMillis: Int64, collectingRecords: Bool = true) -> MapApplyResult {
         var result = MapApplyResult()
         result.outcomes.reserveCapacity(ops.count)
+        result.journal.reserveCapacity(ops.count)
         var changedKeys: [String] = []
         var events: [ServerEventPayload] = []
+        events.reserveCapacity(ops.count)
         // Keys absent before this call are absent from storage too (memory holds everything
         // storage does): their rows can be plain inserts, which PostgreSQL does much faster.
         var newKeys = Set<String>()
-        for op in ops where !hasKey(op.key) { newKeys.insert(op.key) }
+        if collectingRecords {
+            changedKeys.reserveCapacity(ops.count)
+            for op in ops where !hasKey(op.key) { newKeys.insert(op.key) }
+        }
         for op in ops {
-            let outcome = applyOne(op, changedKeys: &changedKeys, events: &events, journal: &result.journal, nowMillis: nowMillis)
+            let outcome = applyOne(
+                op, changedKeys: &changedKeys, collectingKeys: collectingRecords, events: &events, journal: &result.journal, nowMillis: nowMillis)
             result.outcomes.append(outcome)
         }
-        result.changedRecords = storedRecords(for: changedKeys, newKeys: newKeys)
+        if collectingRecords { result.changedRecords = storedRecords(for: changedKeys, newKeys: newKeys) }
         broadcast(events, excluding: writer, nowMillis: nowMillis)
         return result
     }
 
     private func applyOne(
-        _ op: ClientOp, changedKeys: inout [String], events: inout [ServerEventPayload], journal: inout [JournalDraft], nowMillis: Int64
+        _ op: ClientOp, changedKeys: inout [String], collectingKeys: Bool, events: inout [ServerEventPayload], journal: inout [JournalDraft],
+        nowMillis: Int64
     ) -> OpOutcome {
-        let opType = op.opType?.uppercased()
-        let isORAdd = opType == "OR_ADD" || (opType == nil && op.orRecord != nil)
-        let isORRemove = opType == "OR_REMOVE" || (opType == nil && op.orRecord == nil && op.orTag != nil && op.record == nil)
+        let opType = op.opType.map(Self.opKind) ?? .unnamed
+        let isORAdd = opType == .orAdd || (opType == .unnamed && op.orRecord != nil)
+        let isORRemove = opType == .orRemove || (opType == .unnamed && op.orRecord == nil && op.orTag != nil && op.record == nil)
         if isORAdd || isORRemove {
             guard kind != .lww else {
                 return .rejected(.badRequest, "map '\(name)' is an LWW map; OR-Map ops are not accepted")
@@ -138,7 +146,7 @@ public actor MapStore {
                 kind = .orMap
                 clock.observe(record.timestamp)
                 if orMap.apply(key: op.key, record: record) {
-                    changedKeys.append(op.key)
+                    if collectingKeys { changedKeys.append(op.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.key, orRecord: record))
                     journal.append(JournalDraft(type: .put, mapName: name, key: op.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
                 }
@@ -150,7 +158,7 @@ public actor MapStore {
                 let wasKnown = orMap.tombstones.contains(tag)
                 orMap.applyTombstone(tag: tag, key: op.key)
                 if !wasKnown {
-                    changedKeys.append(op.key)
+                    if collectingKeys { changedKeys.append(op.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.key, orTag: tag))
                     journal.append(JournalDraft(type: .delete, mapName: name, key: op.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
                 }
@@ -165,15 +173,31 @@ public actor MapStore {
         }
         kind = .lww
         clock.observe(record.timestamp)
-        let previous = lww.record(forKey: op.key)
-        if lww.merge(key: op.key, record: record) {
-            changedKeys.append(op.key)
-            events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.key, record: record))
+        let (merged, previous) = lww.mergeReplacing(key: op.key, record: record)
+        if merged {
+            if collectingKeys { changedKeys.append(op.key) }
+            if !queries.isEmpty { events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.key, record: record)) }
             let previousValue = previous.flatMap { $0.isExpired(nowMillis: nowMillis) ? nil : $0.value }
             let type: JournalEventType = record.isTombstone ? .delete : (previousValue == nil ? .put : .update)
             journal.append(JournalDraft(type: type, mapName: name, key: op.key, value: record.value, previousValue: previousValue, timestamp: record.timestamp))
         }
         return .applied
+    }
+
+    private enum OpKind { case orAdd, orRemove, other, unnamed }
+
+    /// The op type, compared without case and without building an upper-cased copy.
+    private static func opKind(_ opType: String) -> OpKind {
+        func equals(_ text: String, _ upper: StaticString) -> Bool {
+            let expected = UnsafeBufferPointer(start: upper.utf8Start, count: upper.utf8CodeUnitCount)
+            guard text.utf8.count == expected.count else { return false }
+            return zip(text.utf8, expected).allSatisfy { byte, want in
+                byte == want || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") && byte - 32 == want)
+            }
+        }
+        if equals(opType, "OR_ADD") { return .orAdd }
+        if equals(opType, "OR_REMOVE") { return .orRemove }
+        return .other
     }
 
     /// Whether storage may hold a row for `key` (anything in memory, tombstones included).
@@ -182,6 +206,20 @@ public actor MapStore {
         case .lww: return lww.record(forKey: key) != nil
         case .orMap: return orMap.items[key] != nil || orMap.tombstonesByKey[key] != nil
         case nil: return false
+        }
+    }
+
+    /// The bytes this map's rows take in storage (their encoded values), as
+    /// `ServerStorage.storedBytes` counts them.
+    public func storedBytes() -> Int64 {
+        switch kind {
+        case .lww:
+            return lww.records.values.reduce(0) { $0 + Int64(StoredValueCodec.encode(.lww($1)).count) }
+        case .orMap:
+            let keys = Set(orMap.items.keys).union(orMap.tombstonesByKey.keys)
+            return keys.reduce(0) { $0 + Int64(StoredValueCodec.encode(.orMap(orMap.entry(forKey: $1))).count) }
+        case nil:
+            return 0
         }
     }
 

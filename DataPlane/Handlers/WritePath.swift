@@ -88,13 +88,18 @@ public struct WritePath: Sendable {
                 return kept.isEmpty ? nil : (group.map, kept)
             }
         }
+        // Whether changed rows go anywhere: with records in memory only there is nothing to
+        // persist, and nothing for a PERSISTED ack to wait for.
+        let persists = services.durability.needsRecords
         for var group in groups {
             if let policy = await services.policies.schema(context.tenant, map: group.map) {
                 group.indices = checkSchema(policy, ops: ops, indices: group.indices, map: group.map, tenant: context.tenant, outcomes: &outcomes)
                 if group.indices.isEmpty { continue }
             }
             let store = services.maps.store(tenant: context.tenant, name: group.map)
-            let result = await store.apply(group.indices.map { ops[$0] }, writer: writer, nowMillis: nowMillis)
+            // Usually one map takes the whole batch: hand it over without copying the ops.
+            let groupOps = group.indices.count == ops.count ? ops : group.indices.map { ops[$0] }
+            let result = await store.apply(groupOps, writer: writer, nowMillis: nowMillis, collectingRecords: persists)
             for (offset, index) in group.indices.enumerated() { outcomes[index] = result.outcomes[offset] }
             records += result.changedRecords
             journal += result.journal
@@ -102,7 +107,7 @@ public struct WritePath: Sendable {
         await services.journal.append(journal, tenant: context.tenant)
         let level = ops.map { $0.writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
-        if !records.isEmpty || level == .persisted {
+        if persists, !records.isEmpty || level == .persisted {
             let queued = await services.durability.enqueue(records)
             if level == .persisted { ticket = queued }
         }
@@ -192,7 +197,7 @@ public struct WritePath: Sendable {
         if op.mapName.isEmpty { return .rejected(.badRequest, "mapName must not be empty") }
         if op.mapName.utf8.count > maxMapNameBytes { return .rejected(.tooLarge, "mapName longer than \(maxMapNameBytes) bytes") }
         if op.key.utf8.count > maxKeyBytes { return .rejected(.tooLarge, "key longer than \(maxKeyBytes) bytes") }
-        if let ts = op.record?.timestamp ?? op.orRecord?.timestamp, ts.nodeId.contains(":") || ts.millis < 0 || ts.counter < 0 {
+        if let ts = op.record?.timestamp ?? op.orRecord?.timestamp, ts.nodeId.utf8.contains(UInt8(ascii: ":")) || ts.millis < 0 || ts.counter < 0 {
             return .rejected(.badRequest, "invalid timestamp \(ts)")
         }
         if let ttl = op.record?.ttlMs ?? op.orRecord?.ttlMs, !(ttl > 0 && ttl.isFinite) {

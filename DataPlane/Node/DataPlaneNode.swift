@@ -20,15 +20,25 @@ public struct DataPlaneNode: Sendable {
         public var httpURL: String
     }
 
+    /// Where a node's records live.
+    public enum RecordStorage: Sendable {
+        /// In a database: write-behind persists every change, and the node loads the
+        /// partitions from it before it accepts connections.
+        case persistent(any ServerStorage)
+        /// In the node's maps and nowhere else (`--storage memory`): nothing is written or
+        /// loaded, and everything is lost at exit (`MemoryOnlyDurability`).
+        case memoryOnly
+    }
+
     public let configuration: DataPlaneConfiguration
-    public let storage: any ServerStorage
+    public let storage: RecordStorage
     public let authenticator: any Authenticator
     /// The metadata store whose change stream the node follows (keys, tenants).
     public let metadata: (any MetadataStore)?
     public let logger: Logger
 
     public init(
-        configuration: DataPlaneConfiguration, storage: any ServerStorage, authenticator: any Authenticator,
+        configuration: DataPlaneConfiguration, storage: RecordStorage, authenticator: any Authenticator,
         metadata: (any MetadataStore)? = nil, logger: Logger
     ) {
         self.configuration = configuration
@@ -45,14 +55,31 @@ public struct DataPlaneNode: Sendable {
         gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], alongside: [any Service] = [],
         onBound: @escaping @Sendable (Bound) async -> Void = { _ in }
     ) async throws {
-        try await storage.prepare()
-        let writeBehind = WriteBehindQueue(storage: storage, logger: logger)
+        let writeBehind: WriteBehindQueue?
+        let durability: any DurabilityPipeline
+        switch storage {
+        case .persistent(let storage):
+            try await storage.prepare()
+            writeBehind = WriteBehindQueue(storage: storage, logger: logger)
+            durability = writeBehind!
+        case .memoryOnly:
+            writeBehind = nil
+            durability = MemoryOnlyDurability()
+        }
         let endpoints = AdvertisedEndpoints()
         let services = DataPlaneServices(
-            configuration: configuration, durability: writeBehind, authenticator: authenticator, logger: logger, endpoints: endpoints,
+            configuration: configuration, durability: durability, authenticator: authenticator, logger: logger, endpoints: endpoints,
             policies: TenantPolicies(metadata: metadata, logger: logger))
-        // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
-        let loaded = try await services.loadPartitions(from: storage, checkingTenantsIn: metadata)
+        var loaded = 0
+        let measureStoredBytes: @Sendable () async throws -> [TenantID: Int64]
+        switch storage {
+        case .persistent(let storage):
+            // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
+            loaded = try await services.loadPartitions(from: storage, checkingTenantsIn: metadata)
+            measureStoredBytes = { try await storage.storedBytes() }
+        case .memoryOnly:
+            measureStoredBytes = { [maps = services.maps] in await maps.storedBytes() }
+        }
         let purger = TenantPurger(services: services, logger: logger)
         logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
         let readiness = Readiness()
@@ -64,34 +91,33 @@ public struct DataPlaneNode: Sendable {
             await onBound(bound)
         }
         // Shut down in reverse order: the server first, the write-behind queue last (it drains).
+        typealias Entry = ServiceGroupConfiguration.ServiceConfiguration
+        var entries: [Entry] = []
+        if let writeBehind { entries.append(Entry(service: writeBehind)) }
+        entries.append(Entry(service: purger))
+        entries.append(Entry(service: LockExpiryService(locks: services.locks)))
+        entries.append(Entry(service: StorageMeterService(
+            measure: measureStoredBytes, policies: services.policies, usage: services.usage,
+            interval: configuration.storageMeterInterval, logger: logger)))
+        entries.append(Entry(
+            service: MetadataFollower(
+                metadata: metadata, authenticator: authenticator,
+                control: metadata.map { SessionControl(metadata: $0, sessions: services.sessions, logger: logger, purger: purger) },
+                policies: services.policies,
+                logger: logger),
+            successTerminationBehavior: .ignore))
+        if let metadata {
+            entries.append(Entry(service: UsageFlushService(
+                meter: services.usage, metadata: metadata, nodeId: configuration.nodeId, logger: logger,
+                beforeDrain: { [sessions = services.sessions] in sessions.meterBytesSent() })))
+        }
+        entries += alongside.map { Entry(service: $0) }
+        entries.append(Entry(service: application))
+        entries.append(Entry(service: SessionDrainService(sessions: services.sessions, logger: logger)))
         let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: writeBehind),
-                    .init(service: purger),
-                    .init(service: LockExpiryService(locks: services.locks)),
-                    .init(service: StorageMeterService(
-                        storage: storage, policies: services.policies, usage: services.usage,
-                        interval: configuration.storageMeterInterval, logger: logger)),
-                    .init(
-                        service: MetadataFollower(
-                            metadata: metadata, authenticator: authenticator,
-                            control: metadata.map { SessionControl(metadata: $0, sessions: services.sessions, logger: logger, purger: purger) },
-                            policies: services.policies,
-                            logger: logger),
-                        successTerminationBehavior: .ignore),
-                ] + (metadata.map { [ServiceGroupConfiguration.ServiceConfiguration(
-                    service: UsageFlushService(
-                        meter: services.usage, metadata: $0, nodeId: configuration.nodeId, logger: logger,
-                        beforeDrain: { [sessions = services.sessions] in sessions.meterBytesSent() }))] } ?? [])
-                  + alongside.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
-                    .init(service: application),
-                    .init(service: SessionDrainService(sessions: services.sessions, logger: logger)),
-                ],
-                gracefulShutdownSignals: gracefulShutdownSignals,
-                logger: logger))
+            configuration: .init(services: entries, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
         try await group.run()
-        await storage.shutdown()
+        if case .persistent(let storage) = storage { await storage.shutdown() }
     }
 }
 

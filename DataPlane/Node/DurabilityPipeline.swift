@@ -4,6 +4,10 @@ import Tenancy
 /// the ticket tells when they are durable. `WriteBehindQueue` is the implementation;
 /// tests may swap in their own.
 public protocol DurabilityPipeline: Sendable {
+    /// Whether `enqueue` needs the changed records. False when nothing is written anywhere
+    /// (`MemoryOnlyDurability`): writers then skip building them, and a PERSISTED write has
+    /// nothing to wait for.
+    var needsRecords: Bool { get }
     /// Queues the new states of changed keys; returns a ticket covering everything queued
     /// so far (an empty list returns the current tail, which is how an idempotent re-send
     /// waits for the flush of the first send).
@@ -30,6 +34,8 @@ public struct DurabilityHealth: Sendable, Equatable {
 }
 
 extension WriteBehindQueue: DurabilityPipeline {
+    public nonisolated var needsRecords: Bool { true }
+
     public func health() async -> DurabilityHealth {
         let status = self.status
         return DurabilityHealth(pending: status.pendingCount, isHealthy: status.isHealthy, lastError: status.lastError)

@@ -169,7 +169,10 @@ public struct ClientConnection: Sendable {
         let message: TopGunMessage
         do throws(WireDecodingError) {
             switch frame {
-            case .binary(let buffer): message = try codec.decode(Array(buffer.readableBytesView))
+            case .binary(let buffer):
+                message = try buffer.withUnsafeReadableBytes { raw throws(WireDecodingError) in
+                    try codec.decode(contiguous: raw.assumingMemoryBound(to: UInt8.self))
+                }
             case .text(let text): message = try codec.decode(json: text)
             }
         } catch {

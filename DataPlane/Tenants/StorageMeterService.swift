@@ -1,18 +1,24 @@
 import Logging
 import ServiceLifecycle
+import Tenancy
 
 /// Measures each tenant's stored bytes about once a minute, for the `max_storage_bytes`
 /// quota and the usage figure `storage_bytes`. A scan of the records table: cheap for the
 /// datasets one node holds today; a larger deployment would keep running totals instead.
 public struct StorageMeterService: Service {
-    let storage: any ServerStorage
+    let measure: @Sendable () async throws -> [TenantID: Int64]
     let policies: TenantPolicies
     let usage: UsageMeter
     let interval: Duration
     let logger: Logger
 
-    public init(storage: any ServerStorage, policies: TenantPolicies, usage: UsageMeter, interval: Duration = .seconds(60), logger: Logger) {
-        self.storage = storage
+    /// `measure`: each tenant's stored bytes (`ServerStorage.storedBytes`, or the maps' own
+    /// measure when records live in memory only).
+    public init(
+        measure: @escaping @Sendable () async throws -> [TenantID: Int64], policies: TenantPolicies, usage: UsageMeter,
+        interval: Duration = .seconds(60), logger: Logger
+    ) {
+        self.measure = measure
         self.policies = policies
         self.usage = usage
         self.interval = interval
@@ -26,7 +32,7 @@ public struct StorageMeterService: Service {
                 try? await Task.sleep(for: wait)
                 wait = interval
                 do {
-                    let bytes = try await storage.storedBytes()
+                    let bytes = try await measure()
                     policies.storedBytesMeasured(bytes)
                     usage.storageMeasured(bytes)
                 } catch {

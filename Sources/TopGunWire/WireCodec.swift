@@ -17,14 +17,23 @@ public struct WireCodec: Sendable {
         return try message(from: MessagePackReader(limits: limits).decode(bytes))
     }
 
+    /// Decodes a binary frame in place (a network buffer's bytes): an `OP_BATCH`, the frame
+    /// that matters for throughput, is read without copying the frame first.
+    public func decode(contiguous bytes: UnsafeBufferPointer<UInt8>) throws(WireDecodingError) -> TopGunMessage {
+        if let batch = Self.fastOpBatch(bytes, limits: limits) { return .opBatch(batch) }
+        return try message(from: MessagePackReader(limits: limits).decode(Array(bytes)))
+    }
+
     /// The `OP_BATCH` fast path; nil when the frame is anything else or unusual in any way.
     static func fastOpBatch(_ bytes: [UInt8], limits: MessagePackLimits) -> OpBatch? {
-        guard bytes.count <= limits.maxInputBytes else { return nil }
-        return bytes.withUnsafeBufferPointer { buffer in
-            var cursor = Cursor(base: buffer, limits: limits)
-            guard let batch = OpBatchFastDecoder.decode(&cursor), cursor.position == buffer.count else { return nil }
-            return batch
-        }
+        bytes.withUnsafeBufferPointer { fastOpBatch($0, limits: limits) }
+    }
+
+    static func fastOpBatch(_ buffer: UnsafeBufferPointer<UInt8>, limits: MessagePackLimits) -> OpBatch? {
+        guard buffer.count <= limits.maxInputBytes else { return nil }
+        var cursor = Cursor(base: buffer, limits: limits)
+        guard let batch = OpBatchFastDecoder.decode(&cursor), cursor.position == buffer.count else { return nil }
+        return batch
     }
 
     /// Decodes a text (JSON) frame; the client and the legacy server accept these too.
@@ -34,8 +43,44 @@ public struct WireCodec: Sendable {
 
     /// Encodes a message as one MessagePack map.
     public func encode(_ message: TopGunMessage) -> [UInt8] {
+        // The ack of every write batch: written directly, without the dynamic value tree.
+        if case .opAck(let ack) = message { return Self.encode(ack) }
         var writer = MessagePackWriter(reservingCapacity: 128)
         writer.write(Self.dataValue(of: message))
+        return writer.bytes
+    }
+
+    /// `OP_ACK`, byte for byte what the general path writes for it (tests compare the two).
+    static func encode(_ ack: OpAck) -> [UInt8] {
+        var writer = MessagePackWriter(reservingCapacity: 64 + (ack.results?.count ?? 0) * 56)
+        writer.writeMapHeader(2)
+        writer.writeString("type")
+        writer.writeString(OpAck.type)
+        writer.writeString("payload")
+        writer.writeMapHeader(1 + (ack.achievedLevel == nil ? 0 : 1) + (ack.results == nil ? 0 : 1))
+        writer.writeString("lastId")
+        writer.writeString(ack.lastId)
+        if let level = ack.achievedLevel {
+            writer.writeString("achievedLevel")
+            writer.writeString(level.rawValue)
+        }
+        if let results = ack.results {
+            writer.writeString("results")
+            writer.writeArrayHeader(results.count)
+            for result in results {
+                writer.writeMapHeader(result.error == nil ? 3 : 4)
+                writer.writeString("opId")
+                writer.writeString(result.opId)
+                writer.writeString("success")
+                writer.write(.bool(result.success))
+                writer.writeString("achievedLevel")
+                writer.writeString(result.achievedLevel.rawValue)
+                if let error = result.error {
+                    writer.writeString("error")
+                    writer.writeString(error)
+                }
+            }
+        }
         return writer.bytes
     }
 

@@ -54,7 +54,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
                 nodeId: nodeId, host: host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1",
                 port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080,
                 storageMeterInterval: StorageMeterOption.interval()),
-            storage: records,
+            storage: .persistent(records),
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,
             logger: logger)

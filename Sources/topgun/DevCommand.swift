@@ -65,11 +65,11 @@ struct DevCommand: AsyncParsableCommand {
         let (tenant, key) = try await DevTenantSeed.ensure(in: metadata)
         let appToken = try await TokenIssuer(key: key).mint(subject: "dev-user", roles: ["user"], ttl: 86_400)
 
-        let records: any ServerStorage
+        let records: DataPlaneNode.RecordStorage
         switch storage {
-        case .sqlite: records = SQLiteServerStorage(path: databasePath, logger: logger)
+        case .sqlite: records = .persistent(SQLiteServerStorage(path: databasePath, logger: logger))
         case .memory:
-            records = MemoryServerStorage()
+            records = .memoryOnly
             logger.warning("--storage memory: records are kept in memory only and are lost when the process exits")
         }
         let node = DataPlaneNode(

@@ -103,6 +103,19 @@ import TopGunWire
         #expect(decodingError(hex("81 a1ff 01"))?.kind == .invalidUTF8)
         // Lone surrogate encoded in UTF-8 (CESU) is not valid UTF-8 either.
         #expect(decodingError(hex("a3 eda080"))?.kind == .invalidUTF8)
+        // ASCII is checked eight bytes at a time: a bad byte in any lane, or in the tail, is found.
+        for position in 0..<19 {
+            var text = [UInt8](repeating: 0x61, count: 19)
+            text[position] = 0xff
+            #expect(decodingError([0xb3] + text)?.kind == .invalidUTF8, "bad byte at \(position)")
+        }
+    }
+
+    @Test func longASCIIAndMultiByteStringsDecode() throws {
+        for text in ["", "a", "abcdefgh", "abcdefghi", String(repeating: "x", count: 300), "ключ-with-ascii-tail", "🙂🙂🙂🙂🙂", "aaaaaaaé"] {
+            let bytes = MessagePackWriter.encode(.string(text))
+            #expect(try MessagePackReader().decode(bytes) == .string(text))
+        }
     }
 
     @Test func formatByteC1Throws() {

@@ -14,10 +14,31 @@ public struct LWWMap: Sendable {
     /// Merges a remote record; returns whether it replaced the local one.
     @discardableResult
     public mutating func merge(key: String, record: LWWRecord) -> Bool {
-        if let local = records[key], !record.supersedes(local) { return false }
-        records[key] = record
-        merkleTree.update(key: key, entryHash: MerkleEntryHash.lww(key: key, timestamp: record.timestamp))
-        return true
+        mergeReplacing(key: key, record: record).merged
+    }
+
+    /// Merges a remote record; returns whether it won, and the record it replaced (nil for a
+    /// new key). One dictionary lookup, whether the key is new or not.
+    public mutating func mergeReplacing(key: String, record: LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
+        var outcome: (merged: Bool, previous: LWWRecord?) = (false, nil)
+        Self.merge(record, into: &records[key], outcome: &outcome)
+        if outcome.merged {
+            merkleTree.update(
+                key: key, entryHash: MerkleEntryHash.lww(key: key, timestamp: record.timestamp),
+                previous: outcome.previous.map { MerkleEntryHash.lww(key: key, timestamp: $0.timestamp) })
+        }
+        return outcome
+    }
+
+    private static func merge(_ record: LWWRecord, into slot: inout LWWRecord?, outcome: inout (merged: Bool, previous: LWWRecord?)) {
+        if let local = slot, !record.supersedes(local) { return }
+        outcome = (true, slot)
+        slot = record
+    }
+
+    /// The Merkle entry hash of `key` (nil when the map does not hold it).
+    public func entryHash(of key: String) -> UInt32? {
+        records[key].map { MerkleEntryHash.lww(key: key, timestamp: $0.timestamp) }
     }
 
     /// The stored record, tombstones and expired records included.
@@ -35,8 +56,9 @@ public struct LWWMap: Sendable {
     public mutating func pruneTombstones(olderThan cutoff: Timestamp) -> [String] {
         let removed = records.compactMap { key, record in record.isTombstone && record.timestamp < cutoff ? key : nil }
         for key in removed {
-            records.removeValue(forKey: key)
-            merkleTree.remove(key: key)
+            if let record = records.removeValue(forKey: key) {
+                merkleTree.remove(key: key, entryHash: MerkleEntryHash.lww(key: key, timestamp: record.timestamp))
+            }
         }
         return removed
     }

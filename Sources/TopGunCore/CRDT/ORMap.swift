@@ -12,8 +12,13 @@ public struct ORMap: Sendable {
     /// tag → key, for removing a tag without knowing its key.
     private var keyByTag: [String: String] = [:]
     public private(set) var merkleTree = MerkleTree()
+    /// The Merkle entry hash of each key in the tree (the tree keeps keys only).
+    private var entryHashes: [String: UInt32] = [:]
 
     public init() {}
+
+    /// The Merkle entry hash of `key` (nil when it holds no record).
+    public func entryHash(of key: String) -> UInt32? { entryHashes[key] }
 
     /// Keys that hold at least one record.
     public var keys: Dictionary<String, [String: ORMapRecord]>.Keys { items.keys }
@@ -116,9 +121,11 @@ public struct ORMap: Sendable {
 
     private mutating func refreshMerkle(key: String) {
         if let records = items[key], !records.isEmpty {
-            merkleTree.update(key: key, entryHash: MerkleEntryHash.orMap(key: key, records: records.values))
-        } else {
-            merkleTree.remove(key: key)
+            let hash = MerkleEntryHash.orMap(key: key, records: records.values)
+            let previous = entryHashes.updateValue(hash, forKey: key)
+            merkleTree.update(key: key, entryHash: hash, previous: previous)
+        } else if let previous = entryHashes.removeValue(forKey: key) {
+            merkleTree.remove(key: key, entryHash: previous)
         }
     }
 }

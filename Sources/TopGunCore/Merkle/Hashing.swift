@@ -4,12 +4,9 @@ public enum Hashing {
     /// sees them (a character outside the BMP contributes its two surrogates).
     @inlinable
     public static func fnv1a(_ string: String) -> UInt32 {
-        var hash: UInt32 = 0x811c_9dc5
-        for unit in string.utf16 {
-            hash ^= UInt32(unit)
-            hash = hash &* 0x0100_0193
-        }
-        return hash
+        var hasher = FNV1a()
+        hasher.add(string)
+        return hasher.value
     }
 
     /// MurmurHash3's fmix32 finaliser. `mix(0) == 0`, so empty nodes stay neutral.
@@ -29,5 +26,60 @@ public enum Hashing {
     @inlinable
     public static func combine<S: Sequence>(_ hashes: S) -> UInt32 where S.Element == UInt32 {
         hashes.reduce(0) { $0 &+ mix($1) }
+    }
+}
+
+/// FNV-1a 32-bit fed piece by piece, so a hash of several parts (the Merkle entry hash of a
+/// key and its timestamp) needs no joined string. Same result as `Hashing.fnv1a` of the
+/// concatenation.
+public struct FNV1a: Sendable {
+    @usableFromInline
+    var state: UInt32 = 0x811c_9dc5
+
+    /// The hash of everything added so far.
+    @inlinable
+    public var value: UInt32 { state }
+
+    @inlinable
+    public init() {}
+
+    /// The UTF-16 code units of `string`, as JavaScript's `charCodeAt` sees them. ASCII (by
+    /// far the common case for keys, ids and numbers) is hashed straight from the UTF-8
+    /// bytes, which are then the same units.
+    @inlinable
+    public mutating func add(_ string: String) {
+        var string = string
+        let ascii = string.withUTF8 { bytes in
+            var hash = state
+            for byte in bytes {
+                if byte >= 0x80 { return false }
+                hash ^= UInt32(byte)
+                hash = hash &* 0x0100_0193
+            }
+            state = hash
+            return true
+        }
+        if ascii { return }
+        for unit in string.utf16 { add(unit: unit) }
+    }
+
+    @inlinable
+    public mutating func add(unit: UInt16) {
+        state ^= UInt32(unit)
+        state = state &* 0x0100_0193
+    }
+
+    /// `String(number)`'s digits (and sign).
+    @inlinable
+    public mutating func add(decimal number: Int64) {
+        if number < 0 { add(unit: 0x2d) }
+        var rest = number.magnitude
+        var divisor: UInt64 = 1
+        while rest / divisor >= 10 { divisor &*= 10 }
+        while divisor > 0 {
+            add(unit: 0x30 + UInt16(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 }

@@ -5,7 +5,15 @@ public enum MerkleEntryHash {
     /// tombstone is an entry like any other.
     @inlinable
     public static func lww(key: String, timestamp: Timestamp) -> UInt32 {
-        Hashing.fnv1a("\(key):\(timestamp.millis):\(timestamp.counter):\(timestamp.nodeId)")
+        var hasher = FNV1a()
+        hasher.add(key)
+        hasher.add(unit: 0x3a)
+        hasher.add(decimal: timestamp.millis)
+        hasher.add(unit: 0x3a)
+        hasher.add(decimal: timestamp.counter)
+        hasher.add(unit: 0x3a)
+        hasher.add(timestamp.nodeId)
+        return hasher.value
     }
 
     /// OR-Map entry as the client computes it: `key:<key>`, then per record in tag order

@@ -4,11 +4,15 @@
 /// Node hash = sum of mix(child hash), so an update adjusts the path from leaf to root by
 /// subtracting the old contribution and adding the new one: O(1) per change, whatever the
 /// size of the map. Nodes once created are kept (with hash 0 when empty), as the client does.
+///
+/// Leaves hold their keys only, not the keys' entry hashes: the owner of the tree knows a
+/// key's current entry hash (an LWW map computes it from the record it replaces), so
+/// changing an existing key touches no per-key storage at all.
 public struct MerkleTree: Sendable {
     public static let depth = 3
 
-    /// Entry hashes per leaf, indexed by the leaf's 12-bit path.
-    private var leaves: [[String: UInt32]?]
+    /// Keys per leaf, indexed by the leaf's 12-bit path.
+    private var leaves: [Set<String>?]
     private var leafHashes: [UInt32]
     private var level2Hashes: [UInt32]  // 256 nodes, 8-bit path
     private var level1Hashes: [UInt32]  // 16 nodes, 4-bit path
@@ -35,27 +39,30 @@ public struct MerkleTree: Sendable {
     @inline(__always)
     static func leafIndex(of key: String) -> Int { Int(Hashing.fnv1a(key) >> 20) }
 
-    /// Sets the entry hash of `key` (inserting or replacing).
-    public mutating func update(key: String, entryHash: UInt32) {
+    /// Sets the entry hash of `key`: `previous` is its current entry hash, nil when the key
+    /// is not in the tree yet (it is then added to its leaf).
+    public mutating func update(key: String, entryHash: UInt32, previous: UInt32?) {
         let leaf = Self.leafIndex(of: key)
-        if leaves[leaf] == nil { leaves[leaf] = [:] }
-        // In place: copying the leaf out and back would copy its dictionary on every update.
-        let previous = leaves[leaf]!.updateValue(entryHash, forKey: key)
-        if previous == nil { count += 1 }
+        if previous == nil {
+            if leaves[leaf] == nil { leaves[leaf] = [] }
+            // In place: copying the leaf out and back would copy its set on every insert.
+            if leaves[leaf]!.insert(key).inserted { count += 1 }
+            level2Exists[leaf >> 4] = true
+            level1Exists[leaf >> 8] = true
+        }
         let old = leafHashes[leaf]
         let new = old &- Hashing.mix(previous ?? 0) &+ Hashing.mix(entryHash)
         propagate(leaf: leaf, old: old, new: new)
-        level2Exists[leaf >> 4] = true
-        level1Exists[leaf >> 8] = true
     }
 
-    /// Removes `key`; its leaf (now perhaps empty) stays.
-    public mutating func remove(key: String) {
+    /// Removes `key`, whose current entry hash is `entryHash`; its leaf (now perhaps empty)
+    /// stays.
+    public mutating func remove(key: String, entryHash: UInt32) {
         let leaf = Self.leafIndex(of: key)
-        guard leaves[leaf] != nil, let previous = leaves[leaf]!.removeValue(forKey: key) else { return }
+        guard leaves[leaf] != nil, leaves[leaf]!.remove(key) != nil else { return }
         count -= 1
         let old = leafHashes[leaf]
-        propagate(leaf: leaf, old: old, new: old &- Hashing.mix(previous))
+        propagate(leaf: leaf, old: old, new: old &- Hashing.mix(entryHash))
     }
 
     private mutating func propagate(leaf: Int, old: UInt32, new: UInt32) {
@@ -72,9 +79,9 @@ public struct MerkleTree: Sendable {
         rootHash = rootHash &- Hashing.mix(oldL1) &+ Hashing.mix(newL1)
     }
 
-    /// The entry hash of `key`, if present.
-    public func entryHash(of key: String) -> UInt32? {
-        leaves[Self.leafIndex(of: key)]?[key]
+    /// Whether `key` is in the tree.
+    public func contains(_ key: String) -> Bool {
+        leaves[Self.leafIndex(of: key)]?.contains(key) ?? false
     }
 
     /// Parses a path of up to three lower- or upper-case hex digits into (level, index).
@@ -135,6 +142,6 @@ public struct MerkleTree: Sendable {
     /// The keys in the leaf at `path` (empty unless `path` has three hex digits).
     public func keys(inLeaf path: String) -> [String] {
         guard let (level, index) = Self.node(at: path), level == Self.depth else { return [] }
-        return leaves[index].map { Array($0.keys) } ?? []
+        return leaves[index].map { Array($0) } ?? []
     }
 }

@@ -81,7 +81,7 @@ extension Cursor {
     @inline(__always)
     mutating func readStringValue() -> String? {
         guard let raw = readRawString() else { return nil }
-        return String(validating: raw, as: UTF8.self)
+        return UTF8Text.string(raw)
     }
 
     /// A string that often repeats (node ids): reuses `cache` when the bytes are equal, which
@@ -94,7 +94,7 @@ extension Cursor {
             matches = cached.count == raw.count && (raw.count == 0 || memcmp(cached.baseAddress!, raw.baseAddress!, raw.count) == 0)
         }
         if matches { return cache }
-        guard let string = String(validating: raw, as: UTF8.self) else { return nil }
+        guard let string = UTF8Text.string(raw) else { return nil }
         cache = string
         return string
     }

@@ -86,7 +86,7 @@ struct Cursor {
     mutating func readString(length: Int) throws(WireDecodingError) -> String {
         let start = try take(length)
         let slice = UnsafeBufferPointer(rebasing: base[start..<(start + length)])
-        guard let string = String(validating: slice, as: UTF8.self) else {
+        guard let string = UTF8Text.string(slice) else {
             throw WireDecodingError(.invalidUTF8, offset: start)
         }
         return string

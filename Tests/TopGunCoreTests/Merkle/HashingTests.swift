@@ -14,6 +14,37 @@ import TopGunCore
         #expect(PartitionFunction.clientPartition(forKey: input) == partition)
     }
 
+    /// The LWW entry hash is fed piece by piece (no joined string); it must equal the hash of
+    /// the client's joined string `key:millis:counter:nodeId` for any parts.
+    @Test(arguments: [
+        ("key1", Int64(100), Int64(0), "test"), ("é😀", -5, Int64.max, "nöde"), ("", Int64.min, 0, ""),
+        ("a:b", 1_732_000_000_000, 9, "c7b1a0de-5e55-4a1e-9f0e-000000000001"), ("x", 10, 1_000_000_000_000_000_000, "n"),
+        ("\u{0}\u{7f}\u{80}", 9, 99, "\u{10FFFF}"),
+    ])
+    func lwwEntryHashEqualsTheHashOfTheJoinedString(key: String, millis: Int64, counter: Int64, nodeId: String) {
+        let timestamp = Timestamp(millis: millis, counter: counter, nodeId: nodeId)
+        #expect(MerkleEntryHash.lww(key: key, timestamp: timestamp) == Hashing.fnv1a("\(key):\(millis):\(counter):\(nodeId)"))
+        #expect(MerkleEntryHash.lww(key: "key1", timestamp: Timestamp(millis: 100, counter: 0, nodeId: "test")) == 3_988_528_110)
+    }
+
+    @Test func piecewiseHashingMatchesOneString() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [Character] = ["a", "Z", "0", ":", "-", "é", "ß", "😀", "中", "\u{7f}"]
+        for _ in 0..<500 {
+            let parts = (0..<Int.random(in: 0...4, using: &generator)).map { _ in
+                String((0..<Int.random(in: 0...6, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            }
+            let number = Int64.random(in: Int64.min...Int64.max, using: &generator) >> Int64.random(in: 0...63, using: &generator)
+            var hasher = FNV1a()
+            for part in parts { hasher.add(part) }
+            hasher.add(decimal: number)
+            var utf16 = FNV1a()
+            for unit in (parts.joined() + String(number)).utf16 { utf16.add(unit: unit) }
+            #expect(hasher.value == utf16.value)
+            #expect(hasher.value == Hashing.fnv1a(parts.joined() + String(number)))
+        }
+    }
+
     @Test func mixAndCombineVectors() {
         #expect(Hashing.mix(0) == 0)
         #expect(Hashing.mix(1) == 0x514e_28b7)

@@ -11,15 +11,15 @@ import TopGunCore
     @Test func singleRecordRootMatchesTheClient() {
         var tree = MerkleTree()
         #expect(Self.lww("key1", 100, 0, "test") == 3_988_528_110)
-        tree.update(key: "key1", entryHash: Self.lww("key1", 100, 0, "test"))
+        tree.update(key: "key1", entryHash: Self.lww("key1", 100, 0, "test"), previous: nil)
         #expect(tree.rootHash == 2_138_087_518)
     }
 
     @Test func threeRecordRootAndBucketsMatchTheClient() {
         var tree = MerkleTree()
-        tree.update(key: "a", entryHash: Self.lww("a", 1000, 0, "n1"))
-        tree.update(key: "b", entryHash: Self.lww("b", 1001, 2, "n2"))
-        tree.update(key: "c", entryHash: Self.lww("c", 1002, 0, "n1"))
+        tree.update(key: "a", entryHash: Self.lww("a", 1000, 0, "n1"), previous: nil)
+        tree.update(key: "b", entryHash: Self.lww("b", 1001, 2, "n2"), previous: nil)
+        tree.update(key: "c", entryHash: Self.lww("c", 1002, 0, "n1"), previous: nil)
         #expect(Self.lww("a", 1000, 0, "n1") == 999_244_580)
         #expect(Self.lww("b", 1001, 2, "n2") == 1_715_329_035)
         #expect(Self.lww("c", 1002, 0, "n1") == 3_048_432_372)
@@ -46,8 +46,11 @@ import TopGunCore
 
     @Test func removingTheLastKeyReturnsTheRootToZeroButKeepsTheNodes() {
         var tree = MerkleTree()
-        tree.update(key: "key1", entryHash: 42)
-        tree.remove(key: "key1")
+        tree.update(key: "key1", entryHash: 42, previous: nil)
+        tree.update(key: "key1", entryHash: 43, previous: 42)
+        #expect(tree.contains("key1"))
+        tree.remove(key: "key1", entryHash: 43)
+        #expect(!tree.contains("key1"))
         #expect(tree.rootHash == 0)
         #expect(tree.count == 0)
         #expect(tree.buckets(atPath: "") .map(\.digit) == ["3"])
@@ -63,16 +66,15 @@ import TopGunCore
             for (key, version, remove) in ops {
                 let key = key ?? "a"
                 if remove {
-                    tree.remove(key: key)
-                    model.removeValue(forKey: key)
+                    if let hash = model.removeValue(forKey: key) { tree.remove(key: key, entryHash: hash) }
                 } else {
                     let hash = Self.lww(key, Int64(version), 0, "n")
-                    tree.update(key: key, entryHash: hash)
-                    model[key] = hash
+                    tree.update(key: key, entryHash: hash, previous: model.updateValue(hash, forKey: key))
                 }
             }
             var rebuilt = MerkleTree()
-            for (key, hash) in model { rebuilt.update(key: key, entryHash: hash) }
+            for (key, hash) in model { rebuilt.update(key: key, entryHash: hash, previous: nil) }
+            #expect(Set(model.keys).allSatisfy(tree.contains))
             #expect(tree.rootHash == rebuilt.rootHash)
             #expect(tree.count == model.count)
             // The root is the combine of its buckets, each bucket the combine of its children.

@@ -23,6 +23,8 @@ struct Throughput: ParsableCommand {
     var writeConcern: String = "APPLIED"
     @Option(name: .customLong("map-name")) var mapName: String = "bench"
     @Option(help: "Spread connections over this many maps (map-name-0 ...); 1 = one map.") var maps: Int = 1
+    @Option(name: .customLong("key-space"), help: "Batches after which a connection writes its keys again (newer values of the same keys); 0 = every put a new key.")
+    var keySpace: Int = 0
     @Option(help: "Event-loop threads of the generator.") var threads: Int = 2
     @Option(help: "Label of the figure in the JSON line.") var label: String = "topgun"
     @Option(name: .customLong("server-pid"), help: "Report this process's CPU use during the measured window.") var serverPid: Int?
@@ -44,6 +46,7 @@ struct Throughput: ParsableCommand {
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
         let auth = authFrame(token: token)
         let (echo, window, opsPerBatch, valueBytes, maps, mapName) = (self.echo, self.window, self.opsPerBatch, self.valueBytes, self.maps, self.mapName)
+        let keySpace = self.keySpace > 0 ? self.keySpace : nil
         let frameBytes = BatchFrames(connection: 0, opsPerBatch: opsPerBatch, valueBytes: valueBytes, mapName: maps > 1 ? "\(mapName)-0" : mapName, writeConcern: concern, nowMillis: nowMillis).bytes.count
 
         openConnections(
@@ -52,7 +55,7 @@ struct Throughput: ParsableCommand {
         ) { index in
             let frames = BatchFrames(
                 connection: index, opsPerBatch: opsPerBatch, valueBytes: valueBytes,
-                mapName: maps > 1 ? "\(mapName)-\(index % maps)" : mapName, writeConcern: concern, nowMillis: nowMillis)
+                mapName: maps > 1 ? "\(mapName)-\(index % maps)" : mapName, writeConcern: concern, nowMillis: nowMillis, keySpace: keySpace)
             return ThroughputDriver(frames: frames, auth: echo ? nil : auth, window: window, expected: concern, tally: tally, measuring: measuring, stopping: stopping)
         }
         guard wait(timeout: 30, { tally.count("ready") + tally.count("connect_failed") + tally.count("closed_early") >= connections }) else {
@@ -77,7 +80,7 @@ struct Throughput: ParsableCommand {
         emit([
             "figure": "throughput", "target": label, "write_concern": echo ? "ECHO" : (concern?.rawValue ?? "NONE"),
             "connections": ready, "ops_per_batch": opsPerBatch, "value_bytes": valueBytes, "frame_bytes": frameBytes,
-            "window": window, "maps": maps, "duration_s": elapsed,
+            "window": window, "maps": maps, "key_space_batches": self.keySpace, "duration_s": elapsed,
             "batches_per_s": batchesPerSecond, "puts_per_s": echo ? 0.0 : batchesPerSecond * Double(opsPerBatch),
             "rtt_p50_ms": percentileMs(rtts, 0.5), "rtt_p99_ms": percentileMs(rtts, 0.99),
             "server_cores": serverCores, "generator_cores": generatorCores,
