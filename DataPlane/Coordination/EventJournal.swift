@@ -1,3 +1,4 @@
+import Synchronization
 import Tenancy
 import TopGunCore
 import TopGunWire
@@ -5,18 +6,36 @@ import TopGunWire
 /// The ordered change log of each tenant (protocol.md §6.6.11): the last `capacity` events
 /// in memory, sequence numbers counting up from 1 per tenant. Kept in memory only: after a
 /// restart sequences start again (the README says so).
-public actor EventJournal {
+///
+/// A mutex rather than an actor: every write batch appends here, and an append is a few
+/// stores into a ring, not worth two task hops. Events are kept as their drafts and become
+/// wire `JournalEvent`s only when someone reads or subscribes.
+public final class EventJournal: Sendable {
     public let capacity: Int
     private let nodeId: String
-    private var logs: [TenantID: Log] = [:]
-    /// Deleted tenants: their log is gone for good.
-    private var purgedTenants = Set<TenantID>()
+    private let state = Mutex(State())
+
+    private struct State {
+        var logs: [TenantID: Log] = [:]
+        /// Deleted tenants: their log is gone for good.
+        var purgedTenants = Set<TenantID>()
+    }
+
+    struct Entry {
+        var sequence: UInt64
+        var draft: JournalDraft
+    }
 
     struct Log {
-        var events: [JournalEvent] = []
+        var entries: [Entry] = []
         var start = 0  // ring buffer head
         var nextSequence: UInt64 = 1
         var subscriptions: [String: Subscription] = [:]
+
+        /// The entries oldest first.
+        func forEachEntry(_ body: (Entry) -> Bool) {
+            for index in 0..<entries.count where !body(entries[(start + index) % entries.count]) { return }
+        }
     }
 
     struct Subscription {
@@ -28,97 +47,116 @@ public actor EventJournal {
 
     public init(nodeId: String, capacity: Int = 10_000) {
         self.nodeId = nodeId
-        self.capacity = capacity
+        self.capacity = max(1, capacity)
     }
 
     public func append(_ drafts: [JournalDraft], tenant: TenantID) {
-        guard !drafts.isEmpty, !purgedTenants.contains(tenant) else { return }
-        // Mutated in place through the dictionary: copying the log out and back would copy
-        // the whole ring buffer on every write.
-        Self.append(drafts, to: &logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
+        guard !drafts.isEmpty else { return }
+        let capacity = self.capacity
+        let nodeId = self.nodeId
+        state.withLock { state in
+            guard !state.purgedTenants.contains(tenant) else { return }
+            // Mutated in place through the dictionary: copying the log out and back would copy
+            // the whole ring buffer on every write.
+            Self.append(drafts, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
+        }
     }
 
     private static func append(_ drafts: [JournalDraft], to log: inout Log, capacity: Int, nodeId: String) {
         for draft in drafts {
-            let event = JournalEvent(
-                sequence: String(log.nextSequence), type: draft.type, mapName: draft.mapName, key: draft.key,
-                value: draft.value, previousValue: draft.previousValue, timestamp: draft.timestamp, nodeId: nodeId)
+            let entry = Entry(sequence: log.nextSequence, draft: draft)
             log.nextSequence += 1
-            if log.events.count < capacity {
-                log.events.append(event)
+            if log.entries.count < capacity {
+                log.entries.append(entry)
             } else {
-                log.events[log.start] = event
+                log.entries[log.start] = entry
                 log.start = (log.start + 1) % capacity
             }
-            for subscription in log.subscriptions.values where Self.matches(event, subscription.mapName, subscription.types) {
-                subscription.outbound.send(.journalEventMessage(JournalEventMessage(event: event)))
+            // Sends only enqueue onto the subscriber's channel; nothing here waits.
+            for subscription in log.subscriptions.values where matches(draft, subscription.mapName, subscription.types) {
+                subscription.outbound.send(.journalEventMessage(JournalEventMessage(event: event(entry, nodeId: nodeId))))
             }
         }
     }
 
+    private static func event(_ entry: Entry, nodeId: String) -> JournalEvent {
+        let draft = entry.draft
+        return JournalEvent(
+            sequence: String(entry.sequence), type: draft.type, mapName: draft.mapName, key: draft.key,
+            value: draft.value, previousValue: draft.previousValue, timestamp: draft.timestamp, nodeId: nodeId)
+    }
+
     /// Events with sequence ≥ `fromSequence`, oldest first.
     public func read(tenant: TenantID, fromSequence: UInt64, limit: Int, mapName: String?) -> (events: [JournalEvent], hasMore: Bool) {
-        guard let log = logs[tenant] else { return ([], false) }
-        var result: [JournalEvent] = []
-        var hasMore = false
-        for index in 0..<log.events.count {
-            let event = log.events[(log.start + index) % max(log.events.count, 1)]
-            guard let sequence = UInt64(event.sequence), sequence >= fromSequence else { continue }
-            if let mapName, event.mapName != mapName { continue }
-            if result.count == limit {
-                hasMore = true
-                break
+        let nodeId = self.nodeId
+        return state.withLock { state in
+            guard let log = state.logs[tenant] else { return ([], false) }
+            var result: [JournalEvent] = []
+            var hasMore = false
+            log.forEachEntry { entry in
+                guard entry.sequence >= fromSequence else { return true }
+                if let mapName, entry.draft.mapName != mapName { return true }
+                if result.count == limit {
+                    hasMore = true
+                    return false
+                }
+                result.append(Self.event(entry, nodeId: nodeId))
+                return true
             }
-            result.append(event)
+            return (result, hasMore)
         }
-        return (result, hasMore)
     }
 
     /// Pushes matching events from now on, after replaying those from `fromSequence`.
     public func subscribe(
         tenant: TenantID, subscriptionId: String, fromSequence: UInt64?, mapName: String?, types: [JournalEventType]?, outbound: SessionOutbound
     ) {
-        guard !purgedTenants.contains(tenant) else { return }
-        var log = logs[tenant] ?? Log()
-        let typeSet = types.map(Set.init)
-        if let fromSequence {
-            for index in 0..<log.events.count {
-                let event = log.events[(log.start + index) % log.events.count]
-                if let sequence = UInt64(event.sequence), sequence >= fromSequence, Self.matches(event, mapName, typeSet) {
-                    outbound.send(.journalEventMessage(JournalEventMessage(event: event)))
+        let nodeId = self.nodeId
+        state.withLock { state in
+            guard !state.purgedTenants.contains(tenant) else { return }
+            let typeSet = types.map(Set.init)
+            var log = state.logs[tenant] ?? Log()
+            if let fromSequence {
+                log.forEachEntry { entry in
+                    if entry.sequence >= fromSequence, Self.matches(entry.draft, mapName, typeSet) {
+                        outbound.send(.journalEventMessage(JournalEventMessage(event: Self.event(entry, nodeId: nodeId))))
+                    }
+                    return true
                 }
             }
+            log.subscriptions[Self.subscriptionKey(outbound.id, subscriptionId)] = Subscription(
+                session: outbound.id, outbound: outbound, mapName: mapName, types: typeSet)
+            state.logs[tenant] = log
         }
-        log.subscriptions[Self.subscriptionKey(outbound.id, subscriptionId)] = Subscription(
-            session: outbound.id, outbound: outbound, mapName: mapName, types: typeSet)
-        logs[tenant] = log
     }
 
     public func unsubscribe(tenant: TenantID, subscriptionId: String, session: SessionID) {
-        logs[tenant]?.subscriptions.removeValue(forKey: Self.subscriptionKey(session, subscriptionId))
+        state.withLock { state in
+            _ = state.logs[tenant]?.subscriptions.removeValue(forKey: Self.subscriptionKey(session, subscriptionId))
+        }
     }
 
     /// Forgets a deleted tenant's events and subscriptions, for good.
     public func removeTenant(_ tenant: TenantID) {
-        purgedTenants.insert(tenant)
-        logs.removeValue(forKey: tenant)
+        state.withLock { state in
+            state.purgedTenants.insert(tenant)
+            state.logs.removeValue(forKey: tenant)
+        }
     }
 
     public func removeSession(_ session: SessionID) {
-        for tenant in Array(logs.keys) {
-            // Read, change, write back: an optional-chained assignment whose right side
-            // reads `logs` again is an exclusivity violation.
-            guard var log = logs[tenant] else { continue }
-            log.subscriptions = log.subscriptions.filter { $0.value.session != session }
-            logs[tenant] = log
+        state.withLock { state in
+            for tenant in Array(state.logs.keys) where state.logs[tenant]?.subscriptions.values.contains(where: { $0.session == session }) == true {
+                state.logs[tenant]!.subscriptions = state.logs[tenant]!.subscriptions.filter { $0.value.session != session }
+            }
         }
     }
 
     static func subscriptionKey(_ session: SessionID, _ id: String) -> String { "\(session.rawValue):\(id)" }
 
-    static func matches(_ event: JournalEvent, _ mapName: String?, _ types: Set<JournalEventType>?) -> Bool {
-        if let mapName, event.mapName != mapName { return false }
-        if let types, !types.contains(event.type) { return false }
+    static func matches(_ draft: JournalDraft, _ mapName: String?, _ types: Set<JournalEventType>?) -> Bool {
+        if let mapName, draft.mapName != mapName { return false }
+        if let types, !types.contains(draft.type) { return false }
         return true
     }
 }

@@ -118,13 +118,20 @@ public actor MapStore {
         var newKeys = Set<String>()
         if collectingRecords {
             changedKeys.reserveCapacity(ops.count)
-            for op in ops where !hasKey(op.key) { newKeys.insert(op.key) }
+            for index in ops.indices where !hasKey(ops[index].key) { newKeys.insert(ops[index].key) }
         }
-        for op in ops {
-            let outcome = applyOne(
-                op, changedKeys: &changedKeys, collectingKeys: collectingRecords, events: &events, journal: &result.journal, nowMillis: nowMillis)
-            result.outcomes.append(outcome)
+        // The newest LWW timestamp of the batch: the clock absorbs it once, not once per op.
+        var newest: Timestamp?
+        // Through the buffer: iterating the array would copy (retain and release) every op.
+        ops.withUnsafeBufferPointer { ops in
+            for index in ops.indices {
+                let outcome = applyOne(
+                    ops[index], changedKeys: &changedKeys, collectingKeys: collectingRecords, events: &events, journal: &result.journal,
+                    newest: &newest, nowMillis: nowMillis)
+                result.outcomes.append(outcome)
+            }
         }
+        if let newest { clock.observe(newest) }
         if collectingRecords { result.changedRecords = storedRecords(for: changedKeys, newKeys: newKeys) }
         broadcast(events, excluding: writer, nowMillis: nowMillis)
         return result
@@ -132,7 +139,7 @@ public actor MapStore {
 
     private func applyOne(
         _ op: ClientOp, changedKeys: inout [String], collectingKeys: Bool, events: inout [ServerEventPayload], journal: inout [JournalDraft],
-        nowMillis: Int64
+        newest: inout Timestamp?, nowMillis: Int64
     ) -> OpOutcome {
         let opType = op.opType.map(Self.opKind) ?? .unnamed
         let isORAdd = opType == .orAdd || (opType == .unnamed && op.orRecord != nil)
@@ -172,7 +179,7 @@ public actor MapStore {
             return .rejected(.badRequest, "map '\(name)' is an OR-Map; LWW ops are not accepted")
         }
         kind = .lww
-        clock.observe(record.timestamp)
+        if newest.map({ record.timestamp > $0 }) ?? true { newest = record.timestamp }
         let (merged, previous) = lww.mergeReplacing(key: op.key, record: record)
         if merged {
             if collectingKeys { changedKeys.append(op.key) }

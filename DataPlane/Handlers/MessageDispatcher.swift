@@ -118,15 +118,15 @@ public struct MessageDispatcher: Sendable {
                 guard let parsed = UInt64(text) else { return sendBadSequence(text, out) }
                 from = parsed
             }
-            await services.journal.subscribe(
+            services.journal.subscribe(
                 tenant: context.tenant, subscriptionId: request.requestId, fromSequence: from, mapName: request.mapName,
                 types: request.types, outbound: out)
         case .journalUnsubscribe(let request):
-            await services.journal.unsubscribe(tenant: context.tenant, subscriptionId: request.subscriptionId, session: out.id)
+            services.journal.unsubscribe(tenant: context.tenant, subscriptionId: request.subscriptionId, session: out.id)
         case .journalRead(let request):
             guard let from = UInt64(request.fromSequence) else { return sendBadSequence(request.fromSequence, out) }
             let limit = Int(min(max(request.limit ?? 100, 1), 10_000))
-            let (events, hasMore) = await services.journal.read(tenant: context.tenant, fromSequence: from, limit: limit, mapName: request.mapName)
+            let (events, hasMore) = services.journal.read(tenant: context.tenant, fromSequence: from, limit: limit, mapName: request.mapName)
             out.send(.journalReadResponse(JournalReadResponse(requestId: request.requestId, events: events, hasMore: hasMore)))
 
         // Partition map
@@ -218,7 +218,7 @@ public struct MessageDispatcher: Sendable {
             out.send(.errorMessage(.make(rejected.code ?? .badRequest, rejected.error ?? "rejected", details: ["mapName": .string(push.mapName)])))
             return
         }
-        await services.journal.append(result.journal, tenant: context.tenant)
+        services.journal.append(result.journal, tenant: context.tenant)
         if !result.changedRecords.isEmpty { _ = await services.durability.enqueue(result.changedRecords) }
     }
 

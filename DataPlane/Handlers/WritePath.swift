@@ -43,16 +43,20 @@ public struct WritePath: Sendable {
         // Group by map, keeping each map's ops in batch order.
         var groups: [(map: String, indices: [Int])] = []
         var groupIndex: [String: Int] = [:]
-        for (index, op) in ops.enumerated() {
-            if let problem = Self.validate(op) {
-                outcomes[index] = problem
-                continue
-            }
-            if let position = groupIndex[op.mapName] {
-                groups[position].indices.append(index)
-            } else {
-                groupIndex[op.mapName] = groups.count
-                groups.append((op.mapName, [index]))
+        // Through the buffer: iterating the array would copy (retain and release) every op.
+        ops.withUnsafeBufferPointer { ops in
+            for index in ops.indices {
+                if let problem = Self.validate(ops[index]) {
+                    outcomes[index] = problem
+                    continue
+                }
+                let mapName = ops[index].mapName
+                if let position = groupIndex[mapName] {
+                    groups[position].indices.append(index)
+                } else {
+                    groupIndex[mapName] = groups.count
+                    groups.append((mapName, [index]))
+                }
             }
         }
         var records: [StoredRecord] = []
@@ -104,7 +108,7 @@ public struct WritePath: Sendable {
             records += result.changedRecords
             journal += result.journal
         }
-        await services.journal.append(journal, tenant: context.tenant)
+        services.journal.append(journal, tenant: context.tenant)
         let level = ops.map { $0.writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
         if persists, !records.isEmpty || level == .persisted {
@@ -117,11 +121,11 @@ public struct WritePath: Sendable {
         var results: [OpResult] = []
         var rejections: [OpRejected] = []
         results.reserveCapacity(ops.count)
-        for (index, op) in ops.enumerated() {
-            let opId = op.id ?? String(index)
+        for index in ops.indices {
+            let opId = ops[index].id ?? String(index)
             let outcome = outcomes[index]
             if outcome.success {
-                results.append(OpResult(opId: opId, success: true, achievedLevel: min(op.writeConcern ?? achieved, achieved)))
+                results.append(OpResult(opId: opId, success: true, achievedLevel: min(ops[index].writeConcern ?? achieved, achieved)))
             } else {
                 results.append(OpResult(opId: opId, success: false, achievedLevel: .fireAndForget, error: outcome.error))
                 rejections.append(OpRejected(opId: opId, reason: outcome.error ?? "rejected", code: outcome.code?.rawValue))
@@ -136,7 +140,7 @@ public struct WritePath: Sendable {
     /// Nil admits the batch. (Maps and storage refuse single ops for good, in `apply`.)
     func admit(_ ops: [ClientOp], tenant: TenantID, operationsPerSecond: Int64, session: SessionID?) -> ErrorMessage? {
         guard !ops.isEmpty else { return nil }
-        let opIDs = ops.enumerated().map { $0.element.id ?? String($0.offset) }
+        let opIDs = ops.indices.map { ops[$0].id ?? String($0) }
         if let session, !services.policies.mayConsider(opIDs, session: session) {
             services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
             return .make(.rateLimited, "an earlier batch of this connection was refused by a quota; send its ops again first", details: [

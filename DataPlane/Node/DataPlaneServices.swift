@@ -67,7 +67,7 @@ public final class DataPlaneServices: Sendable {
         await topics.removeSession(session)
         await locks.removeSession(session)
         await counters.removeSession(session)
-        await journal.removeSession(session)
+        journal.removeSession(session)
         policies.releaseSubscriptions(session: session)
     }
 }

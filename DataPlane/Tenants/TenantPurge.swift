@@ -16,7 +16,7 @@ extension DataPlaneServices {
         // Memory first: the data stops being visible at once, whatever storage does.
         maps.removeTenant(tenant, forever: true)
         await counters.removeTenant(tenant)
-        await journal.removeTenant(tenant)
+        journal.removeTenant(tenant)
         await topics.removeTenant(tenant)
         await locks.removeTenant(tenant)
         try await durability.purgeTenant(tenant)
