@@ -126,7 +126,7 @@ public actor MapStore {
         ops.withUnsafeBufferPointer { ops in
             for index in ops.indices {
                 let outcome = applyOne(
-                    ops[index], changedKeys: &changedKeys, collectingKeys: collectingRecords, events: &events, journal: &result.journal,
+                    ops.baseAddress! + index, changedKeys: &changedKeys, collectingKeys: collectingRecords, events: &events, journal: &result.journal,
                     newest: &newest, nowMillis: nowMillis)
                 result.outcomes.append(outcome)
             }
@@ -137,56 +137,58 @@ public actor MapStore {
         return result
     }
 
+    /// One op, read in place through a pointer into the batch: passing the op by value made
+    /// the compiler copy it (retaining and releasing every field) for each of the batch's ops.
     private func applyOne(
-        _ op: ClientOp, changedKeys: inout [String], collectingKeys: Bool, events: inout [ServerEventPayload], journal: inout [JournalDraft],
+        _ op: UnsafePointer<ClientOp>, changedKeys: inout [String], collectingKeys: Bool, events: inout [ServerEventPayload], journal: inout [JournalDraft],
         newest: inout Timestamp?, nowMillis: Int64
     ) -> OpOutcome {
-        let opType = op.opType.map(Self.opKind) ?? .unnamed
-        let isORAdd = opType == .orAdd || (opType == .unnamed && op.orRecord != nil)
-        let isORRemove = opType == .orRemove || (opType == .unnamed && op.orRecord == nil && op.orTag != nil && op.record == nil)
+        let opType = op.pointee.opType.map(Self.opKind) ?? .unnamed
+        let isORAdd = opType == .orAdd || (opType == .unnamed && op.pointee.orRecord != nil)
+        let isORRemove = opType == .orRemove || (opType == .unnamed && op.pointee.orRecord == nil && op.pointee.orTag != nil && op.pointee.record == nil)
         if isORAdd || isORRemove {
             guard kind != .lww else {
                 return .rejected(.badRequest, "map '\(name)' is an LWW map; OR-Map ops are not accepted")
             }
             if isORAdd {
-                guard let record = op.orRecord else { return .rejected(.badRequest, "OR_ADD without orRecord") }
+                guard let record = op.pointee.orRecord else { return .rejected(.badRequest, "OR_ADD without orRecord") }
                 kind = .orMap
                 clock.observe(record.timestamp)
-                if orMap.apply(key: op.key, record: record) {
-                    if collectingKeys { changedKeys.append(op.key) }
-                    events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.key, orRecord: record))
-                    journal.append(JournalDraft(type: .put, mapName: name, key: op.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
+                if orMap.apply(key: op.pointee.key, record: record) {
+                    if collectingKeys { changedKeys.append(op.pointee.key) }
+                    events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
+                    journal.append(JournalDraft(type: .put, mapName: name, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
                 }
             } else {
-                guard let tag = op.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
+                guard let tag = op.pointee.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
                 kind = .orMap
                 if let timestamp = Timestamp(tag) { clock.observe(timestamp) }
-                let previous = orMap.records(forKey: op.key).first { $0.tag == tag }
+                let previous = orMap.records(forKey: op.pointee.key).first { $0.tag == tag }
                 let wasKnown = orMap.tombstones.contains(tag)
-                orMap.applyTombstone(tag: tag, key: op.key)
+                orMap.applyTombstone(tag: tag, key: op.pointee.key)
                 if !wasKnown {
-                    if collectingKeys { changedKeys.append(op.key) }
-                    events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.key, orTag: tag))
-                    journal.append(JournalDraft(type: .delete, mapName: name, key: op.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
+                    if collectingKeys { changedKeys.append(op.pointee.key) }
+                    events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
+                    journal.append(JournalDraft(type: .delete, mapName: name, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
                 }
             }
             return .applied
         }
-        guard let record = op.record else {
-            return .rejected(.badRequest, "op on key '\(op.key)' has no record")
+        guard let record = op.pointee.record else {
+            return .rejected(.badRequest, "op on key '\(op.pointee.key)' has no record")
         }
         guard kind != .orMap else {
             return .rejected(.badRequest, "map '\(name)' is an OR-Map; LWW ops are not accepted")
         }
         kind = .lww
         if newest.map({ record.timestamp > $0 }) ?? true { newest = record.timestamp }
-        let (merged, previous) = lww.mergeReplacing(key: op.key, record: record)
+        let (merged, previous) = lww.mergeReplacing(key: op.pointee.key, record: record)
         if merged {
-            if collectingKeys { changedKeys.append(op.key) }
-            if !queries.isEmpty { events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.key, record: record)) }
+            if collectingKeys { changedKeys.append(op.pointee.key) }
+            if !queries.isEmpty { events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.pointee.key, record: record)) }
             let previousValue = previous.flatMap { $0.isExpired(nowMillis: nowMillis) ? nil : $0.value }
             let type: JournalEventType = record.isTombstone ? .delete : (previousValue == nil ? .put : .update)
-            journal.append(JournalDraft(type: type, mapName: name, key: op.key, value: record.value, previousValue: previousValue, timestamp: record.timestamp))
+            journal.append(JournalDraft(type: type, mapName: name, key: op.pointee.key, value: record.value, previousValue: previousValue, timestamp: record.timestamp))
         }
         return .applied
     }

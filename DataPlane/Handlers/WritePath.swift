@@ -46,7 +46,7 @@ public struct WritePath: Sendable {
         // Through the buffer: iterating the array would copy (retain and release) every op.
         ops.withUnsafeBufferPointer { ops in
             for index in ops.indices {
-                if let problem = Self.validate(ops[index]) {
+                if let problem = Self.validate(ops.baseAddress! + index) {
                     outcomes[index] = problem
                     continue
                 }
@@ -197,14 +197,15 @@ public struct WritePath: Sendable {
     }
 
     /// Permanent problems with an op itself, before any map sees it.
-    static func validate(_ op: ClientOp) -> OpOutcome? {
-        if op.mapName.isEmpty { return .rejected(.badRequest, "mapName must not be empty") }
-        if op.mapName.utf8.count > maxMapNameBytes { return .rejected(.tooLarge, "mapName longer than \(maxMapNameBytes) bytes") }
-        if op.key.utf8.count > maxKeyBytes { return .rejected(.tooLarge, "key longer than \(maxKeyBytes) bytes") }
-        if let ts = op.record?.timestamp ?? op.orRecord?.timestamp, ts.nodeId.utf8.contains(UInt8(ascii: ":")) || ts.millis < 0 || ts.counter < 0 {
+    /// Read in place (a pointer into the batch), so that checking an op does not copy it.
+    static func validate(_ op: UnsafePointer<ClientOp>) -> OpOutcome? {
+        if op.pointee.mapName.isEmpty { return .rejected(.badRequest, "mapName must not be empty") }
+        if op.pointee.mapName.utf8.count > maxMapNameBytes { return .rejected(.tooLarge, "mapName longer than \(maxMapNameBytes) bytes") }
+        if op.pointee.key.utf8.count > maxKeyBytes { return .rejected(.tooLarge, "key longer than \(maxKeyBytes) bytes") }
+        if let ts = op.pointee.record?.timestamp ?? op.pointee.orRecord?.timestamp, ts.nodeId.utf8.contains(UInt8(ascii: ":")) || ts.millis < 0 || ts.counter < 0 {
             return .rejected(.badRequest, "invalid timestamp \(ts)")
         }
-        if let ttl = op.record?.ttlMs ?? op.orRecord?.ttlMs, !(ttl > 0 && ttl.isFinite) {
+        if let ttl = op.pointee.record?.ttlMs ?? op.pointee.orRecord?.ttlMs, !(ttl > 0 && ttl.isFinite) {
             return .rejected(.badRequest, "ttlMs must be a positive number")
         }
         return nil

@@ -105,7 +105,8 @@ enum OpBatchFastDecoder {
                 guard cursor.skipValue(depth: 4) else { return nil }
             }
         }
-        return hasMapName && hasKey ? op : nil
+        guard hasMapName && hasKey else { return nil }
+        return op
     }
 
     static func record(_ cursor: inout Cursor, nodeIdCache: inout String) -> LWWRecord? {
