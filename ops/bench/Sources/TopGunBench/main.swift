@@ -109,10 +109,14 @@ emit("lww_merge", ["ops_per_s": mergeRate])
 
 var tree = MerkleTree()
 var hash: UInt32 = 1
+// The tree keeps keys only; its owner knows each key's current entry hash.
+var entryHashes = [UInt32?](repeating: nil, count: keys.count)
 let merkleRate = measure(unitsPerCall: 100) {
     for _ in 0..<100 {
         hash = hash &* 1_664_525 &+ 1_013_904_223
-        tree.update(key: keys[Int(hash % 10_000)], entryHash: hash)
+        let index = Int(hash % 10_000)
+        tree.update(key: keys[index], entryHash: hash, previous: entryHashes[index])
+        entryHashes[index] = hash
     }
 }
 emit("merkle_update", ["ops_per_s": merkleRate])
