@@ -105,11 +105,13 @@ public struct WritePath: Sendable {
             let groupOps = group.indices.count == ops.count ? ops : group.indices.map { ops[$0] }
             let result = await store.apply(groupOps, writer: writer, nowMillis: nowMillis, collectingRecords: persists)
             for (offset, index) in group.indices.enumerated() { outcomes[index] = result.outcomes[offset] }
-            records += result.changedRecords
-            journal += result.journal
+            // The first (usually only) map's lists are taken as they are: appending them to
+            // empty arrays would copy, retaining every element again.
+            if records.isEmpty { records = result.changedRecords } else { records += result.changedRecords }
+            if journal.isEmpty { journal = result.journal } else { journal += result.journal }
         }
         services.journal.append(journal, tenant: context.tenant)
-        let level = ops.map { $0.writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
+        let level = ops.indices.map { ops[$0].writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
         if persists, !records.isEmpty || level == .persisted {
             let queued = await services.durability.enqueue(records)

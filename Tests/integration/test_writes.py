@@ -1,5 +1,6 @@
 """Scenarios 2-4: live fan-out of writes, idempotent re-sends, and reconnect with Merkle
 catch-up after offline writes on both sides. Run against every kind of node."""
+import time
 import uuid
 
 import pytest
@@ -142,7 +143,10 @@ def test_reconnect_merkle_catch_up_after_offline_writes_on_both_sides(server, ma
         b.set(map_name, "k1", {"i": 1, "by": "b-first"})
         assert b.push() is not None and not b.pending
 
-        # A, offline, writes locally (later in time than B: its k1 wins).
+        # A, offline, writes locally (later in time than B: its k1 wins). A's clock has not
+        # seen B's writes, so it is later only by the wall clock: in the same millisecond the
+        # timestamps could tie on counter too, and B's node id would win.
+        time.sleep(0.01)
         a.set(map_name, "k4", {"i": 4, "by": "a-offline"})
         a.set(map_name, "k22", {"i": 22, "by": "a-offline"})
         a.remove(map_name, "k5")
