@@ -146,7 +146,7 @@ public final class EventJournal: Sendable {
 
     public func removeSession(_ session: SessionID) {
         state.withLock { state in
-            for tenant in Array(state.logs.keys) where state.logs[tenant]?.subscriptions.values.contains(where: { $0.session == session }) == true {
+            for tenant in Array(state.logs.keys) {
                 state.logs[tenant]!.subscriptions = state.logs[tenant]!.subscriptions.filter { $0.value.session != session }
             }
         }

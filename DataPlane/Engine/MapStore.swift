@@ -116,8 +116,8 @@ public actor MapStore {
         // Keys absent before this call are absent from storage too (memory holds everything
         // storage does): their rows can be plain inserts, which PostgreSQL does much faster.
         var newKeys = Set<String>()
+        changedKeys.reserveCapacity(ops.count)
         if collectingRecords {
-            changedKeys.reserveCapacity(ops.count)
             for index in ops.indices where !hasKey(ops[index].key) { newKeys.insert(ops[index].key) }
         }
         // The newest LWW timestamp of the batch: the clock absorbs it once, not once per op.
@@ -126,7 +126,7 @@ public actor MapStore {
         ops.withUnsafeBufferPointer { ops in
             for index in ops.indices {
                 let outcome = applyOne(
-                    ops.baseAddress! + index, changedKeys: &changedKeys, collectingKeys: collectingRecords, events: &events, journal: &result.journal,
+                    ops.baseAddress! + index, changedKeys: &changedKeys, events: &events, journal: &result.journal,
                     newest: &newest, nowMillis: nowMillis)
                 result.outcomes.append(outcome)
             }
@@ -140,7 +140,7 @@ public actor MapStore {
     /// One op, read in place through a pointer into the batch: passing the op by value made
     /// the compiler copy it (retaining and releasing every field) for each of the batch's ops.
     private func applyOne(
-        _ op: UnsafePointer<ClientOp>, changedKeys: inout [String], collectingKeys: Bool, events: inout [ServerEventPayload], journal: inout [JournalDraft],
+        _ op: UnsafePointer<ClientOp>, changedKeys: inout [String], events: inout [ServerEventPayload], journal: inout [JournalDraft],
         newest: inout Timestamp?, nowMillis: Int64
     ) -> OpOutcome {
         let opType = op.pointee.opType.map(Self.opKind) ?? .unnamed
@@ -155,7 +155,7 @@ public actor MapStore {
                 kind = .orMap
                 clock.observe(record.timestamp)
                 if orMap.apply(key: op.pointee.key, record: record) {
-                    if collectingKeys { changedKeys.append(op.pointee.key) }
+                    changedKeys.append(op.pointee.key)
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
                     journal.append(JournalDraft(type: .put, mapName: name, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
                 }
@@ -167,7 +167,7 @@ public actor MapStore {
                 let wasKnown = orMap.tombstones.contains(tag)
                 orMap.applyTombstone(tag: tag, key: op.pointee.key)
                 if !wasKnown {
-                    if collectingKeys { changedKeys.append(op.pointee.key) }
+                    changedKeys.append(op.pointee.key)
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
                     journal.append(JournalDraft(type: .delete, mapName: name, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
                 }
@@ -184,7 +184,7 @@ public actor MapStore {
         if newest.map({ record.timestamp > $0 }) ?? true { newest = record.timestamp }
         let (merged, previous) = lww.mergeReplacing(key: op.pointee.key, record: record)
         if merged {
-            if collectingKeys { changedKeys.append(op.pointee.key) }
+            changedKeys.append(op.pointee.key)
             if !queries.isEmpty { events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.pointee.key, record: record)) }
             let previousValue = previous.flatMap { $0.isExpired(nowMillis: nowMillis) ? nil : $0.value }
             let type: JournalEventType = record.isTombstone ? .delete : (previousValue == nil ? .put : .update)

@@ -245,27 +245,16 @@ final class ChannelSink: Sendable {
     var didOverflow: Bool { state.withLock { $0.overflowed } }
 
     func send(_ buffer: ByteBuffer) {
-        let schedule = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            if state.queue.count >= capacity {
-                // What is queued still goes out, then close 1013 (as the bounded stream did).
-                state.overflowed = true
-                state.closed = true
-                state.pendingClose = (.tryAgainLater, "slow consumer: outbound queue full")
-            } else {
-                state.queue.append(buffer)
-            }
-            return Self.claimDrain(&state)
-        }
-        if schedule { scheduleDrain() }
+        if enqueue(buffer) { scheduleDrain() }
     }
 
     /// Queues a frame without scheduling the drain; returns whether the caller claimed the
-    /// drain and must run it (`FanOutBatch` does, grouped by event loop).
+    /// drain and must run it (`send` does at once; `FanOutBatch` groups drains by event loop).
     func enqueue(_ buffer: ByteBuffer) -> Bool {
         state.withLock { state -> Bool in
             guard !state.closed else { return false }
             if state.queue.count >= capacity {
+                // What is queued still goes out, then close 1013 (as the bounded stream did).
                 state.overflowed = true
                 state.closed = true
                 state.pendingClose = (.tryAgainLater, "slow consumer: outbound queue full")
