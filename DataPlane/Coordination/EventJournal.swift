@@ -8,7 +8,8 @@ import TopGunWire
 /// restart sequences start again (the README says so).
 ///
 /// A mutex rather than an actor: every write batch appends here, and an append is a few
-/// stores into a ring, not worth two task hops. Events are kept as their drafts and become
+/// stores into a ring, not worth two task hops. Events are kept as the drafts a map's batch
+/// produced, one chunk per batch and map, taken over without copying a draft; they become
 /// wire `JournalEvent`s only when someone reads or subscribes.
 public final class EventJournal: Sendable {
     public let capacity: Int
@@ -21,20 +22,50 @@ public final class EventJournal: Sendable {
         var purgedTenants = Set<TenantID>()
     }
 
-    struct Entry {
-        var sequence: UInt64
-        var draft: JournalDraft
+    /// The events of one batch on one map, numbered from `firstSequence`.
+    struct Chunk {
+        var firstSequence: UInt64
+        var mapName: String
+        var drafts: [JournalDraft]
     }
 
     struct Log {
-        var entries: [Entry] = []
-        var start = 0  // ring buffer head
+        /// Oldest first from `head`; chunks before `head` are dropped ones not compacted yet.
+        var chunks: [Chunk] = []
+        var head = 0
+        /// Events in `chunks[head...]`: at most `capacity` plus one batch less one.
+        var eventCount = 0
         var nextSequence: UInt64 = 1
         var subscriptions: [String: Subscription] = [:]
 
-        /// The entries oldest first.
-        func forEachEntry(_ body: (Entry) -> Bool) {
-            for index in 0..<entries.count where !body(entries[(start + index) % entries.count]) { return }
+        /// Appends a batch's events, then drops whole chunks while the rest still holds
+        /// `capacity` events. A partly expired chunk stays; its expired events are skipped
+        /// by `forEachEntry`.
+        mutating func append(_ chunk: Chunk, capacity: Int) {
+            eventCount += chunk.drafts.count
+            chunks.append(chunk)
+            while head < chunks.count, eventCount - chunks[head].drafts.count >= capacity {
+                eventCount -= chunks[head].drafts.count
+                chunks[head].drafts = []
+                head += 1
+            }
+            // Compacted now and then, so the dropped chunks do not pile up.
+            if head >= 64, head * 2 >= chunks.count {
+                chunks.removeFirst(head)
+                head = 0
+            }
+        }
+
+        /// The retained events oldest first: the last `capacity` ones.
+        func forEachEntry(capacity: Int, _ body: (_ sequence: UInt64, _ mapName: String, _ draft: JournalDraft) -> Bool) {
+            let oldest = nextSequence > UInt64(capacity) ? nextSequence - UInt64(capacity) : 1
+            for chunk in chunks[head...] {
+                for (offset, draft) in chunk.drafts.enumerated() {
+                    let sequence = chunk.firstSequence + UInt64(offset)
+                    if sequence < oldest { continue }
+                    if !body(sequence, chunk.mapName, draft) { return }
+                }
+            }
         }
     }
 
@@ -50,57 +81,54 @@ public final class EventJournal: Sendable {
         self.capacity = max(1, capacity)
     }
 
-    public func append(_ drafts: [JournalDraft], tenant: TenantID) {
+    /// Records the events of one batch on map `mapName`, in order.
+    public func append(_ drafts: [JournalDraft], mapName: String, tenant: TenantID) {
         guard !drafts.isEmpty else { return }
         let capacity = self.capacity
         let nodeId = self.nodeId
         state.withLock { state in
             guard !state.purgedTenants.contains(tenant) else { return }
             // Mutated in place through the dictionary: copying the log out and back would copy
-            // the whole ring buffer on every write.
-            Self.append(drafts, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
+            // the whole ring on every write.
+            Self.append(drafts, mapName: mapName, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
         }
     }
 
-    private static func append(_ drafts: [JournalDraft], to log: inout Log, capacity: Int, nodeId: String) {
-        for draft in drafts {
-            let entry = Entry(sequence: log.nextSequence, draft: draft)
-            log.nextSequence += 1
-            if log.entries.count < capacity {
-                log.entries.append(entry)
-            } else {
-                log.entries[log.start] = entry
-                log.start = (log.start + 1) % capacity
-            }
-            // Sends only enqueue onto the subscriber's channel; nothing here waits.
-            for subscription in log.subscriptions.values where matches(draft, subscription.mapName, subscription.types) {
-                subscription.outbound.send(.journalEventMessage(JournalEventMessage(event: event(entry, nodeId: nodeId))))
+    private static func append(_ drafts: [JournalDraft], mapName: String, to log: inout Log, capacity: Int, nodeId: String) {
+        let first = log.nextSequence
+        log.nextSequence += UInt64(drafts.count)
+        // Sends only enqueue onto the subscriber's channel; nothing here waits.
+        for subscription in log.subscriptions.values {
+            for (offset, draft) in drafts.enumerated() where matches(draft, mapName: mapName, subscription.mapName, subscription.types) {
+                subscription.outbound.send(.journalEventMessage(JournalEventMessage(
+                    event: event(sequence: first + UInt64(offset), mapName: mapName, draft: draft, nodeId: nodeId))))
             }
         }
+        log.append(Chunk(firstSequence: first, mapName: mapName, drafts: drafts), capacity: capacity)
     }
 
-    private static func event(_ entry: Entry, nodeId: String) -> JournalEvent {
-        let draft = entry.draft
-        return JournalEvent(
-            sequence: String(entry.sequence), type: draft.type, mapName: draft.mapName, key: draft.key,
+    private static func event(sequence: UInt64, mapName: String, draft: JournalDraft, nodeId: String) -> JournalEvent {
+        JournalEvent(
+            sequence: String(sequence), type: draft.type, mapName: mapName, key: draft.key,
             value: draft.value, previousValue: draft.previousValue, timestamp: draft.timestamp, nodeId: nodeId)
     }
 
     /// Events with sequence ≥ `fromSequence`, oldest first.
     public func read(tenant: TenantID, fromSequence: UInt64, limit: Int, mapName: String?) -> (events: [JournalEvent], hasMore: Bool) {
         let nodeId = self.nodeId
+        let capacity = self.capacity
         return state.withLock { state in
             guard let log = state.logs[tenant] else { return ([], false) }
             var result: [JournalEvent] = []
             var hasMore = false
-            log.forEachEntry { entry in
-                guard entry.sequence >= fromSequence else { return true }
-                if let mapName, entry.draft.mapName != mapName { return true }
+            log.forEachEntry(capacity: capacity) { sequence, entryMap, draft in
+                guard sequence >= fromSequence else { return true }
+                if let mapName, entryMap != mapName { return true }
                 if result.count == limit {
                     hasMore = true
                     return false
                 }
-                result.append(Self.event(entry, nodeId: nodeId))
+                result.append(Self.event(sequence: sequence, mapName: entryMap, draft: draft, nodeId: nodeId))
                 return true
             }
             return (result, hasMore)
@@ -112,14 +140,16 @@ public final class EventJournal: Sendable {
         tenant: TenantID, subscriptionId: String, fromSequence: UInt64?, mapName: String?, types: [JournalEventType]?, outbound: SessionOutbound
     ) {
         let nodeId = self.nodeId
+        let capacity = self.capacity
         state.withLock { state in
             guard !state.purgedTenants.contains(tenant) else { return }
             let typeSet = types.map(Set.init)
             var log = state.logs[tenant] ?? Log()
             if let fromSequence {
-                log.forEachEntry { entry in
-                    if entry.sequence >= fromSequence, Self.matches(entry.draft, mapName, typeSet) {
-                        outbound.send(.journalEventMessage(JournalEventMessage(event: Self.event(entry, nodeId: nodeId))))
+                log.forEachEntry(capacity: capacity) { sequence, entryMap, draft in
+                    if sequence >= fromSequence, Self.matches(draft, mapName: entryMap, mapName, typeSet) {
+                        outbound.send(.journalEventMessage(JournalEventMessage(
+                            event: Self.event(sequence: sequence, mapName: entryMap, draft: draft, nodeId: nodeId))))
                     }
                     return true
                 }
@@ -154,8 +184,8 @@ public final class EventJournal: Sendable {
 
     static func subscriptionKey(_ session: SessionID, _ id: String) -> String { "\(session.rawValue):\(id)" }
 
-    static func matches(_ draft: JournalDraft, _ mapName: String?, _ types: Set<JournalEventType>?) -> Bool {
-        if let mapName, draft.mapName != mapName { return false }
+    static func matches(_ draft: JournalDraft, mapName draftMap: String, _ mapName: String?, _ types: Set<JournalEventType>?) -> Bool {
+        if let mapName, draftMap != mapName { return false }
         if let types, !types.contains(draft.type) { return false }
         return true
     }

@@ -32,10 +32,10 @@ public struct MapApplyResult: Sendable {
     public var journal: [JournalDraft] = []
 }
 
-/// A journal event before the journal gives it a sequence number.
+/// A journal event before the journal gives it a sequence number. The map is named once per
+/// batch, by whoever appends the drafts.
 public struct JournalDraft: Sendable {
     public var type: JournalEventType
-    public var mapName: String
     public var key: String
     public var value: DataValue?
     public var previousValue: DataValue?
@@ -157,7 +157,7 @@ public actor MapStore {
                 if orMap.apply(key: op.pointee.key, record: record) {
                     changedKeys.append(op.pointee.key)
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
-                    journal.append(JournalDraft(type: .put, mapName: name, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
+                    journal.append(JournalDraft(type: .put, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
                 }
             } else {
                 guard let tag = op.pointee.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
@@ -169,7 +169,7 @@ public actor MapStore {
                 if !wasKnown {
                     changedKeys.append(op.pointee.key)
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
-                    journal.append(JournalDraft(type: .delete, mapName: name, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
+                    journal.append(JournalDraft(type: .delete, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
                 }
             }
             return .applied
@@ -182,13 +182,14 @@ public actor MapStore {
         }
         kind = .lww
         if newest.map({ record.timestamp > $0 }) ?? true { newest = record.timestamp }
-        let (merged, previous) = lww.mergeReplacing(key: op.pointee.key, record: record)
+        var (merged, previous) = lww.mergeReplacing(key: HashedKey(op.pointee.key), record: record)
         if merged {
             changedKeys.append(op.pointee.key)
             if !queries.isEmpty { events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.pointee.key, record: record)) }
-            let previousValue = previous.flatMap { $0.isExpired(nowMillis: nowMillis) ? nil : $0.value }
+            // Moved out of the replaced record, not copied: the journal holds the only reference.
+            let previousValue = previous.map { $0.isExpired(nowMillis: nowMillis) } == false ? previous?.value.take() : nil
             let type: JournalEventType = record.isTombstone ? .delete : (previousValue == nil ? .put : .update)
-            journal.append(JournalDraft(type: type, mapName: name, key: op.pointee.key, value: record.value, previousValue: previousValue, timestamp: record.timestamp))
+            journal.append(JournalDraft(type: type, key: op.pointee.key, value: record.value, previousValue: previousValue, timestamp: record.timestamp))
         }
         return .applied
     }
@@ -212,7 +213,7 @@ public actor MapStore {
     /// Whether storage may hold a row for `key` (anything in memory, tombstones included).
     private func hasKey(_ key: String) -> Bool {
         switch kind {
-        case .lww: return lww.record(forKey: key) != nil
+        case .lww: return lww.contains(HashedKey(key))
         case .orMap: return orMap.items[key] != nil || orMap.tombstonesByKey[key] != nil
         case nil: return false
         }
@@ -223,7 +224,7 @@ public actor MapStore {
     public func storedBytes() -> Int64 {
         switch kind {
         case .lww:
-            return lww.records.values.reduce(0) { $0 + Int64(StoredValueCodec.encode(.lww($1)).count) }
+            return lww.entries.reduce(0) { $0 + Int64(StoredValueCodec.encode(.lww($1.record)).count) }
         case .orMap:
             let keys = Set(orMap.items.keys).union(orMap.tombstonesByKey.keys)
             return keys.reduce(0) { $0 + Int64(StoredValueCodec.encode(.orMap(orMap.entry(forKey: $1))).count) }
@@ -329,7 +330,7 @@ public actor MapStore {
     private func liveRecords(nowMillis: Int64) -> [QueryRecord] {
         switch kind {
         case .lww:
-            return lww.records.compactMap { key, record in
+            return lww.entries.compactMap { key, record in
                 guard let value = record.value, !record.isExpired(nowMillis: nowMillis) else { return nil }
                 return QueryRecord(key: key, value: value)
             }
@@ -408,7 +409,7 @@ public actor MapStore {
     /// LWW records changed after `since` (HTTP sync deltas), tombstones included.
     public func lwwRecords(after since: Timestamp) -> [(key: String, record: LWWRecord)] {
         guard kind == .lww else { return [] }
-        return lww.records.filter { $0.value.timestamp > since }.map { (key: $0.key, record: $0.value) }.sorted { $0.key < $1.key }
+        return lww.entries.filter { $0.record.timestamp > since }.sorted { $0.key < $1.key }
     }
 
     // MARK: - OR-Map Merkle sync
@@ -454,7 +455,7 @@ public actor MapStore {
             let previous = Set(before)
             for record in after where !previous.contains(record) {
                 events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: entry.key, orRecord: record))
-                result.journal.append(JournalDraft(type: .put, mapName: name, key: entry.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
+                result.journal.append(JournalDraft(type: .put, key: entry.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
             }
             for tag in afterTombstones.subtracting(beforeTombstones).sorted() {
                 events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: entry.key, orTag: tag))

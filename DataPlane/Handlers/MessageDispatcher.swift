@@ -218,7 +218,7 @@ public struct MessageDispatcher: Sendable {
             out.send(.errorMessage(.make(rejected.code ?? .badRequest, rejected.error ?? "rejected", details: ["mapName": .string(push.mapName)])))
             return
         }
-        services.journal.append(result.journal, tenant: context.tenant)
+        services.journal.append(result.journal, mapName: push.mapName, tenant: context.tenant)
         if !result.changedRecords.isEmpty { _ = await services.durability.enqueue(result.changedRecords) }
     }
 

@@ -60,7 +60,6 @@ public struct WritePath: Sendable {
             }
         }
         var records: [StoredRecord] = []
-        var journal: [JournalDraft] = []
         // Past `max_maps`, ops creating a new map are refused for good (their map cannot
         // exist until the quota is raised); ops on existing maps go through.
         let maxMaps = limits.maxMaps
@@ -105,12 +104,11 @@ public struct WritePath: Sendable {
             let groupOps = group.indices.count == ops.count ? ops : group.indices.map { ops[$0] }
             let result = await store.apply(groupOps, writer: writer, nowMillis: nowMillis, collectingRecords: persists)
             for (offset, index) in group.indices.enumerated() { outcomes[index] = result.outcomes[offset] }
-            // The first (usually only) map's lists are taken as they are: appending them to
-            // empty arrays would copy, retaining every element again.
+            // The first (usually only) map's rows are taken as they are: appending them to an
+            // empty array would copy, retaining every element again.
             if records.isEmpty { records = result.changedRecords } else { records += result.changedRecords }
-            if journal.isEmpty { journal = result.journal } else { journal += result.journal }
+            services.journal.append(result.journal, mapName: group.map, tenant: context.tenant)
         }
-        services.journal.append(journal, tenant: context.tenant)
         let level = ops.indices.map { ops[$0].writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
         if persists, !records.isEmpty || level == .persisted {

@@ -7,6 +7,7 @@ import PackageDescription
 // - TopGunBench: codec and CRDT microbenchmarks (issue 2).
 // - TopGunLoad: the load generator of issue 3 (throughput, latency, idle connections), a
 //   process of its own that speaks the protocol over raw NIO sockets.
+// - WritePathBench: the node's write path per OP_BATCH in one process, without sockets.
 // - EchoServer: the ceiling for throughput, a minimal WebSocket echo server on the server's
 //   own stack (Hummingbird 2 + hummingbird-websocket).
 // - ConstantServer: the baseline of the control-plane benchmark (issue 4, ops/bench/control-plane),
@@ -31,9 +32,30 @@ let package = Package(
             ],
             path: "Sources/TopGunBench"
         ),
+        // The load generator's OP_BATCH frames, shared with the in-process write-path figure.
+        .target(
+            name: "BatchFrames",
+            dependencies: [
+                .product(name: "TopGunCore", package: "topgun"),
+                .product(name: "TopGunWire", package: "topgun"),
+            ],
+            path: "Sources/BatchFrames"
+        ),
+        .executableTarget(
+            name: "WritePathBench",
+            dependencies: [
+                "BatchFrames",
+                .product(name: "DataPlane", package: "topgun"),
+                .product(name: "Tenancy", package: "topgun"),
+                .product(name: "TopGunCore", package: "topgun"),
+                .product(name: "TopGunWire", package: "topgun"),
+            ],
+            path: "Sources/WritePathBench"
+        ),
         .executableTarget(
             name: "TopGunLoad",
             dependencies: [
+                "BatchFrames",
                 .product(name: "TopGunCore", package: "topgun"),
                 .product(name: "TopGunWire", package: "topgun"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -4,49 +4,80 @@
 /// Merges keep the writer's timestamp exactly, so the client, the server and their Merkle
 /// trees agree; deletes are tombstones, which win merges like any newer write.
 public struct LWWMap: Sendable {
-    public private(set) var records: [String: LWWRecord] = [:]
+    /// What the map keeps per key: the record, and what the Merkle tree needs to change the
+    /// key's contribution when a newer record replaces it (its entry hash and leaf), so a
+    /// replacing write hashes the key once and touches no leaf set.
+    struct Slot: Sendable {
+        var record: LWWRecord
+        var entryHash: UInt32
+        var leaf: UInt16
+    }
+
+    private var slots: [HashedKey: Slot] = [:]
     public private(set) var merkleTree = MerkleTree()
 
     public init() {}
 
-    public var count: Int { records.count }
+    public var count: Int { slots.count }
+
+    /// Every key and its record (tombstones and expired records included), in no order.
+    public var entries: some Sequence<(key: String, record: LWWRecord)> {
+        slots.lazy.map { (key: $0.key.string, record: $0.value.record) }
+    }
+
+    /// Every record by key, as a new dictionary (O(n); for tests and whole-map reads).
+    public func recordsByKey() -> [String: LWWRecord] {
+        Dictionary(uniqueKeysWithValues: slots.lazy.map { ($0.key.string, $0.value.record) })
+    }
 
     /// Merges a remote record; returns whether it replaced the local one.
     @discardableResult
     public mutating func merge(key: String, record: LWWRecord) -> Bool {
-        mergeReplacing(key: key, record: record).merged
+        mergeReplacing(key: HashedKey(key), record: record).merged
     }
 
     /// Merges a remote record; returns whether it won, and the record it replaced (nil for a
-    /// new key). One dictionary lookup, whether the key is new or not.
-    public mutating func mergeReplacing(key: String, record: LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
-        var outcome: (merged: Bool, previous: LWWRecord?) = (false, nil)
-        Self.merge(record, into: &records[key], outcome: &outcome)
-        if outcome.merged {
-            merkleTree.update(
-                key: key, entryHash: MerkleEntryHash.lww(key: key, timestamp: record.timestamp),
-                previous: outcome.previous.map { MerkleEntryHash.lww(key: key, timestamp: $0.timestamp) })
-        }
-        return outcome
+    /// new key). One hash table lookup, whether the key is new or not.
+    public mutating func mergeReplacing(key: HashedKey, record: LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
+        Self.merge(record, key: key, into: &slots[key], tree: &merkleTree)
     }
 
-    private static func merge(_ record: LWWRecord, into slot: inout LWWRecord?, outcome: inout (merged: Bool, previous: LWWRecord?)) {
-        if let local = slot, !record.supersedes(local) { return }
-        outcome = (true, slot)
-        slot = record
+    private static func merge(_ record: LWWRecord, key: HashedKey, into slot: inout Slot?, tree: inout MerkleTree) -> (merged: Bool, previous: LWWRecord?) {
+        let entryHash: UInt32
+        if slot != nil {
+            // Read and replaced in place: binding the slot to a local would copy the record.
+            guard record.supersedes(slot.unsafelyUnwrapped.record) else { return (false, nil) }
+            entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
+            tree.replace(leaf: Int(slot.unsafelyUnwrapped.leaf), entryHash: entryHash, previous: slot.unsafelyUnwrapped.entryHash)
+            slot!.entryHash = entryHash
+            var replaced = record
+            swap(&replaced, &slot!.record)
+            return (true, replaced)
+        }
+        entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
+        let leaf = MerkleTree.leafIndex(of: key.string)
+        tree.insert(key, leaf: leaf, entryHash: entryHash)
+        slot = Slot(record: record, entryHash: entryHash, leaf: UInt16(leaf))
+        return (true, nil)
     }
 
     /// The Merkle entry hash of `key` (nil when the map does not hold it).
     public func entryHash(of key: String) -> UInt32? {
-        records[key].map { MerkleEntryHash.lww(key: key, timestamp: $0.timestamp) }
+        slots[HashedKey(key)]?.entryHash
     }
 
     /// The stored record, tombstones and expired records included.
-    public func record(forKey key: String) -> LWWRecord? { records[key] }
+    public func record(forKey key: String) -> LWWRecord? { slots[HashedKey(key)]?.record }
+
+    /// The stored record, tombstones and expired records included.
+    public func record(forKey key: HashedKey) -> LWWRecord? { slots[key]?.record }
+
+    /// Whether the map holds `key` (a tombstone included).
+    public func contains(_ key: HashedKey) -> Bool { slots[key] != nil }
 
     /// The live value: nil when missing, deleted or expired.
     public func value(forKey key: String, nowMillis: Int64) -> DataValue? {
-        guard let record = records[key], !record.isExpired(nowMillis: nowMillis) else { return nil }
+        guard let record = slots[HashedKey(key)]?.record, !record.isExpired(nowMillis: nowMillis) else { return nil }
         return record.value
     }
 
@@ -54,17 +85,17 @@ public struct LWWMap: Sendable {
     /// returns the removed keys.
     @discardableResult
     public mutating func pruneTombstones(olderThan cutoff: Timestamp) -> [String] {
-        let removed = records.compactMap { key, record in record.isTombstone && record.timestamp < cutoff ? key : nil }
+        let removed = slots.compactMap { key, slot in slot.record.isTombstone && slot.record.timestamp < cutoff ? key : nil }
         for key in removed {
-            if let record = records.removeValue(forKey: key) {
-                merkleTree.remove(key: key, entryHash: MerkleEntryHash.lww(key: key, timestamp: record.timestamp))
+            if let slot = slots.removeValue(forKey: key) {
+                merkleTree.remove(key, leaf: Int(slot.leaf), entryHash: slot.entryHash)
             }
         }
-        return removed
+        return removed.map(\.string)
     }
 
     /// Merges every record of `other`.
     public mutating func merge(_ other: LWWMap) {
-        for (key, record) in other.records { merge(key: key, record: record) }
+        for (key, slot) in other.slots { _ = mergeReplacing(key: key, record: slot.record) }
     }
 }

@@ -12,7 +12,7 @@ public struct MerkleTree: Sendable {
     public static let depth = 3
 
     /// Keys per leaf, indexed by the leaf's 12-bit path.
-    private var leaves: [Set<String>?]
+    private var leaves: [Set<HashedKey>?]
     private var leafHashes: [UInt32]
     private var level2Hashes: [UInt32]  // 256 nodes, 8-bit path
     private var level1Hashes: [UInt32]  // 16 nodes, 4-bit path
@@ -36,29 +36,49 @@ public struct MerkleTree: Sendable {
         return String(repeating: "0", count: 8 - hex.count) + hex
     }
 
-    @inline(__always)
-    static func leafIndex(of key: String) -> Int { Int(Hashing.fnv1a(key) >> 20) }
+    /// The leaf (0..<4096) that holds `key`: the top 12 bits of its FNV-1a hash.
+    @inlinable
+    public static func leafIndex(of key: String) -> Int { Int(Hashing.fnv1a(key) >> 20) }
 
     /// Sets the entry hash of `key`: `previous` is its current entry hash, nil when the key
     /// is not in the tree yet (it is then added to its leaf).
     public mutating func update(key: String, entryHash: UInt32, previous: UInt32?) {
         let leaf = Self.leafIndex(of: key)
-        if previous == nil {
-            if leaves[leaf] == nil { leaves[leaf] = [] }
-            // In place: copying the leaf out and back would copy its set on every insert.
-            if leaves[leaf]!.insert(key).inserted { count += 1 }
-            level2Exists[leaf >> 4] = true
-            level1Exists[leaf >> 8] = true
+        if let previous {
+            replace(leaf: leaf, entryHash: entryHash, previous: previous)
+        } else {
+            insert(HashedKey(key), leaf: leaf, entryHash: entryHash)
         }
+    }
+
+    /// Adds `key` (in leaf `leaf`, which must be `leafIndex(of: key.string)`) with its entry
+    /// hash. A key already in the tree is left as it is.
+    public mutating func insert(_ key: HashedKey, leaf: Int, entryHash: UInt32) {
+        if leaves[leaf] == nil { leaves[leaf] = [] }
+        // In place: copying the leaf out and back would copy its set on every insert.
+        guard leaves[leaf]!.insert(key).inserted else { return }
+        count += 1
+        level2Exists[leaf >> 4] = true
+        level1Exists[leaf >> 8] = true
         let old = leafHashes[leaf]
-        let new = old &- Hashing.mix(previous ?? 0) &+ Hashing.mix(entryHash)
-        propagate(leaf: leaf, old: old, new: new)
+        propagate(leaf: leaf, old: old, new: old &+ Hashing.mix(entryHash))
+    }
+
+    /// Changes the entry hash of a key of leaf `leaf` from `previous` to `entryHash`. The
+    /// leaf's key set is not touched: the caller knows the key is there.
+    public mutating func replace(leaf: Int, entryHash: UInt32, previous: UInt32) {
+        let old = leafHashes[leaf]
+        propagate(leaf: leaf, old: old, new: old &- Hashing.mix(previous) &+ Hashing.mix(entryHash))
     }
 
     /// Removes `key`, whose current entry hash is `entryHash`; its leaf (now perhaps empty)
     /// stays.
     public mutating func remove(key: String, entryHash: UInt32) {
-        let leaf = Self.leafIndex(of: key)
+        remove(HashedKey(key), leaf: Self.leafIndex(of: key), entryHash: entryHash)
+    }
+
+    /// Removes `key` of leaf `leaf`, whose current entry hash is `entryHash`.
+    public mutating func remove(_ key: HashedKey, leaf: Int, entryHash: UInt32) {
         guard leaves[leaf] != nil, leaves[leaf]!.remove(key) != nil else { return }
         count -= 1
         let old = leafHashes[leaf]
@@ -81,7 +101,7 @@ public struct MerkleTree: Sendable {
 
     /// Whether `key` is in the tree.
     public func contains(_ key: String) -> Bool {
-        leaves[Self.leafIndex(of: key)]?.contains(key) ?? false
+        leaves[Self.leafIndex(of: key)]?.contains(HashedKey(key)) ?? false
     }
 
     /// Parses a path of up to three lower- or upper-case hex digits into (level, index).
@@ -142,6 +162,6 @@ public struct MerkleTree: Sendable {
     /// The keys in the leaf at `path` (empty unless `path` has three hex digits).
     public func keys(inLeaf path: String) -> [String] {
         guard let (level, index) = Self.node(at: path), level == Self.depth else { return [] }
-        return leaves[index].map { Array($0) } ?? []
+        return leaves[index].map { $0.map(\.string) } ?? []
     }
 }

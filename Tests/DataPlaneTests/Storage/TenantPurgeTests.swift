@@ -176,8 +176,8 @@ extension StorageTests {
                 try await storage.store(node.rows)
                 #expect(try await node.services.loadPartitions(from: storage, checkingTenantsIn: node.metadata) == 6)
                 node.services.journal.append(
-                    [JournalDraft(type: .put, mapName: "todos", key: "shared", value: .int(1), previousValue: nil, timestamp: StorageFixtures.timestamp(1))],
-                    tenant: node.a)
+                    [JournalDraft(type: .put, key: "shared", value: .int(1), previousValue: nil, timestamp: StorageFixtures.timestamp(1))],
+                    mapName: "todos", tenant: node.a)
                 let runner = Task { await node.queue.run() }
                 let purging = Task { try await node.purger.run() }
                 defer {

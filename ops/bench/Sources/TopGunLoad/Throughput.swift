@@ -1,3 +1,4 @@
+import BatchFrames
 import ArgumentParser
 import Foundation
 import NIOCore

@@ -1,3 +1,4 @@
+import BatchFrames
 import NIOCore
 import NIOPosix
 

@@ -3,7 +3,7 @@ import TopGunWire
 
 /// Re-encodes a message with float64 `millis`, as the TypeScript client's msgpackr does, so
 /// the frames have the client's bytes and size rather than our compact form.
-func clientStyleBytes(_ message: TopGunMessage) -> [UInt8] {
+public func clientStyleBytes(_ message: TopGunMessage) -> [UInt8] {
     func floatMillis(_ value: DataValue) -> DataValue {
         switch value {
         case .object(var object):
@@ -22,13 +22,13 @@ func clientStyleBytes(_ message: TopGunMessage) -> [UInt8] {
     return MessagePackWriter.encode(floatMillis(WireCodec.dataValue(of: message)))
 }
 
-func authFrame(token: String) -> [UInt8] {
+public func authFrame(token: String) -> [UInt8] {
     WireCodec().encode(.auth(Auth(token: token, protocolVersion: 1)))
 }
 
 /// A value object whose MessagePack encoding is exactly `bytes` long (when `bytes` ≥ 40):
 /// `{title: "xxx…", done: false, priority: 3}`, shaped like a to-do item.
-func valueOfSize(_ bytes: Int) -> DataValue {
+public func valueOfSize(_ bytes: Int) -> DataValue {
     func make(_ n: Int) -> DataValue {
         ["title": .string(String(repeating: "x", count: max(0, n))), "done": false, "priority": 3]
     }
@@ -53,18 +53,18 @@ func valueOfSize(_ bytes: Int) -> DataValue {
 /// Each op is what the HEAD client sends for a put: id, mapName, key, opType, record (the
 /// value and an HLC timestamp with float64 millis), and the op-log extras `timestamp` and
 /// `synced`. Key: `c<conn:5>-<batch:9><op:4>`; id: `<batch:9><op:4>`.
-struct BatchFrames {
-    private(set) var bytes: [UInt8]
+public struct BatchFrames {
+    public private(set) var bytes: [UInt8]
     private var keyDigitOffsets: [Int] = []
     private var idDigitOffsets: [Int] = []
     /// Where each op's two counters (record timestamp, op-log timestamp) are, in op order.
     private var counterOffsets: [Int] = []
-    let opsPerBatch: Int
-    let keySpace: Int?
+    public let opsPerBatch: Int
+    public let keySpace: Int?
     /// Counters start here: a uint32 from the first batch on, so every stamp has the same width.
     private static let counterBase: Int64 = 1 << 16
 
-    init(
+    public init(
         connection: Int, opsPerBatch: Int, valueBytes: Int, mapName: String, writeConcern: WriteConcern?, nowMillis: Int64,
         keySpace: Int? = nil
     ) {
@@ -105,7 +105,7 @@ struct BatchFrames {
 
     /// Writes `batch` (mod 10^9) into every op id, the batch whose keys it writes into every
     /// key, and a counter that grows with `batch` into every timestamp.
-    mutating func stamp(batch: Int) {
+    public mutating func stamp(batch: Int) {
         func digits(_ number: Int) -> [UInt8] {
             var digits = [UInt8](repeating: 0x30, count: 9)
             var n = number % 1_000_000_000
@@ -137,13 +137,13 @@ struct BatchFrames {
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String {
+    public func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
 
 extension Array where Element == UInt8 {
-    func firstIndex(of needle: [UInt8], from start: Int = 0) -> Int? {
+    public func firstIndex(of needle: [UInt8], from start: Int = 0) -> Int? {
         guard needle.count <= count - start else { return nil }
         outer: for i in start...(count - needle.count) {
             for j in 0..<needle.count where self[i + j] != needle[j] { continue outer }

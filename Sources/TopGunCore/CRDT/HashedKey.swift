@@ -1,0 +1,30 @@
+/// A map key with its hash computed once.
+///
+/// Large maps look keys up in hash tables of hundreds of thousands of entries. With plain
+/// `String` keys every probe past another key compares strings, and a key longer than 15
+/// bytes lives on the heap: each such comparison is a cache miss. Stored with its hash, a
+/// probe compares two integers first and reads string bytes only for the one key that
+/// matches. The hash is `String`'s own (seeded per process), so crafted keys cannot make
+/// the tables degenerate.
+public struct HashedKey: Hashable, Sendable, CustomStringConvertible {
+    public let string: String
+    public let hash: Int
+
+    @inlinable
+    public init(_ string: String) {
+        self.string = string
+        self.hash = string.hashValue
+    }
+
+    @inlinable
+    public static func == (lhs: HashedKey, rhs: HashedKey) -> Bool {
+        lhs.hash == rhs.hash && lhs.string == rhs.string
+    }
+
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(hash)
+    }
+
+    public var description: String { string }
+}
