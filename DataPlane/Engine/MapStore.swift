@@ -126,7 +126,7 @@ public actor MapStore {
         ops.withUnsafeBufferPointer { ops in
             for index in ops.indices {
                 let outcome = applyOne(
-                    ops.baseAddress! + index, changedKeys: &changedKeys, events: &events, journal: &result.journal,
+                    ops.baseAddress! + index, collectingKeys: collectingRecords, changedKeys: &changedKeys, events: &events, journal: &result.journal,
                     newest: &newest, nowMillis: nowMillis)
                 result.outcomes.append(outcome)
             }
@@ -140,8 +140,8 @@ public actor MapStore {
     /// One op, read in place through a pointer into the batch: passing the op by value made
     /// the compiler copy it (retaining and releasing every field) for each of the batch's ops.
     private func applyOne(
-        _ op: UnsafePointer<ClientOp>, changedKeys: inout [String], events: inout [ServerEventPayload], journal: inout [JournalDraft],
-        newest: inout Timestamp?, nowMillis: Int64
+        _ op: UnsafePointer<ClientOp>, collectingKeys: Bool, changedKeys: inout [String], events: inout [ServerEventPayload],
+        journal: inout [JournalDraft], newest: inout Timestamp?, nowMillis: Int64
     ) -> OpOutcome {
         let opType = op.pointee.opType.map(Self.opKind) ?? .unnamed
         let isORAdd = opType == .orAdd || (opType == .unnamed && op.pointee.orRecord != nil)
@@ -174,23 +174,32 @@ public actor MapStore {
             }
             return .applied
         }
-        guard let record = op.pointee.record else {
+        // The record is read through the op wherever it can be: each copy of it retains its
+        // value and node id, and is released again later.
+        guard op.pointee.record != nil else {
             return .rejected(.badRequest, "op on key '\(op.pointee.key)' has no record")
         }
         guard kind != .orMap else {
             return .rejected(.badRequest, "map '\(name)' is an OR-Map; LWW ops are not accepted")
         }
         kind = .lww
-        if newest.map({ record.timestamp > $0 }) ?? true { newest = record.timestamp }
-        var (merged, previous) = lww.mergeReplacing(key: HashedKey(op.pointee.key), record: record)
-        if merged {
-            changedKeys.append(op.pointee.key)
-            if !queries.isEmpty { events.append(ServerEventPayload(mapName: name, eventType: record.isTombstone ? .remove : .put, key: op.pointee.key, record: record)) }
-            // Moved out of the replaced record, not copied: the journal holds the only reference.
-            let previousValue = previous.map { $0.isExpired(nowMillis: nowMillis) } == false ? previous?.value.take() : nil
-            let type: JournalEventType = record.isTombstone ? .delete : (previousValue == nil ? .put : .update)
-            journal.append(JournalDraft(type: type, key: op.pointee.key, value: record.value, previousValue: previousValue, timestamp: record.timestamp))
+        if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0 }) ?? true { newest = op.pointee.record.unsafelyUnwrapped.timestamp }
+        // The one copy the map keeps.
+        let merge = lww.mergeReplacing(key: HashedKey(op.pointee.key), record: op.pointee.record.unsafelyUnwrapped)
+        guard merge.merged else { return .applied }
+        var previous = merge.previous
+        let isTombstone = op.pointee.record.unsafelyUnwrapped.isTombstone
+        if collectingKeys { changedKeys.append(op.pointee.key) }
+        if !queries.isEmpty {
+            events.append(ServerEventPayload(
+                mapName: name, eventType: isTombstone ? .remove : .put, key: op.pointee.key, record: op.pointee.record.unsafelyUnwrapped))
         }
+        // Moved out of the replaced record, not copied: the journal holds the only reference.
+        let previousValue = previous.map { $0.isExpired(nowMillis: nowMillis) } == false ? previous?.value.take() : nil
+        let type: JournalEventType = isTombstone ? .delete : (previousValue == nil ? .put : .update)
+        journal.append(JournalDraft(
+            type: type, key: op.pointee.key, value: op.pointee.record.unsafelyUnwrapped.value, previousValue: previousValue,
+            timestamp: op.pointee.record.unsafelyUnwrapped.timestamp))
         return .applied
     }
 

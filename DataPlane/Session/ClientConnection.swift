@@ -104,6 +104,8 @@ public struct ClientConnection: Sendable {
         let deadline: Scheduled<Void>
         var handshake = SessionHandshake()
         var state: SessionState
+        /// Strings this connection repeats from frame to frame (its node id), decoded once.
+        var repeatedStrings = RepeatedStrings()
         /// Sends acks, in order, each once its write concern is met. Started with the first
         /// ack that has to wait, so most connections never run it; a task of its own rather
         /// than a task group's child, because a group costs every connection about 0.5 KiB.
@@ -171,7 +173,7 @@ public struct ClientConnection: Sendable {
             switch frame {
             case .binary(let buffer):
                 message = try buffer.withUnsafeReadableBytes { raw throws(WireDecodingError) in
-                    try codec.decode(contiguous: raw.assumingMemoryBound(to: UInt8.self))
+                    try codec.decode(contiguous: raw.assumingMemoryBound(to: UInt8.self), repeated: &loop.repeatedStrings)
                 }
             case .text(let text): message = try codec.decode(json: text)
             }

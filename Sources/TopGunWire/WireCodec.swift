@@ -1,5 +1,15 @@
 import TopGunCore
 
+/// Strings a connection sends in frame after frame, decoded once and then shared: today the
+/// HLC node id of its writes. Every record a client writes carries that id; decoded per
+/// frame, a map of a million records from one client would hold one copy per batch (and
+/// free each as its last record is replaced); shared, it holds one.
+public struct RepeatedStrings: Sendable {
+    var nodeId = ""
+
+    public init() {}
+}
+
 /// Turns frames into typed messages and back.
 ///
 /// Decoding never traps: every malformed, truncated, oversized or mistyped frame becomes a
@@ -18,21 +28,29 @@ public struct WireCodec: Sendable {
     }
 
     /// Decodes a binary frame in place (a network buffer's bytes): an `OP_BATCH`, the frame
-    /// that matters for throughput, is read without copying the frame first.
-    public func decode(contiguous bytes: UnsafeBufferPointer<UInt8>) throws(WireDecodingError) -> TopGunMessage {
-        if let batch = Self.fastOpBatch(bytes, limits: limits) { return .opBatch(batch) }
+    /// that matters for throughput, is read without copying the frame first. `repeated`
+    /// carries strings from one frame of a connection to the next (see `RepeatedStrings`).
+    public func decode(contiguous bytes: UnsafeBufferPointer<UInt8>, repeated: inout RepeatedStrings) throws(WireDecodingError) -> TopGunMessage {
+        if let batch = Self.fastOpBatch(bytes, limits: limits, repeated: &repeated) { return .opBatch(batch) }
         return try message(from: MessagePackReader(limits: limits).decode(Array(bytes)))
+    }
+
+    /// Decodes a binary frame in place, sharing no strings with other frames.
+    public func decode(contiguous bytes: UnsafeBufferPointer<UInt8>) throws(WireDecodingError) -> TopGunMessage {
+        var repeated = RepeatedStrings()
+        return try decode(contiguous: bytes, repeated: &repeated)
     }
 
     /// The `OP_BATCH` fast path; nil when the frame is anything else or unusual in any way.
     static func fastOpBatch(_ bytes: [UInt8], limits: MessagePackLimits) -> OpBatch? {
-        bytes.withUnsafeBufferPointer { fastOpBatch($0, limits: limits) }
+        var repeated = RepeatedStrings()
+        return bytes.withUnsafeBufferPointer { fastOpBatch($0, limits: limits, repeated: &repeated) }
     }
 
-    static func fastOpBatch(_ buffer: UnsafeBufferPointer<UInt8>, limits: MessagePackLimits) -> OpBatch? {
+    static func fastOpBatch(_ buffer: UnsafeBufferPointer<UInt8>, limits: MessagePackLimits, repeated: inout RepeatedStrings) -> OpBatch? {
         guard buffer.count <= limits.maxInputBytes else { return nil }
         var cursor = Cursor(base: buffer, limits: limits)
-        guard let batch = OpBatchFastDecoder.decode(&cursor), cursor.position == buffer.count else { return nil }
+        guard let batch = OpBatchFastDecoder.decode(&cursor, repeated: &repeated), cursor.position == buffer.count else { return nil }
         return batch
     }
 

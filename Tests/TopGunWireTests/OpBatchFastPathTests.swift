@@ -35,6 +35,37 @@ import TopGunCore
         #expect(fast.ops[1].record?.timestamp.millis == 1_795_554_913_742)
     }
 
+    @Test func aBatchDeclaringMoreOpsThanItsBytesHoldIsAnErrorNotAnAllocation() throws {
+        // {type: OP_BATCH, payload: {ops: array32(2^20)}} followed by 2^20 empty maps: each
+        // is one byte, so the count passes the one-byte-per-element bound, but no op the
+        // fast path accepts is that small. It must hand the frame over at once (before
+        // reserving room for a million ops) and the general decoder must name the problem.
+        let head = MessagePackWriter.encode(["type": "OP_BATCH"])
+        var bytes: [UInt8] = [0x82] + head.dropFirst() + [0xa7] + Array("payload".utf8) + [0x81, 0xa3] + Array("ops".utf8)
+        let count = 1 << 20
+        bytes += [0xdd, UInt8(count >> 24), UInt8((count >> 16) & 0xff), UInt8((count >> 8) & 0xff), UInt8(count & 0xff)]
+        bytes += [UInt8](repeating: 0x80, count: count)
+        #expect(WireCodec.fastOpBatch(bytes, limits: .default) == nil)
+        #expect(throws: WireDecodingError.self) { try WireCodec().decode(bytes) }
+    }
+
+    @Test func nodeIdsRepeatedAcrossFramesOfAConnectionAreOneString() throws {
+        let op: DataValue = ["id": "1", "mapName": "m", "key": "k", "record": ["value": 1, "timestamp": ["millis": 1, "counter": 0, "nodeId": "client-node-with-a-long-id"]]]
+        let bytes = frame(["type": "OP_BATCH", "payload": ["ops": [op]]])
+        var repeated = RepeatedStrings()
+        let codec = WireCodec()
+        func nodeId() throws -> String {
+            let message = try bytes.withUnsafeBufferPointer { buffer throws(WireDecodingError) in try codec.decode(contiguous: buffer, repeated: &repeated) }
+            guard case .opBatch(let batch) = message, let id = batch.ops.first?.record?.timestamp.nodeId else { throw WireDecodingError(.truncated, offset: 0) }
+            return id
+        }
+        let first = try nodeId()
+        let second = try nodeId()
+        #expect(first == "client-node-with-a-long-id")
+        // The same storage, not merely equal text.
+        #expect(first.utf8.withContiguousStorageIfAvailable { $0.baseAddress } == second.utf8.withContiguousStorageIfAvailable { $0.baseAddress })
+    }
+
     @Test func tombstoneRecordIsATombstoneOnBothPaths() throws {
         let op: DataValue = ["id": "2", "mapName": "m", "key": "k", "opType": "REMOVE", "record": ["value": .null, "timestamp": ["millis": 1, "counter": 0, "nodeId": "n"]]]
         let bytes = frame(["type": "OP_BATCH", "payload": ["ops": [op]]])

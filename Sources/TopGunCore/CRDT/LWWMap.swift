@@ -13,7 +13,7 @@ public struct LWWMap: Sendable {
         var leaf: UInt16
     }
 
-    private var slots: [HashedKey: Slot] = [:]
+    private var slots = KeyTable<Slot>()
     public private(set) var merkleTree = MerkleTree()
 
     public init() {}
@@ -22,12 +22,14 @@ public struct LWWMap: Sendable {
 
     /// Every key and its record (tombstones and expired records included), in no order.
     public var entries: some Sequence<(key: String, record: LWWRecord)> {
-        slots.lazy.map { (key: $0.key.string, record: $0.value.record) }
+        slots.entries.lazy.map { (key: $0.key.string, record: $0.value.record) }
     }
 
-    /// Every record by key, as a new dictionary (O(n); for tests and whole-map reads).
+    /// Every record by key, as a new dictionary (O(n); for tests). Swift's `String` keys
+    /// equate canonically equivalent strings, which the map keeps apart: of two such keys,
+    /// one record is listed.
     public func recordsByKey() -> [String: LWWRecord] {
-        Dictionary(uniqueKeysWithValues: slots.lazy.map { ($0.key.string, $0.value.record) })
+        Dictionary(slots.entries.lazy.map { ($0.key.string, $0.value.record) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Merges a remote record; returns whether it replaced the local one.
@@ -37,28 +39,27 @@ public struct LWWMap: Sendable {
     }
 
     /// Merges a remote record; returns whether it won, and the record it replaced (nil for a
-    /// new key). One hash table lookup, whether the key is new or not.
-    public mutating func mergeReplacing(key: HashedKey, record: LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
-        Self.merge(record, key: key, into: &slots[key], tree: &merkleTree)
-    }
-
-    private static func merge(_ record: LWWRecord, key: HashedKey, into slot: inout Slot?, tree: inout MerkleTree) -> (merged: Bool, previous: LWWRecord?) {
-        let entryHash: UInt32
-        if slot != nil {
-            // Read and replaced in place: binding the slot to a local would copy the record.
-            guard record.supersedes(slot.unsafelyUnwrapped.record) else { return (false, nil) }
-            entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
-            tree.replace(leaf: Int(slot.unsafelyUnwrapped.leaf), entryHash: entryHash, previous: slot.unsafelyUnwrapped.entryHash)
-            slot!.entryHash = entryHash
-            var replaced = record
-            swap(&replaced, &slot!.record)
-            return (true, replaced)
+    /// new key). One table lookup, whether the key is new or not.
+    public mutating func mergeReplacing(key: HashedKey, record: consuming LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
+        let head = KeyHead(key.string)
+        let position = slots.position(of: key, head: head)
+        switch position {
+        case .found(let index):
+            // Read and replaced in place: copying the slot out would copy the record.
+            guard record.supersedes(slots[entry: index].record) else { return (false, nil) }
+            let entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
+            merkleTree.replace(leaf: Int(slots[entry: index].leaf), entryHash: entryHash, previous: slots[entry: index].entryHash)
+            slots[entry: index].entryHash = entryHash
+            // The new record moves into the slot and the old one out: no copies.
+            swap(&record, &slots[entry: index].record)
+            return (true, record)
+        case .absent:
+            let entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
+            let leaf = MerkleTree.leafIndex(of: key.string)
+            merkleTree.insert(key, leaf: leaf, entryHash: entryHash)
+            slots.insert(key, head: head, value: Slot(record: record, entryHash: entryHash, leaf: UInt16(leaf)), at: position)
+            return (true, nil)
         }
-        entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
-        let leaf = MerkleTree.leafIndex(of: key.string)
-        tree.insert(key, leaf: leaf, entryHash: entryHash)
-        slot = Slot(record: record, entryHash: entryHash, leaf: UInt16(leaf))
-        return (true, nil)
     }
 
     /// The Merkle entry hash of `key` (nil when the map does not hold it).
@@ -85,7 +86,7 @@ public struct LWWMap: Sendable {
     /// returns the removed keys.
     @discardableResult
     public mutating func pruneTombstones(olderThan cutoff: Timestamp) -> [String] {
-        let removed = slots.compactMap { key, slot in slot.record.isTombstone && slot.record.timestamp < cutoff ? key : nil }
+        let removed = slots.entries.compactMap { entry in entry.value.record.isTombstone && entry.value.record.timestamp < cutoff ? entry.key : nil }
         for key in removed {
             if let slot = slots.removeValue(forKey: key) {
                 merkleTree.remove(key, leaf: Int(slot.leaf), entryHash: slot.entryHash)
@@ -96,6 +97,6 @@ public struct LWWMap: Sendable {
 
     /// Merges every record of `other`.
     public mutating func merge(_ other: LWWMap) {
-        for (key, slot) in other.slots { _ = mergeReplacing(key: key, record: slot.record) }
+        for entry in other.slots.entries { _ = mergeReplacing(key: entry.key, record: entry.value.record) }
     }
 }

@@ -59,6 +59,19 @@ import TopGunCore
         #expect(map.record(forKey: "k") != nil)  // expired records stay stored
     }
 
+    @Test func keysEqualOnlyByteForByteAsInJavaScript() {
+        // "é" precomposed and as e + combining accent: equal for Swift's `==`, two keys for
+        // the client (and two Merkle entries with different hashes).
+        var map = LWWMap()
+        map.merge(key: "\u{e9}", record: LWWRecord(value: "one", timestamp: Self.ts(1, 0, "A")))
+        map.merge(key: "e\u{301}", record: LWWRecord(value: "two", timestamp: Self.ts(1, 0, "A")))
+        #expect(map.count == 2)
+        #expect(map.record(forKey: "\u{e9}")?.value == "one")
+        #expect(map.record(forKey: "e\u{301}")?.value == "two")
+        #expect(map.merkleTree.count == 2)
+        #expect(map.merkleTree.contains("\u{e9}") && map.merkleTree.contains("e\u{301}"))
+    }
+
     @Test func pruneRemovesOnlyOldTombstones() {
         var map = LWWMap()
         map.merge(key: "gone", record: LWWRecord(value: nil, timestamp: Self.ts(1000, 0, "A")))

@@ -7,7 +7,7 @@ import TopGunCore
 enum OpBatchFastDecoder {
     /// Decodes `{type: "OP_BATCH", payload: {...}}` when `type` comes first, as clients
     /// write it.
-    static func decode(_ cursor: inout Cursor) -> OpBatch? {
+    static func decode(_ cursor: inout Cursor, repeated: inout RepeatedStrings) -> OpBatch? {
         guard let count = cursor.readMapCount(), count >= 2,
             let key = cursor.readRawString(), keyEquals(key, "type"),
             let type = cursor.readRawString(), keyEquals(type, "OP_BATCH")
@@ -16,7 +16,7 @@ enum OpBatchFastDecoder {
         for _ in 1..<count {
             guard let key = cursor.readRawString() else { return nil }
             if keyEquals(key, "payload") {
-                guard batch == nil, let payload = payload(&cursor) else { return nil }
+                guard batch == nil, let payload = payload(&cursor, repeated: &repeated) else { return nil }
                 batch = payload
             } else if !cursor.skipValue(depth: 1) {
                 return nil
@@ -25,23 +25,36 @@ enum OpBatchFastDecoder {
         return batch
     }
 
-    static func payload(_ cursor: inout Cursor) -> OpBatch? {
+    /// The fewest bytes an op the fast path accepts can take: a map header, then `mapName`
+    /// and `key` with their (at least one-byte) values. Bounds the room reserved for the ops
+    /// by what the frame can actually hold, whatever count it declares.
+    static let minimumOpBytes = 1 + (1 + 7 + 1) + (1 + 3 + 1)
+
+    static func payload(_ cursor: inout Cursor, repeated: inout RepeatedStrings) -> OpBatch? {
         guard let count = cursor.readMapCount() else { return nil }
         var ops: [ClientOp]?
         var writeConcern: WriteConcern?
         var timeout: Double?
-        var nodeIdCache = ""
         for _ in 0..<count {
             guard let key = cursor.readRawString() else { return nil }
             if cursor.readNilIfPresent() { continue }
             if keyEquals(key, "ops") {
-                guard let n = cursor.readArrayCount() else { return nil }
-                var list: [ClientOp] = []
-                list.reserveCapacity(n)
-                for _ in 0..<n {
-                    guard let op = clientOp(&cursor, nodeIdCache: &nodeIdCache) else { return nil }
-                    list.append(op)
+                guard let n = cursor.readArrayCount(), n <= cursor.remaining / minimumOpBytes else { return nil }
+                // Each op is decoded where it will live: building it on the stack and then
+                // appending would copy the whole (large) struct twice per op.
+                var complete = true
+                let list = [ClientOp](unsafeUninitializedCapacity: n) { buffer, initialized in
+                    for index in 0..<n {
+                        let slot = buffer.baseAddress! + index
+                        slot.initialize(to: ClientOp(mapName: "", key: ""))
+                        initialized = index + 1
+                        guard clientOp(&cursor, into: slot, nodeIdCache: &repeated.nodeId) else {
+                            complete = false
+                            return
+                        }
+                    }
                 }
+                guard complete else { return nil }
                 ops = list
             } else if keyEquals(key, "writeConcern") {
                 guard let text = cursor.readStringValue(), let concern = WriteConcern(rawValue: text) else { return nil }
@@ -57,56 +70,55 @@ enum OpBatchFastDecoder {
         return OpBatch(ops: ops, writeConcern: writeConcern, timeout: timeout)
     }
 
-    static func clientOp(_ cursor: inout Cursor, nodeIdCache: inout String) -> ClientOp? {
-        guard let count = cursor.readMapCount() else { return nil }
-        var op = ClientOp(mapName: "", key: "")
+    /// Reads one op into `op` (an initialized, empty op); false when the op is unusual.
+    static func clientOp(_ cursor: inout Cursor, into op: UnsafeMutablePointer<ClientOp>, nodeIdCache: inout String) -> Bool {
+        guard let count = cursor.readMapCount() else { return false }
         var hasMapName = false
         var hasKey = false
         for _ in 0..<count {
-            guard let key = cursor.readRawString() else { return nil }
+            guard let key = cursor.readRawString() else { return false }
             if cursor.readNilIfPresent() { continue }
             switch key.count {
             case 2 where keyEquals(key, "id"):
-                guard let value = cursor.readStringValue() else { return nil }
-                op.id = value
+                guard let value = cursor.readStringValue() else { return false }
+                op.pointee.id = value
             case 7 where keyEquals(key, "mapName"):
-                guard let value = cursor.readStringValue() else { return nil }
-                op.mapName = value
+                guard let value = cursor.readStringValue() else { return false }
+                op.pointee.mapName = value
                 hasMapName = true
             case 3 where keyEquals(key, "key"):
-                guard let value = cursor.readStringValue() else { return nil }
-                op.key = value
+                guard let value = cursor.readStringValue() else { return false }
+                op.pointee.key = value
                 hasKey = true
             case 6 where keyEquals(key, "opType"):
-                guard let value = cursor.readStringValue() else { return nil }
-                op.opType = value
+                guard let value = cursor.readStringValue() else { return false }
+                op.pointee.opType = value
             case 6 where keyEquals(key, "record"):
-                guard let value = record(&cursor, nodeIdCache: &nodeIdCache) else { return nil }
-                op.record = value
+                guard let value = record(&cursor, nodeIdCache: &nodeIdCache) else { return false }
+                op.pointee.record = value
             case 9 where keyEquals(key, "timestamp"):
-                guard let value = timestamp(&cursor, nodeIdCache: &nodeIdCache) else { return nil }
-                op.timestamp = value
+                guard let value = timestamp(&cursor, nodeIdCache: &nodeIdCache) else { return false }
+                op.pointee.timestamp = value
             case 6 where keyEquals(key, "synced"):
-                guard let value = cursor.readBoolValue() else { return nil }
-                op.synced = value
+                guard let value = cursor.readBoolValue() else { return false }
+                op.pointee.synced = value
             case 5 where keyEquals(key, "orTag"):
-                guard let value = cursor.readStringValue() else { return nil }
-                op.orTag = value
+                guard let value = cursor.readStringValue() else { return false }
+                op.pointee.orTag = value
             case 8 where keyEquals(key, "orRecord"):
-                guard let value = try? ORMapRecord(wire: cursor.readValue(depth: 4)) else { return nil }
-                op.orRecord = value
+                guard let value = try? ORMapRecord(wire: cursor.readValue(depth: 4)) else { return false }
+                op.pointee.orRecord = value
             case 12 where keyEquals(key, "writeConcern"):
-                guard let text = cursor.readStringValue(), let concern = WriteConcern(rawValue: text) else { return nil }
-                op.writeConcern = concern
+                guard let text = cursor.readStringValue(), let concern = WriteConcern(rawValue: text) else { return false }
+                op.pointee.writeConcern = concern
             case 7 where keyEquals(key, "timeout"):
-                guard let value = cursor.readNumber() else { return nil }
-                op.timeout = value
+                guard let value = cursor.readNumber() else { return false }
+                op.pointee.timeout = value
             default:
-                guard cursor.skipValue(depth: 4) else { return nil }
+                guard cursor.skipValue(depth: 4) else { return false }
             }
         }
-        guard hasMapName && hasKey else { return nil }
-        return op
+        return hasMapName && hasKey
     }
 
     static func record(_ cursor: inout Cursor, nodeIdCache: inout String) -> LWWRecord? {

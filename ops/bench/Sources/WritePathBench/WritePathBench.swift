@@ -30,13 +30,15 @@ enum WritePathBench {
         let store = MapStore(tenant: tenant, name: "bench", clock: clock)
         let journal = EventJournal(nodeId: "bench-node")
         let codec = WireCodec()
+        // One per connection, as each connection of the node keeps its own.
+        var repeated = [RepeatedStrings](repeating: RepeatedStrings(), count: connections)
         var ackBytes = 0
         var batch = 0
 
         func round() async {
             for connection in 0..<connections {
                 frames[connection].stamp(batch: batch)
-                let message = frames[connection].bytes.withUnsafeBufferPointer { try? codec.decode(contiguous: $0) }
+                let message = frames[connection].bytes.withUnsafeBufferPointer { try? codec.decode(contiguous: $0, repeated: &repeated[connection]) }
                 guard case .opBatch(let opBatch)? = message else { fatalError("the benchmark frame does not decode") }
                 let result = await store.apply(opBatch.ops, writer: nil, nowMillis: nowMillis, collectingRecords: false)
                 journal.append(result.journal, mapName: "bench", tenant: tenant)

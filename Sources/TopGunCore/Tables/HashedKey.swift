@@ -5,7 +5,8 @@
 /// bytes lives on the heap: each such comparison is a cache miss. Stored with its hash, a
 /// probe compares two integers first and reads string bytes only for the one key that
 /// matches. The hash is `String`'s own (seeded per process), so crafted keys cannot make
-/// the tables degenerate.
+/// the tables degenerate; it is the same for canonically equivalent strings, which
+/// therefore collide but stay distinct keys (see `==`).
 public struct HashedKey: Hashable, Sendable, CustomStringConvertible {
     public let string: String
     public let hash: Int
@@ -16,9 +17,17 @@ public struct HashedKey: Hashable, Sendable, CustomStringConvertible {
         self.hash = string.hashValue
     }
 
+    /// A key with a chosen hash: tests use it to make distinct keys collide.
+    init(_ string: String, hash: Int) {
+        self.string = string
+        self.hash = hash
+    }
+
+    /// Equal when the UTF-8 bytes are: keys are the client's JavaScript strings, which are
+    /// equal only unit for unit (Swift's `==` would also equate "é" with "e\u{301}").
     @inlinable
     public static func == (lhs: HashedKey, rhs: HashedKey) -> Bool {
-        lhs.hash == rhs.hash && lhs.string == rhs.string
+        lhs.hash == rhs.hash && lhs.string.utf8.elementsEqual(rhs.string.utf8)
     }
 
     @inlinable
