@@ -41,11 +41,14 @@ public final class EventJournal: Sendable {
         /// Appends a batch's events, then drops whole chunks while the rest still holds
         /// `capacity` events. A partly expired chunk stays; its expired events are skipped
         /// by `forEachEntry`.
-        mutating func append(_ chunk: Chunk, capacity: Int) {
+        /// Returns the dropped drafts, for the caller to free once it has let go of the lock.
+        mutating func append(_ chunk: Chunk, capacity: Int) -> [[JournalDraft]] {
             eventCount += chunk.drafts.count
             chunks.append(chunk)
+            var dropped: [[JournalDraft]] = []
             while head < chunks.count, eventCount - chunks[head].drafts.count >= capacity {
                 eventCount -= chunks[head].drafts.count
+                dropped.append(chunks[head].drafts)
                 chunks[head].drafts = []
                 head += 1
             }
@@ -54,6 +57,7 @@ public final class EventJournal: Sendable {
                 chunks.removeFirst(head)
                 head = 0
             }
+            return dropped
         }
 
         /// The retained events oldest first: the last `capacity` ones.
@@ -86,15 +90,18 @@ public final class EventJournal: Sendable {
         guard !drafts.isEmpty else { return }
         let capacity = self.capacity
         let nodeId = self.nodeId
-        state.withLock { state in
-            guard !state.purgedTenants.contains(tenant) else { return }
+        let dropped = state.withLock { state -> [[JournalDraft]] in
+            guard !state.purgedTenants.contains(tenant) else { return [] }
             // Mutated in place through the dictionary: copying the log out and back would copy
             // the whole ring on every write.
-            Self.append(drafts, mapName: mapName, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
+            return Self.append(drafts, mapName: mapName, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
         }
+        // Freed here, outside the lock: the oldest events' values are long out of cache, and
+        // freeing them under the lock kept every other writer waiting.
+        _ = consume dropped
     }
 
-    private static func append(_ drafts: [JournalDraft], mapName: String, to log: inout Log, capacity: Int, nodeId: String) {
+    private static func append(_ drafts: [JournalDraft], mapName: String, to log: inout Log, capacity: Int, nodeId: String) -> [[JournalDraft]] {
         let first = log.nextSequence
         log.nextSequence += UInt64(drafts.count)
         // Sends only enqueue onto the subscriber's channel; nothing here waits.
@@ -104,7 +111,7 @@ public final class EventJournal: Sendable {
                     event: event(sequence: first + UInt64(offset), mapName: mapName, draft: draft, nodeId: nodeId))))
             }
         }
-        log.append(Chunk(firstSequence: first, mapName: mapName, drafts: drafts), capacity: capacity)
+        return log.append(Chunk(firstSequence: first, mapName: mapName, drafts: drafts), capacity: capacity)
     }
 
     private static func event(sequence: UInt64, mapName: String, draft: JournalDraft, nodeId: String) -> JournalEvent {

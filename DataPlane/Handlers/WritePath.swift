@@ -45,8 +45,9 @@ public struct WritePath: Sendable {
         var groupIndex: [String: Int] = [:]
         // Through the buffer: iterating the array would copy (retain and release) every op.
         ops.withUnsafeBufferPointer { ops in
+            var validNodeId: String?
             for index in ops.indices {
-                if let problem = Self.validate(ops.baseAddress! + index) {
+                if let problem = Self.validate(ops.baseAddress! + index, validNodeId: &validNodeId) {
                     outcomes[index] = problem
                     continue
                 }
@@ -198,12 +199,18 @@ public struct WritePath: Sendable {
 
     /// Permanent problems with an op itself, before any map sees it.
     /// Read in place (a pointer into the batch), so that checking an op does not copy it.
-    static func validate(_ op: UnsafePointer<ClientOp>) -> OpOutcome? {
+    /// `validNodeId` is the last node id found valid: a batch's ops share one (one string,
+    /// so comparing is comparing two pointers), which is then scanned once, not per op.
+    static func validate(_ op: UnsafePointer<ClientOp>, validNodeId: inout String?) -> OpOutcome? {
         if op.pointee.mapName.isEmpty { return .rejected(.badRequest, "mapName must not be empty") }
         if op.pointee.mapName.utf8.count > maxMapNameBytes { return .rejected(.tooLarge, "mapName longer than \(maxMapNameBytes) bytes") }
         if op.pointee.key.utf8.count > maxKeyBytes { return .rejected(.tooLarge, "key longer than \(maxKeyBytes) bytes") }
-        if let ts = op.pointee.record?.timestamp ?? op.pointee.orRecord?.timestamp, ts.nodeId.utf8.contains(UInt8(ascii: ":")) || ts.millis < 0 || ts.counter < 0 {
-            return .rejected(.badRequest, "invalid timestamp \(ts)")
+        if let ts = op.pointee.record?.timestamp ?? op.pointee.orRecord?.timestamp {
+            guard ts.millis >= 0, ts.counter >= 0 else { return .rejected(.badRequest, "invalid timestamp \(ts)") }
+            if ts.nodeId != validNodeId {
+                guard !ts.nodeId.utf8.contains(UInt8(ascii: ":")) else { return .rejected(.badRequest, "invalid timestamp \(ts)") }
+                validNodeId = ts.nodeId
+            }
         }
         if let ttl = op.pointee.record?.ttlMs ?? op.pointee.orRecord?.ttlMs, !(ttl > 0 && ttl.isFinite) {
             return .rejected(.badRequest, "ttlMs must be a positive number")

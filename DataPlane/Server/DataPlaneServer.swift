@@ -68,7 +68,9 @@ public struct DataPlaneServer: Sendable {
             guard let route = WebSocketRoute(path: request.path ?? "/") else { return .dontUpgrade }
             let requestId = UUIDText.random()
             return .upgrade([:]) { inbound, outbound, _ in
-                await connection.run(inbound: inbound, writer: outbound, channel: channel, pathTenant: route.tenant, requestId: requestId)
+                await withTaskExecutorPreference(EventLoopTaskExecutor(channel.eventLoop)) {
+                    await connection.run(inbound: inbound, writer: outbound, channel: channel, pathTenant: route.tenant, requestId: requestId)
+                }
             }
         }
         let configuration = services.configuration

@@ -69,6 +69,7 @@ let package = Package(
         .executableTarget(
             name: "EchoServer",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -32,10 +32,19 @@ machine = find("machine")
 if machine:
     print(f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['mem_gib']} GiB, {machine['date']}")
 
-echo = find("throughput", target="echo")
+echoes = [row for row in (find("throughput", target="echo"), find("throughput", target="echo-global-pool")) if row]
+for row in echoes:
+    where = "tasks on the event loops" if row["target"] == "echo" else "tasks on the global pool"
+    print(f"(a) echo server (same stack, {where}, {row['frame_bytes']}-byte frames, {row['connections']} connections, "
+          f"window {row['window']}): {row['batches_per_s']:,.0f} round trips/s (rtt p50 {row['rtt_p50_ms']:.1f} ms{cpu(row['target'], row)})")
+# The ceiling is the faster echo, so a ratio never flatters the node.
+echo = max(echoes, key=lambda row: row["batches_per_s"]) if echoes else None
 if echo:
-    print(f"(a) ceiling, echo server (same stack, {echo['frame_bytes']}-byte frames, {echo['connections']} connections, "
-          f"window {echo['window']}): {echo['batches_per_s']:,.0f} round trips/s (rtt p50 {echo['rtt_p50_ms']:.1f} ms{cpu('echo', echo)})")
+    print(f"(a) ceiling: {echo['batches_per_s']:,.0f} round trips/s")
+in_process = find("write_path_in_process")
+if in_process:
+    print(f"(a) write path in one process (decode, merge, journal, ack; no network), working set of {in_process['records']:,} keys: "
+          f"{in_process['batches_per_s']:,.0f} batches/s = {in_process['us_per_batch']:.0f} us of CPU per batch of 100 puts")
 for target, keys in (("topgun", "every put a new key"), ("topgun-working-set", "working set of 500,000 keys")):
     for concern in ("FIRE_AND_FORGET", "APPLIED"):
         row = find("throughput", target=target, write_concern=concern)
