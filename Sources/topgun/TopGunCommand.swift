@@ -1,7 +1,16 @@
 import ArgumentParser
 
-/// `topgun`: the one executable of the product (design.md §1).
+/// The process's entry: tunes the allocator (`MallocTuning`, which may start the process
+/// again), then runs the command line.
 @main
+enum TopGunMain {
+    static func main() async {
+        MallocTuning.restartTunedIfNeeded()
+        await TopGunCommand.main()
+    }
+}
+
+/// `topgun`: the one executable of the product (design.md §1).
 struct TopGunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topgun",
