@@ -26,7 +26,7 @@ public final class EventJournal: Sendable {
     struct Chunk {
         var firstSequence: UInt64
         var mapName: String
-        var drafts: [JournalDraft]
+        var drafts: JournalDrafts
     }
 
     struct Log {
@@ -42,14 +42,14 @@ public final class EventJournal: Sendable {
         /// `capacity` events. A partly expired chunk stays; its expired events are skipped
         /// by `forEachEntry`.
         /// Returns the dropped drafts, for the caller to free once it has let go of the lock.
-        mutating func append(_ chunk: Chunk, capacity: Int) -> [[JournalDraft]] {
+        mutating func append(_ chunk: Chunk, capacity: Int) -> [JournalDrafts] {
             eventCount += chunk.drafts.count
             chunks.append(chunk)
-            var dropped: [[JournalDraft]] = []
+            var dropped: [JournalDrafts] = []
             while head < chunks.count, eventCount - chunks[head].drafts.count >= capacity {
                 eventCount -= chunks[head].drafts.count
                 dropped.append(chunks[head].drafts)
-                chunks[head].drafts = []
+                chunks[head].drafts = JournalDrafts()
                 head += 1
             }
             // Compacted now and then, so the dropped chunks do not pile up.
@@ -61,13 +61,13 @@ public final class EventJournal: Sendable {
         }
 
         /// The retained events oldest first: the last `capacity` ones.
-        func forEachEntry(capacity: Int, _ body: (_ sequence: UInt64, _ mapName: String, _ draft: JournalDraft) -> Bool) {
+        func forEachEntry(capacity: Int, _ body: (_ sequence: UInt64, _ mapName: String, _ draft: JournalDraft, _ timestamp: Timestamp) -> Bool) {
             let oldest = nextSequence > UInt64(capacity) ? nextSequence - UInt64(capacity) : 1
             for chunk in chunks[head...] {
                 for (offset, draft) in chunk.drafts.enumerated() {
                     let sequence = chunk.firstSequence + UInt64(offset)
                     if sequence < oldest { continue }
-                    if !body(sequence, chunk.mapName, draft) { return }
+                    if !body(sequence, chunk.mapName, draft, chunk.drafts.timestamp(of: draft)) { return }
                 }
             }
         }
@@ -86,11 +86,11 @@ public final class EventJournal: Sendable {
     }
 
     /// Records the events of one batch on map `mapName`, in order.
-    public func append(_ drafts: [JournalDraft], mapName: String, tenant: TenantID) {
+    public func append(_ drafts: JournalDrafts, mapName: String, tenant: TenantID) {
         guard !drafts.isEmpty else { return }
         let capacity = self.capacity
         let nodeId = self.nodeId
-        let dropped = state.withLock { state -> [[JournalDraft]] in
+        let dropped = state.withLock { state -> [JournalDrafts] in
             guard !state.purgedTenants.contains(tenant) else { return [] }
             // Mutated in place through the dictionary: copying the log out and back would copy
             // the whole ring on every write.
@@ -101,23 +101,23 @@ public final class EventJournal: Sendable {
         _ = consume dropped
     }
 
-    private static func append(_ drafts: [JournalDraft], mapName: String, to log: inout Log, capacity: Int, nodeId: String) -> [[JournalDraft]] {
+    private static func append(_ drafts: JournalDrafts, mapName: String, to log: inout Log, capacity: Int, nodeId: String) -> [JournalDrafts] {
         let first = log.nextSequence
         log.nextSequence += UInt64(drafts.count)
         // Sends only enqueue onto the subscriber's channel; nothing here waits.
         for subscription in log.subscriptions.values {
             for (offset, draft) in drafts.enumerated() where matches(draft, mapName: mapName, subscription.mapName, subscription.types) {
                 subscription.outbound.send(.journalEventMessage(JournalEventMessage(
-                    event: event(sequence: first + UInt64(offset), mapName: mapName, draft: draft, nodeId: nodeId))))
+                    event: event(sequence: first + UInt64(offset), mapName: mapName, draft: draft, timestamp: drafts.timestamp(of: draft), nodeId: nodeId))))
             }
         }
         return log.append(Chunk(firstSequence: first, mapName: mapName, drafts: drafts), capacity: capacity)
     }
 
-    private static func event(sequence: UInt64, mapName: String, draft: JournalDraft, nodeId: String) -> JournalEvent {
+    private static func event(sequence: UInt64, mapName: String, draft: JournalDraft, timestamp: Timestamp, nodeId: String) -> JournalEvent {
         JournalEvent(
             sequence: String(sequence), type: draft.type, mapName: mapName, key: draft.key,
-            value: draft.value, previousValue: draft.previousValue, timestamp: draft.timestamp, nodeId: nodeId)
+            value: draft.value, previousValue: draft.previousValue, timestamp: timestamp, nodeId: nodeId)
     }
 
     /// Events with sequence ≥ `fromSequence`, oldest first.
@@ -128,14 +128,14 @@ public final class EventJournal: Sendable {
             guard let log = state.logs[tenant] else { return ([], false) }
             var result: [JournalEvent] = []
             var hasMore = false
-            log.forEachEntry(capacity: capacity) { sequence, entryMap, draft in
+            log.forEachEntry(capacity: capacity) { sequence, entryMap, draft, timestamp in
                 guard sequence >= fromSequence else { return true }
                 if let mapName, entryMap != mapName { return true }
                 if result.count == limit {
                     hasMore = true
                     return false
                 }
-                result.append(Self.event(sequence: sequence, mapName: entryMap, draft: draft, nodeId: nodeId))
+                result.append(Self.event(sequence: sequence, mapName: entryMap, draft: draft, timestamp: timestamp, nodeId: nodeId))
                 return true
             }
             return (result, hasMore)
@@ -153,10 +153,10 @@ public final class EventJournal: Sendable {
             let typeSet = types.map(Set.init)
             var log = state.logs[tenant] ?? Log()
             if let fromSequence {
-                log.forEachEntry(capacity: capacity) { sequence, entryMap, draft in
+                log.forEachEntry(capacity: capacity) { sequence, entryMap, draft, timestamp in
                     if sequence >= fromSequence, Self.matches(draft, mapName: entryMap, mapName, typeSet) {
                         outbound.send(.journalEventMessage(JournalEventMessage(
-                            event: Self.event(sequence: sequence, mapName: entryMap, draft: draft, nodeId: nodeId))))
+                            event: Self.event(sequence: sequence, mapName: entryMap, draft: draft, timestamp: timestamp, nodeId: nodeId))))
                     }
                     return true
                 }

@@ -29,17 +29,55 @@ public struct MapApplyResult: Sendable {
     /// New states to persist (one per changed key).
     public var changedRecords: [StoredRecord] = []
     /// Changes for the event journal.
-    public var journal: [JournalDraft] = []
+    public var journal = JournalDrafts()
 }
 
 /// A journal event before the journal gives it a sequence number. The map is named once per
-/// batch, by whoever appends the drafts.
+/// batch, by whoever appends the drafts; the timestamp's node id once per batch too
+/// (`JournalDrafts`), unless this event's differs.
 public struct JournalDraft: Sendable {
     public var type: JournalEventType
     public var key: String
     public var value: DataValue?
     public var previousValue: DataValue?
-    public var timestamp: Timestamp
+    public var millis: Int64
+    public var counter: Int64
+    /// The timestamp's node id when it is not the batch's (`JournalDrafts.nodeId`).
+    public var otherNodeId: String?
+}
+
+/// One batch's journal events, in order. Their timestamps nearly always share one node id
+/// (one client's writes), kept here once: that string is shared by every record the client
+/// wrote, and each event holding it would retain it now and release it when the journal
+/// drops the event, from whichever event loop that happens on, contending for its count.
+public struct JournalDrafts: Sendable, RandomAccessCollection {
+    public private(set) var drafts: [JournalDraft] = []
+    /// The node id of the first event's timestamp.
+    public private(set) var nodeId: String?
+
+    public init() {}
+
+    public var startIndex: Int { drafts.startIndex }
+    public var endIndex: Int { drafts.endIndex }
+    public subscript(position: Int) -> JournalDraft { drafts[position] }
+
+    public mutating func reserveCapacity(_ count: Int) { drafts.reserveCapacity(count) }
+
+    public mutating func append(type: JournalEventType, key: String, value: DataValue?, previousValue: DataValue?, timestamp: borrowing Timestamp) {
+        var other: String?
+        if let nodeId {
+            if timestamp.nodeId != nodeId { other = timestamp.nodeId }
+        } else {
+            nodeId = timestamp.nodeId
+        }
+        drafts.append(JournalDraft(
+            type: type, key: key, value: value, previousValue: previousValue, millis: timestamp.millis, counter: timestamp.counter, otherNodeId: other))
+    }
+
+    /// The full timestamp of `draft`, one of these drafts.
+    public func timestamp(of draft: JournalDraft) -> Timestamp {
+        Timestamp(millis: draft.millis, counter: draft.counter, nodeId: draft.otherNodeId ?? nodeId ?? "")
+    }
 }
 
 /// One map of one tenant on this node: its CRDT state with Merkle tree, and the live
@@ -120,18 +158,19 @@ public actor MapStore {
         if collectingRecords {
             for index in ops.indices where !hasKey(ops[index].key) { newKeys.insert(ops[index].key) }
         }
-        // The newest LWW timestamp of the batch: the clock absorbs it once, not once per op.
-        var newest: Timestamp?
+        // `newest`: the op with the newest LWW timestamp of the batch. The clock absorbs it
+        // once, not once per op (and it is not copied per op, which would retain its node id).
         // Through the buffer: iterating the array would copy (retain and release) every op.
         ops.withUnsafeBufferPointer { ops in
+            var newest: UnsafePointer<ClientOp>?
             for index in ops.indices {
                 let outcome = applyOne(
                     ops.baseAddress! + index, collectingKeys: collectingRecords, changedKeys: &changedKeys, events: &events, journal: &result.journal,
                     newest: &newest, nowMillis: nowMillis)
                 result.outcomes.append(outcome)
             }
+            if let newest, let record = newest.pointee.record { clock.observe(record.timestamp) }
         }
-        if let newest { clock.observe(newest) }
         if collectingRecords { result.changedRecords = storedRecords(for: changedKeys, newKeys: newKeys) }
         broadcast(events, excluding: writer, nowMillis: nowMillis)
         return result
@@ -141,7 +180,7 @@ public actor MapStore {
     /// the compiler copy it (retaining and releasing every field) for each of the batch's ops.
     private func applyOne(
         _ op: UnsafePointer<ClientOp>, collectingKeys: Bool, changedKeys: inout [String], events: inout [ServerEventPayload],
-        journal: inout [JournalDraft], newest: inout Timestamp?, nowMillis: Int64
+        journal: inout JournalDrafts, newest: inout UnsafePointer<ClientOp>?, nowMillis: Int64
     ) -> OpOutcome {
         let opType = op.pointee.opType.map(Self.opKind) ?? .unnamed
         let isORAdd = opType == .orAdd || (opType == .unnamed && op.pointee.orRecord != nil)
@@ -157,7 +196,7 @@ public actor MapStore {
                 if orMap.apply(key: op.pointee.key, record: record) {
                     changedKeys.append(op.pointee.key)
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
-                    journal.append(JournalDraft(type: .put, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
+                    journal.append(type: .put, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp)
                 }
             } else {
                 guard let tag = op.pointee.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
@@ -169,7 +208,7 @@ public actor MapStore {
                 if !wasKnown {
                     changedKeys.append(op.pointee.key)
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
-                    journal.append(JournalDraft(type: .delete, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now()))
+                    journal.append(type: .delete, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now())
                 }
             }
             return .applied
@@ -183,7 +222,7 @@ public actor MapStore {
             return .rejected(.badRequest, "map '\(name)' is an OR-Map; LWW ops are not accepted")
         }
         kind = .lww
-        if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0 }) ?? true { newest = op.pointee.record.unsafelyUnwrapped.timestamp }
+        if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0.pointee.record.unsafelyUnwrapped.timestamp }) ?? true { newest = op }
         // The one copy the map keeps.
         let merge = lww.mergeReplacing(key: HashedKey(op.pointee.key), record: op.pointee.record.unsafelyUnwrapped)
         guard merge.merged else { return .applied }
@@ -197,9 +236,9 @@ public actor MapStore {
         // Moved out of the replaced record, not copied: the journal holds the only reference.
         let previousValue = previous.map { $0.isExpired(nowMillis: nowMillis) } == false ? previous?.value.take() : nil
         let type: JournalEventType = isTombstone ? .delete : (previousValue == nil ? .put : .update)
-        journal.append(JournalDraft(
+        journal.append(
             type: type, key: op.pointee.key, value: op.pointee.record.unsafelyUnwrapped.value, previousValue: previousValue,
-            timestamp: op.pointee.record.unsafelyUnwrapped.timestamp))
+            timestamp: op.pointee.record.unsafelyUnwrapped.timestamp)
         return .applied
     }
 
@@ -464,7 +503,7 @@ public actor MapStore {
             let previous = Set(before)
             for record in after where !previous.contains(record) {
                 events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: entry.key, orRecord: record))
-                result.journal.append(JournalDraft(type: .put, key: entry.key, value: record.value, previousValue: nil, timestamp: record.timestamp))
+                result.journal.append(type: .put, key: entry.key, value: record.value, previousValue: nil, timestamp: record.timestamp)
             }
             for tag in afterTombstones.subtracting(beforeTombstones).sorted() {
                 events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: entry.key, orTag: tag))

@@ -46,11 +46,15 @@ public struct FNV1a: Sendable {
     /// The UTF-16 code units of `string`, as JavaScript's `charCodeAt` sees them. ASCII (by
     /// far the common case for keys, ids and numbers) is hashed straight from the UTF-8
     /// bytes, which are then the same units.
+    ///
+    /// Borrowed and read in place: a copy of the string would retain its storage, and a node
+    /// id's storage is shared by every record of its client, so its reference count is
+    /// contended between the event loops.
     @inlinable
-    public mutating func add(_ string: String) {
-        var string = string
-        let ascii = string.withUTF8 { bytes in
-            var hash = state
+    public mutating func add(_ string: borrowing String) {
+        let initial = state
+        let ascii = string.utf8.withContiguousStorageIfAvailable { bytes in
+            var hash = initial
             for byte in bytes {
                 if byte >= 0x80 { return false }
                 hash ^= UInt32(byte)
@@ -59,7 +63,8 @@ public struct FNV1a: Sendable {
             state = hash
             return true
         }
-        if ascii { return }
+        if ascii == true { return }
+        state = initial
         for unit in string.utf16 { add(unit: unit) }
     }
 

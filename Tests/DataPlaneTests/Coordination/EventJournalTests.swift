@@ -7,10 +7,26 @@ import TopGunWire
 @Suite struct EventJournalTests {
     static let tenant: TenantID = "tn_journal"
 
-    static func drafts(_ keys: [String], type: JournalEventType = .put) -> [JournalDraft] {
-        keys.enumerated().map { index, key in
-            JournalDraft(type: type, key: key, value: .int(Int64(index)), previousValue: nil, timestamp: Timestamp(millis: 1_000 + Int64(index), counter: 0, nodeId: "c1"))
+    static func drafts(_ keys: [String], type: JournalEventType = .put, nodeIds: [String] = ["c1"]) -> JournalDrafts {
+        var drafts = JournalDrafts()
+        for (index, key) in keys.enumerated() {
+            let nodeId = nodeIds[index % nodeIds.count]
+            drafts.append(type: type, key: key, value: .int(Int64(index)), previousValue: nil, timestamp: Timestamp(millis: 1_000 + Int64(index), counter: 7, nodeId: nodeId))
         }
+        return drafts
+    }
+
+    @Test func eventsKeepTheirTimestampsWhenABatchMixesNodeIds() {
+        let journal = EventJournal(nodeId: "n1")
+        let drafts = Self.drafts(["a", "b", "c"], nodeIds: ["writer-1", "writer-2", "writer-1"])
+        #expect(drafts.nodeId == "writer-1")
+        #expect(drafts.map(\.otherNodeId) == [nil, "writer-2", nil])
+        journal.append(drafts, mapName: "todos", tenant: Self.tenant)
+        let events = journal.read(tenant: Self.tenant, fromSequence: 0, limit: 10, mapName: nil).events
+        #expect(events.map(\.timestamp) == [
+            Timestamp(millis: 1_000, counter: 7, nodeId: "writer-1"), Timestamp(millis: 1_001, counter: 7, nodeId: "writer-2"),
+            Timestamp(millis: 1_002, counter: 7, nodeId: "writer-1"),
+        ])
     }
 
     static func keys(_ events: [JournalEvent]) -> [String] { events.map(\.key) }

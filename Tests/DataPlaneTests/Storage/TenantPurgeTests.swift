@@ -175,9 +175,9 @@ extension StorageTests {
             try await backend.withStorage { storage, _ in try await Node.with(storage: storage) { node in
                 try await storage.store(node.rows)
                 #expect(try await node.services.loadPartitions(from: storage, checkingTenantsIn: node.metadata) == 6)
-                node.services.journal.append(
-                    [JournalDraft(type: .put, key: "shared", value: .int(1), previousValue: nil, timestamp: StorageFixtures.timestamp(1))],
-                    mapName: "todos", tenant: node.a)
+                var drafts = JournalDrafts()
+                drafts.append(type: .put, key: "shared", value: .int(1), previousValue: nil, timestamp: StorageFixtures.timestamp(1))
+                node.services.journal.append(drafts, mapName: "todos", tenant: node.a)
                 let runner = Task { await node.queue.run() }
                 let purging = Task { try await node.purger.run() }
                 defer {
