@@ -224,7 +224,7 @@ public actor MapStore {
         kind = .lww
         if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0.pointee.record.unsafelyUnwrapped.timestamp }) ?? true { newest = op }
         // The one copy the map keeps.
-        let merge = lww.mergeReplacing(key: HashedKey(op.pointee.key), record: op.pointee.record.unsafelyUnwrapped)
+        let merge = lww.mergeReplacing(key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped)
         guard merge.merged else { return .applied }
         var previous = merge.previous
         let isTombstone = op.pointee.record.unsafelyUnwrapped.isTombstone

@@ -41,23 +41,30 @@ public struct LWWMap: Sendable {
     /// Merges a remote record; returns whether it won, and the record it replaced (nil for a
     /// new key). One table lookup, whether the key is new or not.
     public mutating func mergeReplacing(key: HashedKey, record: consuming LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
-        let head = KeyHead(key.string)
-        let position = slots.position(of: key, head: head)
+        mergeReplacing(key: key.string, hash: key.hash, record: record)
+    }
+
+    /// As `mergeReplacing(key:record:)`, with the key's hash (`HashedKey(key).hash`) computed
+    /// by the caller. The key is read in place, and copied into the map only when it is new.
+    public mutating func mergeReplacing(key: borrowing String, hash: Int, record: consuming LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
+        let head = KeyHead(key)
+        let position = slots.position(of: key, hash: hash, head: head)
         switch position {
         case .found(let index):
             // Read and replaced in place: copying the slot out would copy the record.
             guard record.supersedes(slots[entry: index].record) else { return (false, nil) }
-            let entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
+            let entryHash = MerkleEntryHash.lww(key: key, timestamp: record.timestamp)
             merkleTree.replace(leaf: Int(slots[entry: index].leaf), entryHash: entryHash, previous: slots[entry: index].entryHash)
             slots[entry: index].entryHash = entryHash
             // The new record moves into the slot and the old one out: no copies.
             swap(&record, &slots[entry: index].record)
             return (true, record)
         case .absent:
-            let entryHash = MerkleEntryHash.lww(key: key.string, timestamp: record.timestamp)
-            let leaf = MerkleTree.leafIndex(of: key.string)
-            merkleTree.insert(key, leaf: leaf, entryHash: entryHash)
-            slots.insert(key, head: head, value: Slot(record: record, entryHash: entryHash, leaf: UInt16(leaf)), at: position)
+            let entryHash = MerkleEntryHash.lww(key: key, timestamp: record.timestamp)
+            let leaf = MerkleTree.leafIndex(of: key)
+            let stored = HashedKey(copy key, hash: hash)
+            merkleTree.insert(stored, leaf: leaf, entryHash: entryHash)
+            slots.insert(stored, head: head, value: Slot(record: record, entryHash: entryHash, leaf: UInt16(leaf)), at: position)
             return (true, nil)
         }
     }

@@ -4,7 +4,7 @@ public enum MerkleEntryHash {
     /// LWW entry: `fnv1a("key:millis:counter:nodeId")`; the value is not hashed, and a
     /// tombstone is an entry like any other.
     @inlinable
-    public static func lww(key: String, timestamp: Timestamp) -> UInt32 {
+    public static func lww(key: borrowing String, timestamp: borrowing Timestamp) -> UInt32 {
         var hasher = FNV1a()
         hasher.add(key)
         hasher.add(unit: 0x3a)

@@ -38,7 +38,7 @@ public struct MerkleTree: Sendable {
 
     /// The leaf (0..<4096) that holds `key`: the top 12 bits of its FNV-1a hash.
     @inlinable
-    public static func leafIndex(of key: String) -> Int { Int(Hashing.fnv1a(key) >> 20) }
+    public static func leafIndex(of key: borrowing String) -> Int { Int(Hashing.fnv1a(key) >> 20) }
 
     /// Sets the entry hash of `key`: `previous` is its current entry hash, nil when the key
     /// is not in the tree yet (it is then added to its leaf).

@@ -17,8 +17,9 @@ public struct HashedKey: Hashable, Sendable, CustomStringConvertible {
         self.hash = string.hashValue
     }
 
-    /// A key with a chosen hash: tests use it to make distinct keys collide.
-    init(_ string: String, hash: Int) {
+    /// A key whose hash is known already (`HashedKey(string).hash`); tests also use it to make
+    /// distinct keys collide.
+    public init(_ string: String, hash: Int) {
         self.string = string
         self.hash = hash
     }

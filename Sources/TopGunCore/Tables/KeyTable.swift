@@ -33,19 +33,20 @@ public struct KeyTable<Value> {
         case absent(bucket: Int)
     }
 
-    /// Looks `key` up; `head` is `KeyHead(key.string)`, computed once by the caller.
-    public func position(of key: HashedKey, head: KeyHead) -> Position {
+    /// Looks `key` (whose `HashedKey` hash is `hash`) up; `head` is `KeyHead(key)`, computed
+    /// once by the caller. The key is read in place: a lookup copies no string.
+    public func position(of key: borrowing String, hash: Int, head: KeyHead) -> Position {
         guard !buckets.isEmpty else { return .absent(bucket: -1) }
         return buckets.withUnsafeBufferPointer { buckets in
             let mask = buckets.count - 1
-            let tag = Self.tag(key.hash)
-            var bucket = key.hash & mask
+            let tag = Self.tag(hash)
+            var bucket = hash & mask
             while true {
                 let word = buckets[bucket]
                 if word == 0 { return .absent(bucket: bucket) }
                 if word >> 32 == tag {
                     let index = Int(truncatingIfNeeded: word & 0xffff_ffff) - 1
-                    if entries.withUnsafeBufferPointer({ Self.matches($0.baseAddress! + index, key, head) }) {
+                    if entries.withUnsafeBufferPointer({ Self.matches($0.baseAddress! + index, key, hash, head) }) {
                         return .found(entry: index)
                     }
                 }
@@ -54,14 +55,16 @@ public struct KeyTable<Value> {
         }
     }
 
-    public func position(of key: HashedKey) -> Position { position(of: key, head: KeyHead(key.string)) }
+    public func position(of key: HashedKey, head: KeyHead) -> Position { position(of: key.string, hash: key.hash, head: head) }
+
+    public func position(of key: HashedKey) -> Position { position(of: key.string, hash: key.hash, head: KeyHead(key.string)) }
 
     static func tag(_ hash: Int) -> UInt64 { UInt64(UInt(bitPattern: hash)) >> 32 }
 
-    static func matches(_ entry: UnsafePointer<Entry>, _ key: HashedKey, _ head: KeyHead) -> Bool {
-        guard entry.pointee.key.hash == key.hash, entry.pointee.head == head else { return false }
+    static func matches(_ entry: UnsafePointer<Entry>, _ key: borrowing String, _ hash: Int, _ head: KeyHead) -> Bool {
+        guard entry.pointee.key.hash == hash, entry.pointee.head == head else { return false }
         // Up to 32 bytes the head is the whole key (the length is in the head too).
-        return head.isWholeKey || entry.pointee.key.string.utf8.elementsEqual(key.string.utf8)
+        return head.isWholeKey || entry.pointee.key.string.utf8.elementsEqual(key.utf8)
     }
 
     public subscript(key: HashedKey) -> Value? {
@@ -185,16 +188,27 @@ public struct KeyHead: Equatable, Sendable {
 
     public var isWholeKey: Bool { length <= 32 }
 
-    public init(_ key: String) {
-        var key = key
-        key.withUTF8 { bytes in
-            length = UInt8(min(bytes.count, 33))
-            let n = min(bytes.count, 32)
-            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    public init(_ key: borrowing String) {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var count = 0
+        // Read in place (no copy of the string); a string without contiguous UTF-8 (bridged
+        // ones, which this server never decodes) is read unit by unit.
+        let read: Void? = key.utf8.withContiguousStorageIfAvailable { bytes in
+            count = bytes.count
             withUnsafeMutableBytes(of: &words) { raw in
-                raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[0..<n]))
+                raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[0..<min(bytes.count, 32)]))
             }
-            (w0, w1, w2, w3) = words
         }
+        if read == nil {
+            count = 0
+            withUnsafeMutableBytes(of: &words) { raw in
+                for byte in key.utf8 {
+                    if count < 32 { raw[count] = byte }
+                    count += 1
+                }
+            }
+        }
+        length = UInt8(min(count, 33))
+        (w0, w1, w2, w3) = words
     }
 }
