@@ -199,8 +199,14 @@ public struct ClientConnection: Sendable {
                 refuseOversized(message, bytes: frameBytes, limit: limit, loop: &loop)
                 return .none
             }
+            // A batch larger than the whole burst costs a full bucket: it waits for one, and is
+            // never refused for good (the client would send it again for ever).
             let cost: Double
-            if case .opBatch(let batch) = message { cost = Double(max(1, batch.ops.count)) } else { cost = 1 }
+            if case .opBatch(let batch) = message {
+                cost = min(Double(max(1, batch.ops.count)), services.configuration.connectionOpsBurst)
+            } else {
+                cost = 1
+            }
             guard loop.state.rateLimiter.take(cost, nowNanos: monotonicNanos()) else {
                 metrics.error(code: WireErrorCode.rateLimited.rawValue)
                 let retry = loop.state.rateLimiter.millisUntilAvailable(cost)

@@ -33,6 +33,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
     var devTenant = false
 
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var connectionLimit: ConnectionLimitOptions
 
     func run() async throws {
         let logger = logging.bootstrap()
@@ -53,6 +54,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
             configuration: DataPlaneConfiguration(
                 nodeId: nodeId, host: host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1",
                 port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080,
+                connectionOpsPerSecond: connectionLimit.resolved().perSecond, connectionOpsBurst: connectionLimit.resolved().burst,
                 storageMeterInterval: StorageMeterOption.interval()),
             storage: .persistent(records),
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),

@@ -37,6 +37,7 @@ struct DevCommand: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var connectionLimit: ConnectionLimitOptions
 
     enum StorageKind: String, ExpressibleByArgument, CaseIterable {
         case sqlite
@@ -74,7 +75,9 @@ struct DevCommand: AsyncParsableCommand {
         }
         let node = DataPlaneNode(
             configuration: DataPlaneConfiguration(
-                nodeId: "dev-node", host: host, port: port, storageMeterInterval: StorageMeterOption.interval()),
+                nodeId: "dev-node", host: host, port: port,
+                connectionOpsPerSecond: connectionLimit.resolved().perSecond, connectionOpsBurst: connectionLimit.resolved().burst,
+                storageMeterInterval: StorageMeterOption.interval()),
             storage: records,
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,

@@ -50,3 +50,18 @@ enum StorageMeterOption {
         .seconds(Environment.value("TOPGUN_STORAGE_METER_SECONDS").flatMap(Int.init).map { max(1, $0) } ?? 60)
     }
 }
+
+/// The per-connection inbound rate limit (protocol.md §5: 20,000 ops/s sustained, burst
+/// twice that, as the reference server's defaults). A guard against one connection
+/// flooding the node, not a tenant quota (those come from the control plane).
+struct ConnectionLimitOptions: ParsableArguments {
+    @Option(help: "Ops per second one connection may send, sustained; bursts may reach twice that (env TOPGUN_CONNECTION_OPS_PER_SECOND; default 20000).")
+    var connectionOpsPerSecond: Double?
+
+    /// (sustained, burst)
+    func resolved() -> (perSecond: Double, burst: Double) {
+        let rate = connectionOpsPerSecond ?? Environment.value("TOPGUN_CONNECTION_OPS_PER_SECOND").flatMap(Double.init) ?? 20_000
+        guard rate.isFinite, rate > 0 else { exitWithError("--connection-ops-per-second must be a positive number") }
+        return (rate, rate * 2)
+    }
+}

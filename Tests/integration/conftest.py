@@ -46,8 +46,10 @@ def topgun_bin() -> str:
 class TopGunProcess:
     """One `topgun dev` or `topgun data-plane` process. `start()` waits for its JSON line."""
 
-    def __init__(self, binary: str, kind: str, workdir: pathlib.Path, *, postgres_url: str | None = None):
+    def __init__(self, binary: str, kind: str, workdir: pathlib.Path, *, postgres_url: str | None = None,
+                 extra_args: tuple[str, ...] = ()):
         assert kind in ("dev-sqlite", "dev-memory", "postgres")
+        self.extra_args = list(extra_args)
         self.binary = binary
         self.kind = kind
         self.workdir = workdir
@@ -89,9 +91,9 @@ class TopGunProcess:
     def command(self) -> list[str]:
         if self.kind == "postgres":
             return [self.binary, "data-plane", "--postgres-url", self.postgres_url, "--master-key-file",
-                    str(self.master_key_file), "--port", "0", "--json", "--dev-tenant", "--node-id", "pg-node"]
+                    str(self.master_key_file), "--port", "0", "--json", "--dev-tenant", "--node-id", "pg-node"] + self.extra_args
         storage = "sqlite" if self.kind == "dev-sqlite" else "memory"
-        return [self.binary, "dev", "--json", "--port", "0", "--data-dir", str(self.data_dir), "--storage", storage]
+        return [self.binary, "dev", "--json", "--port", "0", "--data-dir", str(self.data_dir), "--storage", storage] + self.extra_args
 
     def start(self) -> "TopGunProcess":
         self.starts += 1
@@ -261,12 +263,13 @@ def _crash_excerpt(p: "TopGunProcess") -> str:
 
 @pytest.fixture(scope="session")
 def server_factory(topgun_bin, tmp_path_factory):
-    """Makes (and at the end stops) TopGunProcess objects: factory(kind, postgres_url=None)."""
+    """Makes (and at the end stops) TopGunProcess objects: factory(kind, postgres_url=None,
+    extra_args=()), the extra arguments going to the command line."""
     made = _made
 
-    def make(kind: str, postgres_url: str | None = None, start: bool = True) -> TopGunProcess:
+    def make(kind: str, postgres_url: str | None = None, start: bool = True, extra_args: tuple[str, ...] = ()) -> TopGunProcess:
         workdir = tmp_path_factory.mktemp(kind)
-        process = TopGunProcess(topgun_bin, kind, workdir, postgres_url=postgres_url)
+        process = TopGunProcess(topgun_bin, kind, workdir, postgres_url=postgres_url, extra_args=extra_args)
         made.append(process)
         return process.start() if start else process
 

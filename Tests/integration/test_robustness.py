@@ -221,6 +221,56 @@ def test_flood_from_one_connection_is_rate_limited_and_others_are_unaffected(nod
     bystander.ping()
 
 
+def test_the_connection_rate_limit_is_configurable_and_never_refuses_a_batch_for_good(server_factory, map_name):
+    """`--connection-ops-per-second 100`: bursts of 200. A batch of 150 ops goes through, the
+    next one at once is refused with 429 and a retry time, and goes through once that time
+    has passed; a batch of 500 ops (more than a whole burst) costs a full bucket: it waits
+    for one, and is not refused for ever."""
+    limited_node = server_factory("dev-memory", extra_args=("--connection-ops-per-second", "100"))
+    conn = connect(limited_node.ws_url, limited_node.token)
+    hlc = HLC("limited")
+    next_id = 0
+
+    def batch(size: int) -> tuple[bytes, str]:
+        nonlocal next_id
+        ops = []
+        for _ in range(size):
+            next_id += 1
+            ops.append(put_op(next_id, map_name, f"k{next_id}", {"value": next_id, "timestamp": hlc.now()}))
+        return pack(op_batch(ops)), str(next_id)
+
+    def acked(frame: bytes, last_id: str) -> None:
+        conn.send_raw(frame)
+        assert conn.wait_for("OP_ACK", timeout=10)["payload"]["lastId"] == last_id
+
+    try:
+        acked(*batch(150))
+        frame, last_id = batch(150)
+        conn.send_raw(frame)
+        refusal = error_of(conn)
+        assert refusal["code"] == 429, refusal
+        assert refusal["details"]["quota"] == "connectionOpsPerSecond", refusal
+        retry_ms = refusal["details"]["retryAfterMs"]
+        assert 0 < retry_ms <= 2000, refusal
+        time.sleep(retry_ms / 1000 + 0.1)
+        acked(frame, last_id)
+        # More than a burst: refused until the bucket is full again (2 s at most), then taken.
+        frame, last_id = batch(500)
+        deadline = time.monotonic() + 10
+        while True:
+            conn.send_raw(frame)
+            reply = conn.wait_for(("OP_ACK", "ERROR"), timeout=10)
+            if reply["type"] == "OP_ACK":
+                assert reply["payload"]["lastId"] == last_id
+                break
+            assert reply["payload"]["code"] == 429, reply
+            assert time.monotonic() < deadline, "a batch larger than the burst was never taken"
+            time.sleep(reply["payload"]["details"]["retryAfterMs"] / 1000 + 0.05)
+    finally:
+        conn.close()
+    limited_node.stop()
+
+
 def test_health_ready_metrics(node, healthy, bystander):
     bystander.ping()
     assert http("GET", node.http_url + "/health").status == 200

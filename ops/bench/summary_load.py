@@ -56,6 +56,12 @@ for target, keys in (("topgun", "every put a new key"), ("topgun-working-set", "
                   f"(rtt p50 {row['rtt_p50_ms']:.0f} ms, p99 {row['rtt_p99_ms']:.0f} ms, errors {row['errors']}{cpu(label, row)}); "
                   f"ratio to echo {ratio:.1%}{goal}")
 
+limited = find("throughput", target="topgun-default-limit")
+if limited:
+    ratio = limited["batches_per_s"] / echo["batches_per_s"] if echo else float("nan")
+    print(f"(a) the same, APPLIED, working set, with the default per-connection limit (20,000 ops/s; the runs above raise it): "
+          f"{limited['batches_per_s']:,.0f} batches/s, {limited['errors']} batches refused by the limit; ratio to echo {ratio:.1%}")
+
 pg = find("throughput", target="topgun-postgres")
 copy_bin = find("pg_copy", format="binary")
 copy_csv = find("pg_copy", format="csv")
