@@ -5,16 +5,50 @@
 /// trees agree; deletes are tombstones, which win merges like any newer write.
 public struct LWWMap: Sendable {
     /// What the map keeps per key: the record, and what the Merkle tree needs to change the
-    /// key's contribution when a newer record replaces it (its entry hash and leaf), so a
-    /// replacing write hashes the key once and touches no leaf set.
+    /// key's contribution (the entry hash it holds for the key, and the key's leaf).
     struct Slot: Sendable {
         var record: LWWRecord
-        var entryHash: UInt32
+        /// The entry hash the tree holds for this key; nil until the tree has taken it in.
+        var entryHash: UInt32?
         var leaf: UInt16
+        /// The record changed since the tree last took it in (the entry is in `stale`).
+        var isStale: Bool
     }
 
     private var slots = KeyTable<Slot>()
-    public private(set) var merkleTree = MerkleTree()
+    private var tree = MerkleTree()
+    /// Entries (by position) whose record changed since the tree was last brought up to
+    /// date. The tree is read far less often than the map is written (on a client's sync,
+    /// not on every write), and a key written many times in between needs its entry hash
+    /// (an FNV-1a of some 80 bytes, one byte after another) once, not once per write.
+    private var stale: [Int32] = []
+
+    /// The Merkle tree over every key (tombstones included), brought up to date first.
+    public var merkleTree: MerkleTree {
+        mutating get {
+            refreshTree()
+            return tree
+        }
+    }
+
+    /// Takes every changed record into the tree: O(keys changed since the last time).
+    public mutating func refreshTree() {
+        guard !stale.isEmpty else { return }
+        for position in stale {
+            let index = Int(position)
+            let key = slots.entries[index].key
+            let entryHash = MerkleEntryHash.lww(key: key.string, timestamp: slots[entry: index].record.timestamp)
+            let leaf = Int(slots[entry: index].leaf)
+            if let previous = slots[entry: index].entryHash {
+                tree.replace(leaf: leaf, entryHash: entryHash, previous: previous)
+            } else {
+                tree.insert(key, leaf: leaf, entryHash: entryHash)
+            }
+            slots[entry: index].entryHash = entryHash
+            slots[entry: index].isStale = false
+        }
+        stale.removeAll(keepingCapacity: true)
+    }
 
     public init() {}
 
@@ -53,25 +87,27 @@ public struct LWWMap: Sendable {
         case .found(let index):
             // Read and replaced in place: copying the slot out would copy the record.
             guard record.supersedes(slots[entry: index].record) else { return (false, nil) }
-            let entryHash = MerkleEntryHash.lww(key: key, timestamp: record.timestamp)
-            merkleTree.replace(leaf: Int(slots[entry: index].leaf), entryHash: entryHash, previous: slots[entry: index].entryHash)
-            slots[entry: index].entryHash = entryHash
+            if !slots[entry: index].isStale {
+                slots[entry: index].isStale = true
+                stale.append(Int32(index))
+            }
             // The new record moves into the slot and the old one out: no copies.
             swap(&record, &slots[entry: index].record)
             return (true, record)
         case .absent:
-            let entryHash = MerkleEntryHash.lww(key: key, timestamp: record.timestamp)
             let leaf = MerkleTree.leafIndex(of: key)
-            let stored = HashedKey(copy key, hash: hash)
-            merkleTree.insert(stored, leaf: leaf, entryHash: entryHash)
-            slots.insert(stored, head: head, value: Slot(record: record, entryHash: entryHash, leaf: UInt16(leaf)), at: position)
+            let index = slots.insert(
+                HashedKey(copy key, hash: hash), head: head, value: Slot(record: record, entryHash: nil, leaf: UInt16(leaf), isStale: true),
+                at: position)
+            stale.append(Int32(index))
             return (true, nil)
         }
     }
 
     /// The Merkle entry hash of `key` (nil when the map does not hold it).
     public func entryHash(of key: String) -> UInt32? {
-        slots[HashedKey(key)]?.entryHash
+        guard let slot = slots[HashedKey(key)] else { return nil }
+        return slot.isStale ? MerkleEntryHash.lww(key: key, timestamp: slot.record.timestamp) : slot.entryHash
     }
 
     /// The stored record, tombstones and expired records included.
@@ -93,10 +129,12 @@ public struct LWWMap: Sendable {
     /// returns the removed keys.
     @discardableResult
     public mutating func pruneTombstones(olderThan cutoff: Timestamp) -> [String] {
+        // Removals move entries: the stale list (by position) is emptied first.
+        refreshTree()
         let removed = slots.entries.compactMap { entry in entry.value.record.isTombstone && entry.value.record.timestamp < cutoff ? entry.key : nil }
         for key in removed {
-            if let slot = slots.removeValue(forKey: key) {
-                merkleTree.remove(key, leaf: Int(slot.leaf), entryHash: slot.entryHash)
+            if let slot = slots.removeValue(forKey: key), let entryHash = slot.entryHash {
+                tree.remove(key, leaf: Int(slot.leaf), entryHash: entryHash)
             }
         }
         return removed.map(\.string)

@@ -59,6 +59,31 @@ import TopGunCore
         #expect(map.record(forKey: "k") != nil)  // expired records stay stored
     }
 
+    @Test func theTreeTakesInWritesWhenReadAndMatchesATreeBuiltFromTheRecords() async {
+        // The tree is brought up to date only when read: reads at random points between
+        // writes (and prunes, which move entries) must give the tree of the records as they are.
+        await propertyCheck(count: 300, input: CRDTGen.lwwOps, Gen.int(in: 0...1_000_000)) { ops, seed in
+            var map = LWWMap()
+            var generator = seed
+            for op in ops {
+                map.merge(key: op.key, record: op.record)
+                generator = generator &* 1_103_515_245 &+ 12_345
+                if generator % 3 == 0 { _ = map.merkleTree.rootHash }
+                if generator % 11 == 0 { map.pruneTombstones(olderThan: Self.ts(5, 0, "n1")) }
+            }
+            var rebuilt = MerkleTree()
+            for (key, record) in map.recordsByKey() {
+                rebuilt.update(key: key, entryHash: MerkleEntryHash.lww(key: key, timestamp: record.timestamp), previous: nil)
+            }
+            let tree = map.merkleTree
+            #expect(tree.rootHash == rebuilt.rootHash)
+            #expect(tree.count == map.count)
+            for (key, record) in map.recordsByKey() {
+                #expect(map.entryHash(of: key) == MerkleEntryHash.lww(key: key, timestamp: record.timestamp))
+            }
+        }
+    }
+
     @Test func keysEqualOnlyByteForByteAsInJavaScript() {
         // "é" precomposed and as e + combining accent: equal for Swift's `==`, two keys for
         // the client (and two Merkle entries with different hashes).
