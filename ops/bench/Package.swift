@@ -27,6 +27,7 @@ let package = Package(
         .executableTarget(
             name: "TopGunBench",
             dependencies: [
+                "BatchFrames",
                 .product(name: "TopGunCore", package: "topgun"),
                 .product(name: "TopGunWire", package: "topgun"),
             ],

@@ -1,3 +1,4 @@
+import BatchFrames
 import Foundation
 import TopGunCore
 import TopGunWire
@@ -45,27 +46,6 @@ func clientBatch(ops count: Int) -> OpBatch {
     return OpBatch(ops: ops)
 }
 
-/// Re-encodes with float64 millis, as the TypeScript client does, so the bytes are the
-/// client's and not our compact form.
-func clientStyleBytes(_ batch: OpBatch) -> [UInt8] {
-    func floatMillis(_ value: DataValue) -> DataValue {
-        switch value {
-        case .object(var object):
-            for index in object.fields.indices {
-                if object.fields[index].key == "millis", let m = object.fields[index].value.doubleValue {
-                    object.fields[index].value = .double(m)
-                } else {
-                    object.fields[index].value = floatMillis(object.fields[index].value)
-                }
-            }
-            return .object(object)
-        case .array(let elements): return .array(elements.map(floatMillis))
-        default: return value
-        }
-    }
-    return MessagePackWriter.encode(floatMillis(WireCodec.dataValue(of: .opBatch(batch))))
-}
-
 let arguments = CommandLine.arguments
 guard arguments.count >= 3, arguments[1] == "codec" else {
     FileHandle.standardError.write(Data("usage: TopGunBench codec <frame-output-path>\n".utf8))
@@ -74,7 +54,8 @@ guard arguments.count >= 3, arguments[1] == "codec" else {
 
 let codec = WireCodec()
 let batch = clientBatch(ops: 100)
-let frame = clientStyleBytes(batch)
+// The client's bytes (float64 millis, as msgpackr writes them), not our compact form.
+let frame = clientStyleBytes(.opBatch(batch))
 try Data(frame).write(to: URL(fileURLWithPath: arguments[2]))
 let frameBytes = Double(frame.count)
 
