@@ -37,7 +37,10 @@ public struct MapApplyResult: Sendable {
 /// (`JournalDrafts`), unless this event's differs.
 public struct JournalDraft: Sendable {
     public var type: JournalEventType
-    public var key: String
+    /// The key, kept in place when it is short (no string object to free when the journal
+    /// drops the event, long after its write, when that object is no longer in cache).
+    var storedKey: InlineText
+    public var key: String { storedKey.string }
     public var value: DataValue?
     public var previousValue: DataValue?
     public var millis: Int64
@@ -63,7 +66,7 @@ public struct JournalDrafts: Sendable, RandomAccessCollection {
 
     public mutating func reserveCapacity(_ count: Int) { drafts.reserveCapacity(count) }
 
-    public mutating func append(type: JournalEventType, key: String, value: DataValue?, previousValue: DataValue?, timestamp: borrowing Timestamp) {
+    public mutating func append(type: JournalEventType, key: borrowing String, value: DataValue?, previousValue: DataValue?, timestamp: borrowing Timestamp) {
         var other: String?
         if let nodeId {
             if timestamp.nodeId != nodeId { other = timestamp.nodeId }
@@ -71,7 +74,8 @@ public struct JournalDrafts: Sendable, RandomAccessCollection {
             nodeId = timestamp.nodeId
         }
         drafts.append(JournalDraft(
-            type: type, key: key, value: value, previousValue: previousValue, millis: timestamp.millis, counter: timestamp.counter, otherNodeId: other))
+            type: type, storedKey: InlineText(key), value: value, previousValue: previousValue, millis: timestamp.millis, counter: timestamp.counter,
+            otherNodeId: other))
     }
 
     /// The full timestamp of `draft`, one of these drafts.

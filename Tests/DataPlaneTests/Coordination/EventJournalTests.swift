@@ -42,6 +42,14 @@ import TopGunWire
         #expect(!hasMore)
     }
 
+    @Test func longAndShortKeysComeBackAsTheyWereWritten() {
+        let journal = EventJournal(nodeId: "n1")
+        let keys = ["short", String(repeating: "k", count: 32), String(repeating: "l", count: 33) + "-long", "e\u{301}"]
+        journal.append(Self.drafts(keys), mapName: "todos", tenant: Self.tenant)
+        let read = journal.read(tenant: Self.tenant, fromSequence: 0, limit: 10, mapName: nil).events.map { Array($0.key.utf8) }
+        #expect(read == keys.map { Array($0.utf8) })
+    }
+
     @Test func readsFromASequenceWithALimitAndAMapFilter() {
         let journal = EventJournal(nodeId: "n1")
         journal.append(Self.drafts(["a", "b", "c"]), mapName: "todos", tenant: Self.tenant)
