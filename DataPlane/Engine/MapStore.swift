@@ -158,8 +158,8 @@ public actor MapStore {
         // Keys absent before this call are absent from storage too (memory holds everything
         // storage does): their rows can be plain inserts, which PostgreSQL does much faster.
         var newKeys = Set<String>()
-        changedKeys.reserveCapacity(ops.count)
         if collectingRecords {
+            changedKeys.reserveCapacity(ops.count)
             for index in ops.indices where !hasKey(ops[index].key) { newKeys.insert(ops[index].key) }
         }
         // `newest`: the op with the newest LWW timestamp of the batch. The clock absorbs it
@@ -198,7 +198,7 @@ public actor MapStore {
                 kind = .orMap
                 clock.observe(record.timestamp)
                 if orMap.apply(key: op.pointee.key, record: record) {
-                    changedKeys.append(op.pointee.key)
+                    if collectingKeys { changedKeys.append(op.pointee.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
                     journal.append(type: .put, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp)
                 }
@@ -210,7 +210,7 @@ public actor MapStore {
                 let wasKnown = orMap.tombstones.contains(tag)
                 orMap.applyTombstone(tag: tag, key: op.pointee.key)
                 if !wasKnown {
-                    changedKeys.append(op.pointee.key)
+                    if collectingKeys { changedKeys.append(op.pointee.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
                     journal.append(type: .delete, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now())
                 }
@@ -230,7 +230,6 @@ public actor MapStore {
         // The one copy the map keeps.
         let merge = lww.mergeReplacing(key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped)
         guard merge.merged else { return .applied }
-        var previous = merge.previous
         let isTombstone = op.pointee.record.unsafelyUnwrapped.isTombstone
         if collectingKeys { changedKeys.append(op.pointee.key) }
         if !queries.isEmpty {
@@ -238,7 +237,8 @@ public actor MapStore {
                 mapName: name, eventType: isTombstone ? .remove : .put, key: op.pointee.key, record: op.pointee.record.unsafelyUnwrapped))
         }
         // Moved out of the replaced record, not copied: the journal holds the only reference.
-        let previousValue = previous.map { $0.isExpired(nowMillis: nowMillis) } == false ? previous?.value.take() : nil
+        var previousValue: DataValue?
+        if var previous = merge.previous, !previous.isExpired(nowMillis: nowMillis) { previousValue = previous.value.take() }
         let type: JournalEventType = isTombstone ? .delete : (previousValue == nil ? .put : .update)
         journal.append(
             type: type, key: op.pointee.key, value: op.pointee.record.unsafelyUnwrapped.value, previousValue: previousValue,

@@ -37,6 +37,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap()
+        let connectionRate = connectionLimit.resolved()
         guard let url = postgresURL ?? Environment.value("TOPGUN_POSTGRES_URL") else {
             exitWithError("no PostgreSQL URL: pass --postgres-url or set TOPGUN_POSTGRES_URL")
         }
@@ -54,7 +55,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
             configuration: DataPlaneConfiguration(
                 nodeId: nodeId, host: host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1",
                 port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080,
-                connectionOpsPerSecond: connectionLimit.resolved().perSecond, connectionOpsBurst: connectionLimit.resolved().burst,
+                connectionOpsPerSecond: connectionRate.perSecond, connectionOpsBurst: connectionRate.burst,
                 storageMeterInterval: StorageMeterOption.interval()),
             storage: .persistent(records),
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),

@@ -46,6 +46,7 @@ struct DevCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap()
+        let connectionRate = connectionLimit.resolved()
         let dataDir = URL(fileURLWithPath: self.dataDir ?? Environment.value("TOPGUN_DATA_DIR") ?? ".topgun").standardizedFileURL
         let port = self.port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080
         let host = self.host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1"
@@ -76,7 +77,7 @@ struct DevCommand: AsyncParsableCommand {
         let node = DataPlaneNode(
             configuration: DataPlaneConfiguration(
                 nodeId: "dev-node", host: host, port: port,
-                connectionOpsPerSecond: connectionLimit.resolved().perSecond, connectionOpsBurst: connectionLimit.resolved().burst,
+                connectionOpsPerSecond: connectionRate.perSecond, connectionOpsBurst: connectionRate.burst,
                 storageMeterInterval: StorageMeterOption.interval()),
             storage: records,
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),

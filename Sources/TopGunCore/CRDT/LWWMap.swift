@@ -32,7 +32,7 @@ public struct LWWMap: Sendable {
     }
 
     /// Takes every changed record into the tree: O(keys changed since the last time).
-    public mutating func refreshTree() {
+    private mutating func refreshTree() {
         guard !stale.isEmpty else { return }
         for position in stale {
             let index = Int(position)
@@ -112,9 +112,6 @@ public struct LWWMap: Sendable {
 
     /// The stored record, tombstones and expired records included.
     public func record(forKey key: String) -> LWWRecord? { slots[HashedKey(key)]?.record }
-
-    /// The stored record, tombstones and expired records included.
-    public func record(forKey key: HashedKey) -> LWWRecord? { slots[key]?.record }
 
     /// Whether the map holds `key` (a tombstone included).
     public func contains(_ key: HashedKey) -> Bool { slots[key] != nil }

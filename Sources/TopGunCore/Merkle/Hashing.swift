@@ -64,7 +64,6 @@ public struct FNV1a: Sendable {
             return true
         }
         if ascii == true { return }
-        state = initial
         for unit in string.utf16 { add(unit: unit) }
     }
 

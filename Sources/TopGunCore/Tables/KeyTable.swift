@@ -25,7 +25,6 @@ public struct KeyTable<Value> {
     public init() {}
 
     public var count: Int { entries.count }
-    public var isEmpty: Bool { entries.isEmpty }
 
     /// Where `key` is, or where it would go.
     public enum Position {
@@ -110,11 +109,6 @@ public struct KeyTable<Value> {
         return entries.removeLast().value
     }
 
-    public mutating func removeAll() {
-        entries = []
-        buckets = []
-    }
-
     // MARK: - Buckets
 
     private func bucketIndex(pointingTo index: Int, hash: Int) -> Int {
@@ -164,12 +158,6 @@ public struct KeyTable<Value> {
             fresh[bucket] = Self.tag(entry.key.hash) << 32 | UInt64(index + 1)
         }
         buckets = fresh
-    }
-
-    /// Reserves room for `count` entries without growing again.
-    public mutating func reserveCapacity(_ count: Int) {
-        entries.reserveCapacity(count)
-        grow(toHold: count)
     }
 }
 
