@@ -8,6 +8,15 @@ public actor CounterRegistry {
     struct CounterKey: Hashable {
         var tenant: TenantID
         var name: String
+
+        /// Names compare byte for byte, as the client's JavaScript strings do (two
+        /// canonically equivalent names are two counters, and two rows in storage).
+        static func == (lhs: CounterKey, rhs: CounterKey) -> Bool { lhs.tenant == rhs.tenant && lhs.name.hasSameUTF8(as: rhs.name) }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(tenant)
+            hasher.combine(name)
+        }
     }
 
     /// The storage namespace of counters: `StoredValue.counter` rows use it as their map

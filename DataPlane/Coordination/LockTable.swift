@@ -1,4 +1,5 @@
 import Tenancy
+import TopGunCore
 
 /// The state of every distributed lock on a node, as a pure state machine: events in
 /// (request, release, disconnect, time passing), actions out (grant, released reply). No
@@ -17,6 +18,15 @@ public struct LockTable: Sendable {
     public struct LockName: Hashable, Sendable {
         public var tenant: TenantID
         public var name: String
+
+        /// Names compare byte for byte, as the client's JavaScript strings do (two
+        /// canonically equivalent names are two locks).
+        public static func == (lhs: LockName, rhs: LockName) -> Bool { lhs.tenant == rhs.tenant && lhs.name.hasSameUTF8(as: rhs.name) }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(tenant)
+            hasher.combine(name)
+        }
     }
 
     struct Holder: Sendable {

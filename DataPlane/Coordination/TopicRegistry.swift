@@ -8,6 +8,15 @@ public actor TopicRegistry {
     public struct TopicKey: Hashable, Sendable {
         var tenant: TenantID
         var topic: String
+
+        /// Names compare byte for byte, as the client's JavaScript strings do (two
+        /// canonically equivalent names are two topics).
+        public static func == (lhs: TopicKey, rhs: TopicKey) -> Bool { lhs.tenant == rhs.tenant && lhs.topic.hasSameUTF8(as: rhs.topic) }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(tenant)
+            hasher.combine(topic)
+        }
     }
 
     /// Most topics one connection may subscribe to.

@@ -157,10 +157,10 @@ public actor MapStore {
         events.reserveCapacity(ops.count)
         // Keys absent before this call are absent from storage too (memory holds everything
         // storage does): their rows can be plain inserts, which PostgreSQL does much faster.
-        var newKeys = Set<String>()
+        var newKeys = Set<HashedKey>()
         if collectingRecords {
             changedKeys.reserveCapacity(ops.count)
-            for index in ops.indices where !hasKey(ops[index].key) { newKeys.insert(ops[index].key) }
+            for index in ops.indices where !hasKey(ops[index].key) { newKeys.insert(HashedKey(ops[index].key)) }
         }
         // `newest`: the op with the newest LWW timestamp of the batch. The clock absorbs it
         // once, not once per op (and it is not copied per op, which would retain its node id).
@@ -207,7 +207,7 @@ public actor MapStore {
                 kind = .orMap
                 if let timestamp = Timestamp(tag) { clock.observe(timestamp) }
                 let previous = orMap.records(forKey: op.pointee.key).first { $0.tag == tag }
-                let wasKnown = orMap.tombstones.contains(tag)
+                let wasKnown = orMap.isTombstoned(tag)
                 orMap.applyTombstone(tag: tag, key: op.pointee.key)
                 if !wasKnown {
                     if collectingKeys { changedKeys.append(op.pointee.key) }
@@ -266,7 +266,7 @@ public actor MapStore {
     private func hasKey(_ key: String) -> Bool {
         switch kind {
         case .lww: return lww.contains(HashedKey(key))
-        case .orMap: return orMap.items[key] != nil || orMap.tombstonesByKey[key] != nil
+        case .orMap: return orMap.hasState(forKey: key)
         case nil: return false
         }
     }
@@ -278,28 +278,29 @@ public actor MapStore {
         case .lww:
             return lww.entries.reduce(0) { $0 + Int64(StoredValueCodec.encode(.lww($1.record)).count) }
         case .orMap:
-            let keys = Set(orMap.items.keys).union(orMap.tombstonesByKey.keys)
-            return keys.reduce(0) { $0 + Int64(StoredValueCodec.encode(.orMap(orMap.entry(forKey: $1))).count) }
+            return orMap.keysWithState.reduce(0) { $0 + Int64(StoredValueCodec.encode(.orMap(orMap.entry(forKey: $1))).count) }
         case nil:
             return 0
         }
     }
 
-    private func storedRecords(for keys: [String], newKeys: Set<String> = []) -> [StoredRecord] {
-        var seen = Set<String>()
+    /// Keys (and `newKeys`) compare byte for byte: canonically equivalent keys are distinct
+    /// rows, each to be written.
+    private func storedRecords(for keys: [String], newKeys: Set<HashedKey> = []) -> [StoredRecord] {
+        var seen = Set<HashedKey>()
         var records: [StoredRecord] = []
         records.reserveCapacity(keys.count)
-        for key in keys where seen.insert(key).inserted {
+        for key in keys where seen.insert(HashedKey(key)).inserted {
             let storageKey = StorageKey(tenant: tenant, mapName: name, key: key)
             let partition = PartitionFunction.partition(forKey: key, tenantID: tenant.rawValue)
             switch kind {
             case .lww:
                 if let record = lww.record(forKey: key) {
-                    records.append(StoredRecord(key: storageKey, partition: partition, value: .lww(record), mayExistInStorage: !newKeys.contains(key)))
+                    records.append(StoredRecord(key: storageKey, partition: partition, value: .lww(record), mayExistInStorage: !newKeys.contains(HashedKey(key))))
                 }
             case .orMap:
                 records.append(StoredRecord(
-                    key: storageKey, partition: partition, value: .orMap(orMap.entry(forKey: key)), mayExistInStorage: !newKeys.contains(key)))
+                    key: storageKey, partition: partition, value: .orMap(orMap.entry(forKey: key)), mayExistInStorage: !newKeys.contains(HashedKey(key))))
             case nil:
                 break
             }
@@ -336,8 +337,8 @@ public actor MapStore {
         }
         // The events leave now, while the live queries' windows are updated.
         batch.flush()
-        var updatedKeys = Set<String>()
-        for event in events where updatedKeys.insert(event.key).inserted {
+        var updatedKeys = Set<HashedKey>()
+        for event in events where updatedKeys.insert(HashedKey(event.key)).inserted {
             let value = queryValue(forKey: event.key, nowMillis: nowMillis)
             // Every unprojected subscriber sees the same change of the written key, bar its
             // query id: that change is encoded once, and only the id is written per subscriber.
@@ -497,11 +498,11 @@ public actor MapStore {
         var changedKeys: [String] = []
         for entry in entries {
             let before = orMap.records(forKey: entry.key)
-            let beforeTombstones = orMap.tombstonesByKey[entry.key] ?? []
+            let beforeTombstones = orMap.tombstones(forKey: entry.key)
             for record in entry.records { clock.observe(record.timestamp) }
             orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
             let after = orMap.records(forKey: entry.key)
-            let afterTombstones = orMap.tombstonesByKey[entry.key] ?? []
+            let afterTombstones = orMap.tombstones(forKey: entry.key)
             guard before != after || beforeTombstones != afterTombstones else { continue }
             changedKeys.append(entry.key)
             let previous = Set(before)
@@ -509,7 +510,8 @@ public actor MapStore {
                 events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: entry.key, orRecord: record))
                 result.journal.append(type: .put, key: entry.key, value: record.value, previousValue: nil, timestamp: record.timestamp)
             }
-            for tag in afterTombstones.subtracting(beforeTombstones).sorted() {
+            let knownTombstones = Set(beforeTombstones.map(HashedKey.init))
+            for tag in afterTombstones where !knownTombstones.contains(HashedKey(tag)) {
                 events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: entry.key, orTag: tag))
             }
         }
@@ -524,7 +526,7 @@ public actor MapStore {
     public var recordCount: Int {
         switch kind {
         case .lww: return lww.count
-        case .orMap: return orMap.keys.count
+        case .orMap: return orMap.keyCount
         case nil: return 0
         }
     }

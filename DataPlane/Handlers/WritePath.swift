@@ -42,7 +42,8 @@ public struct WritePath: Sendable {
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
         // Group by map, keeping each map's ops in batch order.
         var groups: [(map: String, indices: [Int])] = []
-        var groupIndex: [String: Int] = [:]
+        // Map names compare byte for byte (`HashedKey`): "café" and "cafe\u{301}" are two maps.
+        var groupIndex: [HashedKey: Int] = [:]
         // Through the buffer: iterating the array would copy (retain and release) every op.
         ops.withUnsafeBufferPointer { ops in
             var validNodeId: String?
@@ -51,12 +52,12 @@ public struct WritePath: Sendable {
                     outcomes[index] = problem
                     continue
                 }
-                let mapName = ops[index].mapName
+                let mapName = HashedKey(ops[index].mapName)
                 if let position = groupIndex[mapName] {
                     groups[position].indices.append(index)
                 } else {
                     groupIndex[mapName] = groups.count
-                    groups.append((mapName, [index]))
+                    groups.append((mapName.string, [index]))
                 }
             }
         }

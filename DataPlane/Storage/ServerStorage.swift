@@ -13,8 +13,26 @@ public struct StorageKey: Hashable, Sendable, Comparable {
         self.key = key
     }
 
+    /// Byte for byte, as the database compares the row's text columns: with `String`'s `==`
+    /// "é" and "e\u{301}" would be one key, and the write-behind queue would coalesce two
+    /// rows' writes into one.
+    public static func == (lhs: StorageKey, rhs: StorageKey) -> Bool {
+        lhs.tenant.rawValue.hasSameUTF8(as: rhs.tenant.rawValue) && lhs.mapName.hasSameUTF8(as: rhs.mapName) && lhs.key.hasSameUTF8(as: rhs.key)
+    }
+
+    /// `String`'s hash, equal for equal bytes (and for canonically equivalent strings,
+    /// which then collide but stay distinct keys).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(tenant.rawValue)
+        hasher.combine(mapName)
+        hasher.combine(key)
+    }
+
+    /// By UTF-8 bytes, consistent with `==`.
     public static func < (lhs: StorageKey, rhs: StorageKey) -> Bool {
-        (lhs.tenant.rawValue, lhs.mapName, lhs.key) < (rhs.tenant.rawValue, rhs.mapName, rhs.key)
+        if !lhs.tenant.rawValue.hasSameUTF8(as: rhs.tenant.rawValue) { return lhs.tenant.rawValue.utf8.lexicographicallyPrecedes(rhs.tenant.rawValue.utf8) }
+        if !lhs.mapName.hasSameUTF8(as: rhs.mapName) { return lhs.mapName.utf8.lexicographicallyPrecedes(rhs.mapName.utf8) }
+        return lhs.key.utf8.lexicographicallyPrecedes(rhs.key.utf8)
     }
 }
 

@@ -2,6 +2,7 @@ import Logging
 import Metadata
 import Synchronization
 import Tenancy
+import TopGunCore
 
 /// What the node enforces per tenant (design.md §7): its quotas, its maps' schemas and its
 /// operations-per-second bucket. Read from the metadata store on first use and dropped when
@@ -28,7 +29,8 @@ public final class TenantPolicies: Sendable {
     private struct Entry {
         var quotas: QuotaLimits?
         /// `.some(nil)` caches "no schema" for a map.
-        var schemas: [String: SchemaPolicy?] = [:]
+        /// By map name, compared byte for byte (as maps are: `MapDirectory.MapID`).
+        var schemas: [HashedKey: SchemaPolicy?] = [:]
         var bucket: TokenBucket?
     }
 
@@ -180,7 +182,7 @@ public final class TenantPolicies: Sendable {
 
     /// The schema in force for `map`, nil when the map has none (or its mode is `off`).
     public func schema(_ tenant: TenantID, map: String) async -> SchemaPolicy? {
-        if let cached = entries.withLock({ $0[tenant]?.schemas[map] }) { return cached }
+        if let cached = entries.withLock({ $0[tenant]?.schemas[HashedKey(map)] }) { return cached }
         guard let metadata else { return nil }
         let policy: SchemaPolicy?
         do {
@@ -193,7 +195,7 @@ public final class TenantPolicies: Sendable {
             logger.warning("cannot read a map's schema; not checking it for now", metadata: ["tenant": "\(tenant)", "map": "\(map)", "error": "\(error)"])
             return nil
         }
-        entries.withLock { $0[tenant, default: Entry()].schemas[map] = .some(policy) }
+        entries.withLock { $0[tenant, default: Entry()].schemas[HashedKey(map)] = .some(policy) }
         return policy
     }
 
@@ -206,7 +208,7 @@ public final class TenantPolicies: Sendable {
                 // A plan change moves plan-following quotas; both re-read.
                 entries[tenant]?.quotas = nil
             case .schema(let tenant, let map):
-                entries[tenant]?.schemas[map] = nil
+                entries[tenant]?.schemas[HashedKey(map)] = nil
             case .resynchronize:
                 entries.removeAll()
             case .signingKey:

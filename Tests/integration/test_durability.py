@@ -131,3 +131,44 @@ def test_counter_state_survives_a_restart(durable_node):
         assert state.get("positive") == {"n1": 5, "n2": 2} and state.get("negative") == {"n1": 1}, f"after a restart: {state}"
     finally:
         conn.close()
+
+
+def test_canonically_equivalent_keys_and_map_names_stay_apart(durable_node, map_name):
+    # "\u00e9" and "e\u0301" are one string to Swift's `==` but two to the client (JavaScript
+    # compares code units) and to the database (bytes): they are two keys, two map names,
+    # and both rows survive a SIGKILL right after the ack.
+    node = durable_node
+    nfc, nfd = "\u00e9", "e\u0301"
+    maps = {nfc: f"{map_name}-caf{nfc}", nfd: f"{map_name}-caf{nfd}"}
+    or_name = map_name + "-or"
+    hlc = HLC("canonical-writer")
+    conn = connect(node.ws_url, node.token)
+    ops, expected = [], {}
+    for form, value in ((nfc, "composed"), (nfd, "decomposed")):
+        for target in (map_name, maps[form]):
+            record = {"value": value, "timestamp": hlc.now()}
+            ops.append(put_op(len(ops) + 1, target, form, record))
+            expected[(target, form)] = value
+        t = hlc.now()
+        ops.append(or_add_op(len(ops) + 1, or_name, form, {"value": value, "timestamp": t, "tag": ts_str(t)}))
+    conn.send(op_batch(ops))
+    ack = conn.wait_for("OP_ACK", lambda m: m["payload"]["lastId"] == str(len(ops)), timeout=30)["payload"]
+    assert ack.get("achievedLevel") == "PERSISTED" and all(r["success"] for r in ack["results"]), ack
+    node.kill()
+    conn.close()
+
+    node.start()
+    reader = Replica("canonical-reader", node.ws_url, node.token)
+    reader.connect()
+    try:
+        got = {}
+        for target in {map_name, *maps.values()}:
+            reader.merkle_sync(target)
+            for key, (value, _) in reader.lww(target).snapshot().items():
+                got[(target, key)] = value
+        reader.ormap_sync(or_name)
+        or_values = {form: reader.ormap(or_name).values(form) for form in (nfc, nfd)}
+    finally:
+        reader.disconnect()
+    assert got == expected, f"after a restart: {got}"
+    assert or_values == {nfc: ["composed"], nfd: ["decomposed"]}, or_values

@@ -20,7 +20,8 @@ public enum GroupAggregator {
     public static func aggregate(
         _ records: some Sequence<QueryRecord>, groupBy: [String], aggregations: [Aggregation]
     ) -> [QueryRecord] {
-        var indexByKey: [String: Int] = [:]
+        // Group keys compare byte for byte, as the client's JavaScript strings do.
+        var indexByKey: [HashedKey: Int] = [:]
         var groups: [Group] = []
         var aggregatedFields: [String] = []
         for aggregation in aggregations {
@@ -31,11 +32,11 @@ public enum GroupAggregator {
             let values = groupBy.map { RecordAttribute.resolve($0, key: nil, value: record.value) }
             let key = groupKey(for: values)
             let index: Int
-            if let existing = indexByKey[key] {
+            if let existing = indexByKey[HashedKey(key)] {
                 index = existing
             } else {
                 index = groups.count
-                indexByKey[key] = index
+                indexByKey[HashedKey(key)] = index
                 groups.append(Group(key: key, values: values.map { $0 ?? .null }, fieldCount: aggregatedFields.count))
             }
             groups[index].count += 1

@@ -25,7 +25,8 @@ public struct LiveQueryWindow: Sendable {
     private let ordering: RecordOrdering
     private let auth: DataValue?
     private var rows: [Row] = []
-    private var positionsByKey: [String: RecordPosition] = [:]
+    /// Keys compare byte for byte (`HashedKey`), as the client's do.
+    private var positionsByKey: [HashedKey: RecordPosition] = [:]
 
     private struct Row: Sendable {
         var position: RecordPosition
@@ -43,9 +44,9 @@ public struct LiveQueryWindow: Sendable {
         self.auth = auth
         for (key, value) in records where query.evaluate(key: key, value: value, auth: auth) {
             let position = ordering.position(key: key, value: value)
-            if positionsByKey.updateValue(position, forKey: key) != nil {
+            if positionsByKey.updateValue(position, forKey: HashedKey(key)) != nil {
                 // A key seen twice: the later value wins, as a later write would.
-                rows.removeAll { $0.position.key == key }
+                rows.removeAll { $0.position.key.hasSameUTF8(as: key) }
             }
             rows.append(Row(position: position, value: value))
         }
@@ -63,7 +64,7 @@ public struct LiveQueryWindow: Sendable {
 
     /// Whether `key` is among the visible rows.
     public func isVisible(_ key: String) -> Bool {
-        guard let position = positionsByKey[key], let index = index(of: position) else { return false }
+        guard let position = positionsByKey[HashedKey(key)], let index = index(of: position) else { return false }
         return index < visibleLimit
     }
 
@@ -72,7 +73,7 @@ public struct LiveQueryWindow: Sendable {
     public mutating func apply(key: String, value: DataValue?) -> [QueryChange] {
         let limit = visibleLimit
         var wasVisible = false
-        if let old = positionsByKey.removeValue(forKey: key), let oldIndex = index(of: old) {
+        if let old = positionsByKey.removeValue(forKey: HashedKey(key)), let oldIndex = index(of: old) {
             wasVisible = oldIndex < limit
             rows.remove(at: oldIndex)
         }
@@ -81,7 +82,7 @@ public struct LiveQueryWindow: Sendable {
             let position = ordering.position(key: key, value: value)
             let newIndex = insertionIndex(for: position)
             rows.insert(Row(position: position, value: value), at: newIndex)
-            positionsByKey[key] = position
+            positionsByKey[HashedKey(key)] = position
             isVisible = newIndex < limit
         }
 
@@ -106,7 +107,7 @@ public struct LiveQueryWindow: Sendable {
     /// Index of the row at exactly `position` (positions are unique: they include the key).
     private func index(of position: RecordPosition) -> Int? {
         let index = insertionIndex(for: position)
-        guard index < rows.count, rows[index].position.key == position.key else { return nil }
+        guard index < rows.count, rows[index].position.key.hasSameUTF8(as: position.key) else { return nil }
         return index
     }
 

@@ -28,7 +28,7 @@ public struct HashedKey: Hashable, Sendable, CustomStringConvertible {
     /// equal only unit for unit (Swift's `==` would also equate "é" with "e\u{301}").
     @inlinable
     public static func == (lhs: HashedKey, rhs: HashedKey) -> Bool {
-        lhs.hash == rhs.hash && lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        lhs.hash == rhs.hash && lhs.string.hasSameUTF8(as: rhs.string)
     }
 
     @inlinable

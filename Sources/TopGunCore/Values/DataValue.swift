@@ -57,15 +57,16 @@ public struct DataObject: Sendable {
     public var keys: [String] { fields.map(\.key) }
 
     /// The value under `key`, or nil when absent. Setting nil removes the key; setting a
-    /// value replaces it in place or appends it.
+    /// value replaces it in place or appends it. Keys compare byte for byte, as JavaScript's
+    /// property names do ("\u{e9}" and "e\u{301}" are two properties).
     @inlinable
     public subscript(key: String) -> DataValue? {
         get {
-            for field in fields where field.key == key { return field.value }
+            for field in fields where field.key.hasSameUTF8(as: key) { return field.value }
             return nil
         }
         set {
-            if let index = fields.firstIndex(where: { $0.key == key }) {
+            if let index = fields.firstIndex(where: { $0.key.hasSameUTF8(as: key) }) {
                 if let newValue { fields[index].value = newValue } else { fields.remove(at: index) }
             } else if let newValue {
                 fields.append(Field(key: key, value: newValue))
@@ -187,7 +188,8 @@ extension DataValue: Equatable {
         switch (lhs, rhs) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
-        case (.string(let a), .string(let b)): return a == b
+        // Byte for byte, as JavaScript's `===` compares strings (code unit for code unit).
+        case (.string(let a), .string(let b)): return a.hasSameUTF8(as: b)
         case (.binary(let a), .binary(let b)): return a == b
         case (.array(let a), .array(let b)): return a == b
         case (.object(let a), .object(let b)): return a == b

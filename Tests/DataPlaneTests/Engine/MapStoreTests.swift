@@ -138,4 +138,33 @@ import TopGunWire
         #expect(await store.kind == .lww)
         #expect(await store.queryRecords(nowMillis: 0) == [QueryRecord(key: "k", value: "v")])
     }
+
+    /// Keys and map names are the client's JavaScript strings, and storage's bytes: a
+    /// composed and a decomposed "é" are two keys, each persisted, and two maps.
+    @Test func canonicallyEquivalentKeysAreTwoRecordsAndTwoRows() async {
+        let store = Self.makeStore()
+        let result = await store.apply(
+            [Self.put("\u{e9}", "composed", Self.ts(1), id: "1"), Self.put("e\u{301}", "decomposed", Self.ts(2), id: "2")], writer: nil, nowMillis: 0)
+        #expect(result.outcomes == [.applied, .applied])
+        #expect(await store.recordCount == 2)
+        let rows = result.changedRecords.map(\.key.key)
+        #expect(rows.count == 2)
+        #expect(rows.contains { $0.hasSameUTF8(as: "\u{e9}") } && rows.contains { $0.hasSameUTF8(as: "e\u{301}") })
+        // Both rows are new: inserts, not upserts of each other.
+        #expect(result.changedRecords.allSatisfy { !$0.mayExistInStorage })
+
+        let orStore = MapStore(tenant: "tn_a", name: "sets", clock: NodeClock(nodeId: "server"))
+        let orOps = ["\u{e9}", "e\u{301}"].enumerated().map { index, key in
+            ClientOp(id: String(index), mapName: "sets", key: key, opType: "OR_ADD", orRecord: ORMapRecord(value: "x", timestamp: Self.ts(1), tag: "1:\(index):c1"))
+        }
+        let orResult = await orStore.apply(orOps, writer: nil, nowMillis: 0)
+        #expect(orResult.changedRecords.count == 2)
+        #expect(await orStore.recordCount == 2)
+
+        let directory = MapDirectory(clock: NodeClock(nodeId: "server"))
+        let composed = directory.store(tenant: "tn_a", name: "caf\u{e9}")
+        let decomposed = directory.store(tenant: "tn_a", name: "cafe\u{301}")
+        #expect(composed !== decomposed)
+        #expect(directory.store(tenant: "tn_a", name: "caf\u{e9}") === composed)
+    }
 }

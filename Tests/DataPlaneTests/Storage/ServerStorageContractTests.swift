@@ -26,6 +26,25 @@ extension StorageTests {
             }
         }
 
+        /// Keys and map names are stored as the client's bytes: canonically equivalent ones
+        /// ("\u{e9}" and "e\u{301}") are separate rows, in one batch or in two.
+        @Test(arguments: StorageBackend.all)
+        func canonicallyEquivalentKeysAreSeparateRows(_ backend: StorageBackend) async throws {
+            try await backend.withStorage { storage, _ in
+                let records = [
+                    StorageFixtures.lww("\u{e9}", "composed"), StorageFixtures.lww("e\u{301}", "decomposed"),
+                    StorageFixtures.lww("k", "composed map", map: "caf\u{e9}"), StorageFixtures.lww("k", "decomposed map", map: "cafe\u{301}"),
+                ]
+                #expect(Set(records.map(\.key)).count == 4)
+                try await storage.store(records)
+                try await storage.store([StorageFixtures.lww("e\u{301}", "decomposed, again", millis: 1_800_000_000_000)])
+                let loaded = try await loadEverything(storage)
+                var expected = records
+                expected[1] = StorageFixtures.lww("e\u{301}", "decomposed, again", millis: 1_800_000_000_000)
+                #expect(StorageFixtures.sorted(loaded) == StorageFixtures.sorted(expected))
+            }
+        }
+
         @Test(arguments: StorageBackend.all)
         func upsertReplacesTheRow(_ backend: StorageBackend) async throws {
             try await backend.withStorage { storage, _ in

@@ -73,7 +73,8 @@ enum StorageFixtures {
     static func sorted(_ records: [StoredRecord]) -> [StoredRecord] {
         // Decorate once: comparing StorageKeys field by field is slow in debug builds.
         records.map { ("\($0.key.tenant.rawValue)\u{1}\($0.key.mapName)\u{1}\($0.key.key)\u{1}\($0.value.kind.rawValue)", $0) }
-            .sorted { $0.0 < $1.0 }
+            // By bytes: `<` leaves canonically equivalent keys unordered.
+            .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
             .map(\.1)
     }
 }

@@ -77,4 +77,14 @@ private func records(_ pairs: [(String, DataValue)]) -> [QueryRecord] {
         #expect(rows == [QueryRecord(key: "", value: ["__key": "", "__count": 4, "__max_qty": 3])])
         #expect(GroupAggregator.aggregate([], groupBy: [], aggregations: [Aggregation(.count)]).isEmpty)
     }
+
+    /// Group keys compare as the client's JavaScript strings do: code unit for code unit.
+    @Test func canonicallyEquivalentGroupValuesAreTwoGroups() {
+        let rows = GroupAggregator.aggregate(
+            records([("a", ["city": "caf\u{e9}"]), ("b", ["city": "cafe\u{301}"]), ("c", ["city": "caf\u{e9}"])]),
+            groupBy: ["city"], aggregations: [])
+        // In JavaScript order: "e" (U+0065) sorts before "\u{e9}".
+        #expect(rows.map { Array($0.key.utf8) } == [Array("cafe\u{301}".utf8), Array("caf\u{e9}".utf8)])
+        #expect(rows.map { $0.value.objectValue?["__count"] } == [1, 2])
+    }
 }

@@ -97,4 +97,17 @@ private let initialPlayers: [String: DataValue] = [
         #expect(QueryChange.leave(key: "k").value == nil)
         #expect(QueryChange.update(key: "k", value: 1).value == 1)
     }
+
+    /// Keys are the client's JavaScript strings: a composed and a decomposed "é" are two rows.
+    @Test func canonicallyEquivalentKeysAreTwoRows() {
+        var window = LiveQueryWindow(query: topThree, records: [(key: "\u{e9}", value: player(50)), (key: "e\u{301}", value: player(40))])
+        #expect(window.matchingCount == 2)
+        let changes = window.apply(key: "e\u{301}", value: nil)
+        // Compared as bytes: `==` on the strings could not tell the two keys apart.
+        guard case .leave(let left)? = changes.first, changes.count == 1 else { Issue.record("expected one leave, got \(changes)"); return }
+        #expect(Array(left.utf8) == Array("e\u{301}".utf8))
+        #expect(window.visibleRecords.map { Array($0.key.utf8) } == [Array("\u{e9}".utf8)])
+        #expect(window.isVisible("\u{e9}"))
+        #expect(!window.isVisible("e\u{301}"))
+    }
 }

@@ -23,6 +23,19 @@ private func holds(_ node: PredicateNode, on value: DataValue = person, key: Str
         #expect(!holds(.leaf(.eq, "age", 31)))
     }
 
+    /// Strings are equal as JavaScript's `===` says: code unit for code unit, with no
+    /// Unicode normalization ("caf\u{e9}" is not "cafe\u{301}"), and so are property names.
+    @Test func eqComparesStringsAndFieldNamesByteForByte() {
+        let value: DataValue = .object(DataObject(fields: [
+            DataObject.Field(key: "caf\u{e9}", value: "composed"), DataObject.Field(key: "cafe\u{301}", value: "decomposed"),
+        ]))
+        #expect(holds(.leaf(.eq, "caf\u{e9}", "composed"), on: value))
+        #expect(holds(.leaf(.eq, "cafe\u{301}", "decomposed"), on: value))
+        #expect(!holds(.leaf(.eq, "caf\u{e9}", "decomposed"), on: value))
+        #expect(!holds(.leaf(.eq, "name", "Alic\u{e9}"), on: ["name": "Alice\u{301}"]))
+        #expect(holds(.leaf(.eq, "name", "Alic\u{e9}"), on: ["name": "Alic\u{e9}"]))
+    }
+
     @Test func eqComparesIntAndWholeDoubleAsEqual() {
         #expect(holds(.leaf(.eq, "age", 30.0)))
         #expect(!holds(.leaf(.eq, "age", 30.5)))
