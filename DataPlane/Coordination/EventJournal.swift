@@ -117,7 +117,7 @@ public final class EventJournal: Sendable {
     private static func event(sequence: UInt64, mapName: String, draft: JournalDraft, timestamp: Timestamp, nodeId: String) -> JournalEvent {
         JournalEvent(
             sequence: String(sequence), type: draft.type, mapName: mapName, key: draft.key,
-            value: draft.value, previousValue: draft.previousValue, timestamp: timestamp, nodeId: nodeId)
+            value: draft.value?.dataValue, previousValue: draft.previousValue?.dataValue, timestamp: timestamp, nodeId: nodeId)
     }
 
     /// Events with sequence ≥ `fromSequence`, oldest first.

@@ -41,8 +41,9 @@ public struct JournalDraft: Sendable {
     /// drops the event, long after its write, when that object is no longer in cache).
     var storedKey: InlineText
     public var key: String { storedKey.string }
-    public var value: DataValue?
-    public var previousValue: DataValue?
+    /// As the records held them: a packed value stays packed (decoded only when read).
+    public var value: RecordValue?
+    public var previousValue: RecordValue?
     public var millis: Int64
     public var counter: Int64
     /// The timestamp's node id when it is not the batch's (`JournalDrafts.nodeId`).
@@ -66,7 +67,7 @@ public struct JournalDrafts: Sendable, RandomAccessCollection {
 
     public mutating func reserveCapacity(_ count: Int) { drafts.reserveCapacity(count) }
 
-    public mutating func append(type: JournalEventType, key: borrowing String, value: DataValue?, previousValue: DataValue?, timestamp: borrowing Timestamp) {
+    public mutating func append(type: JournalEventType, key: borrowing String, value: RecordValue?, previousValue: RecordValue?, timestamp: borrowing Timestamp) {
         var other: String?
         if let nodeId {
             if timestamp.nodeId != nodeId { other = timestamp.nodeId }
@@ -200,7 +201,7 @@ public actor MapStore {
                 if orMap.apply(key: op.pointee.key, record: record) {
                     if collectingKeys { changedKeys.append(op.pointee.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
-                    journal.append(type: .put, key: op.pointee.key, value: record.value, previousValue: nil, timestamp: record.timestamp)
+                    journal.append(type: .put, key: op.pointee.key, value: .decoded(record.value), previousValue: nil, timestamp: record.timestamp)
                 }
             } else {
                 guard let tag = op.pointee.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
@@ -212,7 +213,8 @@ public actor MapStore {
                 if !wasKnown {
                     if collectingKeys { changedKeys.append(op.pointee.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
-                    journal.append(type: .delete, key: op.pointee.key, value: nil, previousValue: previous?.value, timestamp: previous?.timestamp ?? clock.now())
+                    journal.append(
+                        type: .delete, key: op.pointee.key, value: nil, previousValue: previous.map { .decoded($0.value) }, timestamp: previous?.timestamp ?? clock.now())
                 }
             }
             return .applied
@@ -237,11 +239,11 @@ public actor MapStore {
                 mapName: name, eventType: isTombstone ? .remove : .put, key: op.pointee.key, record: op.pointee.record.unsafelyUnwrapped))
         }
         // Moved out of the replaced record, not copied: the journal holds the only reference.
-        var previousValue: DataValue?
-        if var previous = merge.previous, !previous.isExpired(nowMillis: nowMillis) { previousValue = previous.value.take() }
+        var previousValue: RecordValue?
+        if var previous = merge.previous, !previous.isExpired(nowMillis: nowMillis) { previousValue = previous.payload.take() }
         let type: JournalEventType = isTombstone ? .delete : (previousValue == nil ? .put : .update)
         journal.append(
-            type: type, key: op.pointee.key, value: op.pointee.record.unsafelyUnwrapped.value, previousValue: previousValue,
+            type: type, key: op.pointee.key, value: op.pointee.record.unsafelyUnwrapped.payload, previousValue: previousValue,
             timestamp: op.pointee.record.unsafelyUnwrapped.timestamp)
         return .applied
     }
@@ -508,7 +510,7 @@ public actor MapStore {
             let previous = Set(before)
             for record in after where !previous.contains(record) {
                 events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: entry.key, orRecord: record))
-                result.journal.append(type: .put, key: entry.key, value: record.value, previousValue: nil, timestamp: record.timestamp)
+                result.journal.append(type: .put, key: entry.key, value: .decoded(record.value), previousValue: nil, timestamp: record.timestamp)
             }
             let knownTombstones = Set(beforeTombstones.map(HashedKey.init))
             for tag in afterTombstones where !knownTombstones.contains(HashedKey(tag)) {

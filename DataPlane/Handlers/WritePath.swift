@@ -194,7 +194,7 @@ public struct WritePath: Sendable {
     /// Whether an op only removes (a tombstone or an OR-Map tag removal).
     static func isDelete(_ op: ClientOp) -> Bool {
         if op.orRecord != nil { return false }
-        if let record = op.record { return record.value == nil }
+        if let record = op.record { return record.isTombstone }
         return true
     }
 

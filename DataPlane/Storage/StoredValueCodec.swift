@@ -28,10 +28,11 @@ public enum StoredValueCodec {
     public static func encode(_ value: StoredValue, into writer: inout MessagePackWriter) {
         switch value {
         case .lww(let record):
-            writer.writeMapHeader(1 + (record.value == nil ? 0 : 1) + (record.ttlMs == nil ? 0 : 1))
-            if let value = record.value {
+            writer.writeMapHeader(1 + (record.isTombstone ? 0 : 1) + (record.ttlMs == nil ? 0 : 1))
+            if let payload = record.payload {
                 writer.writeString("value")
-                writer.write(value)
+                // A packed value is written as the bytes it arrived in.
+                writer.write(payload)
             }
             writer.writeString("timestamp")
             write(record.timestamp, into: &writer)

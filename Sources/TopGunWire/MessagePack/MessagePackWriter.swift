@@ -75,6 +75,11 @@ public struct MessagePackWriter: Sendable {
         }
     }
 
+    /// Appends bytes that are already one encoded MessagePack value.
+    public mutating func writeRaw(_ encoded: [UInt8]) {
+        bytes.append(contentsOf: encoded)
+    }
+
     public mutating func writeDouble(_ value: Double) {
         bytes.append(0xcb)
         appendBigEndian(value.bitPattern)

@@ -25,4 +25,34 @@ enum UTF8Text {
         }
         return true
     }
+
+    /// Whether the bytes are valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF),
+    /// as `String(validating:as:)` decides, without building a string.
+    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            let lead = bytes[index]
+            if lead < 0x80 {
+                index += 1
+                continue
+            }
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xbf  // allowed range of the second byte
+            switch lead {
+            case 0xc2...0xdf: length = 2
+            case 0xe0: length = 3; low = 0xa0
+            case 0xe1...0xec, 0xee, 0xef: length = 3
+            case 0xed: length = 3; high = 0x9f  // no surrogates
+            case 0xf0: length = 4; low = 0x90
+            case 0xf1...0xf3: length = 4
+            case 0xf4: length = 4; high = 0x8f  // nothing above U+10FFFF
+            default: return false
+            }
+            guard index + length <= count, bytes[index + 1] >= low, bytes[index + 1] <= high else { return false }
+            for offset in 2..<length where bytes[index + offset] & 0xc0 != 0x80 { return false }
+            index += length
+        }
+        return true
+    }
 }

@@ -11,7 +11,7 @@ import TopGunWire
         var drafts = JournalDrafts()
         for (index, key) in keys.enumerated() {
             let nodeId = nodeIds[index % nodeIds.count]
-            drafts.append(type: type, key: key, value: .int(Int64(index)), previousValue: nil, timestamp: Timestamp(millis: 1_000 + Int64(index), counter: 7, nodeId: nodeId))
+            drafts.append(type: type, key: key, value: .decoded(.int(Int64(index))), previousValue: nil, timestamp: Timestamp(millis: 1_000 + Int64(index), counter: 7, nodeId: nodeId))
         }
         return drafts
     }

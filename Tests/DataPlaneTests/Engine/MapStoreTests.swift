@@ -64,7 +64,7 @@ import TopGunWire
         let r3 = await store.apply([Self.put("k", nil, Self.ts(3))], writer: nil, nowMillis: 0)
         #expect(r1.journal.map(\.type) == [.put])
         #expect(r2.journal.map(\.type) == [.update])
-        #expect(r2.journal.first?.previousValue == "a")
+        #expect(r2.journal.first?.previousValue?.dataValue == "a")
         #expect(r3.journal.map(\.type) == [.delete])
     }
 

@@ -176,7 +176,7 @@ extension StorageTests {
                 try await storage.store(node.rows)
                 #expect(try await node.services.loadPartitions(from: storage, checkingTenantsIn: node.metadata) == 6)
                 var drafts = JournalDrafts()
-                drafts.append(type: .put, key: "shared", value: .int(1), previousValue: nil, timestamp: StorageFixtures.timestamp(1))
+                drafts.append(type: .put, key: "shared", value: .decoded(.int(1)), previousValue: nil, timestamp: StorageFixtures.timestamp(1))
                 node.services.journal.append(drafts, mapName: "todos", tenant: node.a)
                 let runner = Task { await node.queue.run() }
                 let purging = Task { try await node.purger.run() }

@@ -123,15 +123,19 @@ enum OpBatchFastDecoder {
 
     static func record(_ cursor: inout Cursor, nodeIdCache: inout String) -> LWWRecord? {
         guard let count = cursor.readMapCount() else { return nil }
-        var value: DataValue?
+        var value: RecordValue?
         var timestamp: Timestamp?
         var ttlMs: Double?
         for _ in 0..<count {
             guard let key = cursor.readRawString() else { return nil }
             if keyEquals(key, "value") {
-                guard let decoded = try? cursor.readValue(depth: 5) else { return nil }
-                // Spelled out: a bare `nil` here would become the literal `DataValue.null`.
-                value = decoded.isNull ? DataValue?.none : .some(decoded)
+                // Packed as it arrived when it can be: no tree of objects to build now and
+                // to free when the record is replaced.
+                do throws(WireDecodingError) {
+                    value = try cursor.readRecordValue(depth: 5)
+                } catch {
+                    return nil
+                }
             } else if cursor.readNilIfPresent() {
                 continue
             } else if keyEquals(key, "timestamp") {
@@ -145,7 +149,7 @@ enum OpBatchFastDecoder {
             }
         }
         guard let timestamp else { return nil }
-        return LWWRecord(value: value, timestamp: timestamp, ttlMs: ttlMs)
+        return LWWRecord(payload: value, timestamp: timestamp, ttlMs: ttlMs)
     }
 
     static func timestamp(_ cursor: inout Cursor, nodeIdCache: inout String) -> Timestamp? {
