@@ -326,8 +326,8 @@ public actor MapStore {
     private func broadcast(_ events: [ServerEventPayload], excluding writer: SessionID?, nowMillis: Int64) {
         guard !events.isEmpty, !queries.isEmpty else { return }
         let timestamp = clock.now()
-        // Drains go to each session's event loop in chunks (FanOutBatch); the events are
-        // handed over before the live queries' windows are updated.
+        // Drains go to each session's event loop in chunks (FanOutBatch), those of this loop
+        // at once; the events are handed over before the live queries' windows are updated.
         var batch = FanOutBatch()
         defer { batch.flush() }
         for event in events {
@@ -361,7 +361,7 @@ public actor MapStore {
                     case .update: changeType = .update
                     case .leave: changeType = .leave
                     }
-                    if query.fields == nil, change.key == event.key {
+                    if query.fields == nil, change.key.hasSameUTF8(as: event.key) {
                         // For the written key, a window reports the value it was given.
                         let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
                         templates[changeType] = template

@@ -195,17 +195,25 @@ public struct FanOutBatch {
         groups[id, default: (loop, [])].sinks.append(sink)
         if let sinks = groups[id]?.sinks, sinks.count >= Self.chunk {
             groups[id] = nil
-            loop.execute { for sink in sinks { sink.drain() } }
+            Self.drain(sinks, on: loop)
         }
     }
 
     /// Starts writing what the batch queued, and empties the batch.
     public mutating func flush() {
-        for (_, group) in groups {
-            let sinks = group.sinks
-            group.loop.execute { for sink in sinks { sink.drain() } }
-        }
+        for (_, group) in groups { Self.drain(group.sinks, on: group.loop) }
         groups = [:]
+    }
+
+    /// Sessions of the loop this code runs on are written at once: their loop is busy with
+    /// this very code (a map's fan-out runs on the writer's event loop), and a job queued
+    /// behind it would wait for the rest of the fan-out (the live queries' updates) first.
+    private static func drain(_ sinks: [ChannelSink], on loop: any EventLoop) {
+        if loop.inEventLoop {
+            for sink in sinks { sink.drain() }
+        } else {
+            loop.execute { for sink in sinks { sink.drain() } }
+        }
     }
 }
 
