@@ -68,6 +68,25 @@ import TopGunWire
         #expect(r3.journal.map(\.type) == [.delete])
     }
 
+    /// Packed values (as OP_BATCH's decoder keeps them) and decoded ones reach the journal
+    /// alike: its events read back the values written and replaced.
+    @Test func journalKeepsPackedAndDecodedValues() async {
+        let store = Self.makeStore()
+        let first: DataValue = ["title": "caf\u{e9}", "n": 1, "tags": ["a", "b"]]
+        let second: DataValue = ["title": "second", "n": 2.5]
+        let packed = ClientOp(
+            id: "1", mapName: "todos", key: "k", opType: "PUT",
+            record: LWWRecord(payload: .packed(MessagePackFormat.pack(first)), timestamp: Self.ts(1)))
+        _ = await store.apply([packed], writer: nil, nowMillis: 0)
+        let result = await store.apply([Self.put("k", second, Self.ts(2)), Self.put("other", "x", Self.ts(3), id: "2")], writer: nil, nowMillis: 0)
+        let journal = EventJournal(nodeId: "server")
+        journal.append(result.journal, mapName: "todos", tenant: "tn_a")
+        let events = journal.read(tenant: "tn_a", fromSequence: 1, limit: 10, mapName: nil).events
+        #expect(events.map(\.value) == [second, "x"])
+        #expect(events.map(\.previousValue) == [first, nil])
+        #expect(events.map(\.key) == ["k", "other"])
+    }
+
     @Test func watchersOtherThanTheWriterGetServerEventsAndQueryUpdates() async throws {
         let store = Self.makeStore()
         let (watcher, stream) = SessionOutbound.make()
