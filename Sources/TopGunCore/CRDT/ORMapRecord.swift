@@ -14,6 +14,18 @@ public struct ORMapRecord: Sendable, Hashable {
         self.ttlMs = ttlMs
     }
 
+    /// Tags compare byte for byte, as the map keeps them apart (`ORMap`).
+    public static func == (lhs: ORMapRecord, rhs: ORMapRecord) -> Bool {
+        lhs.tag.hasSameUTF8(as: rhs.tag) && lhs.timestamp == rhs.timestamp && lhs.ttlMs == rhs.ttlMs && lhs.value == rhs.value
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(tag)
+        hasher.combine(timestamp)
+        hasher.combine(ttlMs)
+        hasher.combine(value)
+    }
+
     @inlinable
     public func isExpired(nowMillis: Int64) -> Bool {
         guard let ttlMs else { return false }

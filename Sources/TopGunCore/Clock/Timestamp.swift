@@ -17,6 +17,20 @@ public struct Timestamp: Sendable, Hashable {
 
     /// The zero timestamp `{0, 0, ""}`, which the HTTP client sends for "never synced".
     public static let zero = Timestamp(millis: 0, counter: 0, nodeId: "")
+
+    /// Node ids compare byte for byte, as in the ordering below (`String`'s `==` would call
+    /// two ids equal that `<` orders).
+    @inlinable
+    public static func == (lhs: Timestamp, rhs: Timestamp) -> Bool {
+        lhs.millis == rhs.millis && lhs.counter == rhs.counter && lhs.nodeId.hasSameUTF8(as: rhs.nodeId)
+    }
+
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(millis)
+        hasher.combine(counter)
+        hasher.combine(nodeId)
+    }
 }
 
 extension Timestamp: Comparable {

@@ -65,6 +65,18 @@ import TopGunCore
         #expect(!(Timestamp(millis: 1, counter: 1, nodeId: "a") < Timestamp(millis: 1, counter: 1, nodeId: "a")))
     }
 
+    /// Equality agrees with the ordering: node ids that differ in bytes ("\u{e9}", "e\u{301}")
+    /// are ordered, so they are not equal.
+    @Test func canonicallyEquivalentNodeIdsAreDifferentTimestamps() {
+        let composed = Timestamp(millis: 1, counter: 1, nodeId: "\u{e9}")
+        let decomposed = Timestamp(millis: 1, counter: 1, nodeId: "e\u{301}")
+        #expect(decomposed < composed)
+        #expect(composed != decomposed)
+        #expect(Set([composed, decomposed]).count == 2)
+        let record = ORMapRecord(value: "x", timestamp: composed, tag: composed.description)
+        #expect(record != ORMapRecord(value: "x", timestamp: decomposed, tag: decomposed.description))
+    }
+
     @Test func stringFormRoundTrips() {
         let ts = Timestamp(millis: 1_234_567_890, counter: 42, nodeId: "my-node")
         #expect(ts.description == "1234567890:42:my-node")
