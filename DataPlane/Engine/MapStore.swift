@@ -207,7 +207,7 @@ public actor MapStore {
                 guard let tag = op.pointee.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
                 kind = .orMap
                 if let timestamp = Timestamp(tag) { clock.observe(timestamp) }
-                let previous = orMap.records(forKey: op.pointee.key).first { $0.tag == tag }
+                let previous = orMap.records(forKey: op.pointee.key).first { $0.tag.hasSameUTF8(as: tag) }
                 let wasKnown = orMap.isTombstoned(tag)
                 orMap.applyTombstone(tag: tag, key: op.pointee.key)
                 if !wasKnown {

@@ -14,7 +14,7 @@ struct QueryCursor: Sendable, Equatable {
     var issuedAtMillis: Int64
 
     static func == (lhs: QueryCursor, rhs: QueryCursor) -> Bool {
-        lhs.position.key == rhs.position.key
+        lhs.position.key.hasSameUTF8(as: rhs.position.key)
             && lhs.position.sortValues.map { $0 ?? .null } == rhs.position.sortValues.map { $0 ?? .null }
             && lhs.filterHash == rhs.filterHash && lhs.sortHash == rhs.sortHash
             && lhs.issuedAtMillis == rhs.issuedAtMillis

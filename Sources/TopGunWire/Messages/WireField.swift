@@ -169,7 +169,7 @@ public struct WireDictionary<Value: WireField & Equatable>: WireField, Equatable
     }
 
     public subscript(key: String) -> Value? {
-        entries.first { $0.key == key }?.value
+        entries.first { $0.key.hasSameUTF8(as: key) }?.value
     }
 
     public static func == (lhs: WireDictionary, rhs: WireDictionary) -> Bool {
