@@ -63,7 +63,7 @@ public struct KeyTable<Value> {
     static func matches(_ entry: UnsafePointer<Entry>, _ key: borrowing String, _ hash: Int, _ head: KeyHead) -> Bool {
         guard entry.pointee.key.hash == hash, entry.pointee.head == head else { return false }
         // Up to 32 bytes the head is the whole key (the length is in the head too).
-        return head.isWholeKey || entry.pointee.key.string.utf8.elementsEqual(key.utf8)
+        return head.isWholeKey || entry.pointee.key.string.hasSameUTF8(as: key)
     }
 
     public subscript(key: HashedKey) -> Value? {

@@ -45,46 +45,32 @@ extension Cursor {
         case 0x80...0x8f: return skipPlainMap(count: Int(byte & 0x0f), depth: depth)
         case 0x90...0x9f: return skipPlainArray(count: Int(byte & 0x0f), depth: depth)
         case 0xa0...0xbf: return skipPlainString(length: Int(byte & 0x1f))
-        case 0xc4:
-            guard let n = skipLength(UInt8.self) else { return false }
-            return skipBytes(n)
-        case 0xc5:
-            guard let n = skipLength(UInt16.self) else { return false }
-            return skipBytes(n)
-        case 0xc6:
-            guard let n = skipLength(UInt32.self) else { return false }
-            return skipBytes(n)
+        case 0xc4...0xc6: return skipSized(lengthBytes: 1 << Int(byte - 0xc4), .binary, depth: depth)
         case 0xcc, 0xd0: return skipBytes(1)
         case 0xcd, 0xd1: return skipBytes(2)
         case 0xca, 0xce, 0xd2: return skipBytes(4)
         case 0xcb, 0xcf, 0xd3: return skipBytes(8)
-        case 0xd9:
-            guard let n = skipLength(UInt8.self) else { return false }
-            return skipPlainString(length: n)
-        case 0xda:
-            guard let n = skipLength(UInt16.self) else { return false }
-            return skipPlainString(length: n)
-        case 0xdb:
-            guard let n = skipLength(UInt32.self) else { return false }
-            return skipPlainString(length: n)
-        case 0xdc:
-            guard let n = skipLength(UInt16.self) else { return false }
-            return skipPlainArray(count: n, depth: depth)
-        case 0xdd:
-            guard let n = skipLength(UInt32.self) else { return false }
-            return skipPlainArray(count: n, depth: depth)
-        case 0xde:
-            guard let n = skipLength(UInt16.self) else { return false }
-            return skipPlainMap(count: n, depth: depth)
-        case 0xdf:
-            guard let n = skipLength(UInt32.self) else { return false }
-            return skipPlainMap(count: n, depth: depth)
+        case 0xd9...0xdb: return skipSized(lengthBytes: 1 << Int(byte - 0xd9), .string, depth: depth)
+        case 0xdc, 0xdd: return skipSized(lengthBytes: byte == 0xdc ? 2 : 4, .array, depth: depth)
+        case 0xde, 0xdf: return skipSized(lengthBytes: byte == 0xde ? 2 : 4, .map, depth: depth)
         default: return false  // 0xc1 and the extension types
         }
     }
 
-    private mutating func skipLength<T: FixedWidthInteger>(_: T.Type) -> Int? {
-        let size = MemoryLayout<T>.size
+    private enum Sized { case binary, string, array, map }
+
+    /// A value whose length or count comes first, in `lengthBytes` big-endian bytes.
+    private mutating func skipSized(lengthBytes: Int, _ kind: Sized, depth: Int) -> Bool {
+        guard let length = skipLength(bytes: lengthBytes) else { return false }
+        switch kind {
+        case .binary: return skipBytes(length)
+        case .string: return skipPlainString(length: length)
+        case .array: return skipPlainArray(count: length, depth: depth)
+        case .map: return skipPlainMap(count: length, depth: depth)
+        }
+    }
+
+    private mutating func skipLength(bytes size: Int) -> Int? {
         guard remaining >= size else { return nil }
         var value = 0
         for index in 0..<size { value = value << 8 | Int(base[position &+ index]) }
@@ -121,9 +107,7 @@ extension Cursor {
             let keyLength: Int?
             switch byte {
             case 0xa0...0xbf: keyLength = Int(byte & 0x1f)
-            case 0xd9: keyLength = skipLength(UInt8.self)
-            case 0xda: keyLength = skipLength(UInt16.self)
-            case 0xdb: keyLength = skipLength(UInt32.self)
+            case 0xd9...0xdb: keyLength = skipLength(bytes: 1 << Int(byte - 0xd9))
             default: keyLength = nil  // a non-string key: `readKey` converts it
             }
             guard let keyLength, skipPlainString(length: keyLength), skipPlainValue(depth: depth + 1) else { return false }
