@@ -15,6 +15,8 @@ var migrationResources: [Resource] {
         "postgres/0002_records.postgres.sql",
         "sqlite/0003_control_plane.sqlite.sql",
         "postgres/0003_control_plane.postgres.sql",
+        "sqlite/0004_record_sequence.sqlite.sql",
+        "postgres/0004_record_sequence.postgres.sql",
     ].map { .embedInCode($0) }
 }
 

@@ -72,6 +72,10 @@ public enum MigrationCatalog {
               fileName: "0003_control_plane.sqlite.sql", bytes: PackageResources._003_control_plane_sqlite_sql),
         Entry(dialect: .postgres, version: 3, name: "control_plane",
               fileName: "0003_control_plane.postgres.sql", bytes: PackageResources._003_control_plane_postgres_sql),
+        Entry(dialect: .sqlite, version: 4, name: "record_sequence",
+              fileName: "0004_record_sequence.sqlite.sql", bytes: PackageResources._004_record_sequence_sqlite_sql),
+        Entry(dialect: .postgres, version: 4, name: "record_sequence",
+              fileName: "0004_record_sequence.postgres.sql", bytes: PackageResources._004_record_sequence_postgres_sql),
     ]
 }
 

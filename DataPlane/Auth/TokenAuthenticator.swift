@@ -14,7 +14,7 @@ public struct TokenAuthenticator: Authenticator {
             let verified = try await verifier.verify(token)
             return .success(verified.requestContext(requestId: requestId))
         } catch {
-            return .failure(RefusedToken(reason: error.reason))
+            return .failure(RefusedToken(reason: error.publicReason, detail: error.reason))
         }
     }
 

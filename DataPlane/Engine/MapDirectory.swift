@@ -24,17 +24,21 @@ public final class MapDirectory: Sendable {
     private let stores = Mutex<[MapID: MapStore]>([:])
     /// Deleted tenants, whose maps are never registered again (a deletion is final).
     private let purged = Mutex<Set<TenantID>>([])
-    private let clock: NodeClock
+    /// Each tenant's clock: a map uses its tenant's.
+    public let clocks: TenantClocks
+    /// The node's order of changes per partition, shared by every map.
+    public let sequences: PartitionSequences
 
-    public init(clock: NodeClock) {
-        self.clock = clock
+    public init(clocks: TenantClocks, sequences: PartitionSequences = PartitionSequences()) {
+        self.clocks = clocks
+        self.sequences = sequences
     }
 
     public func store(tenant: TenantID, name: String) -> MapStore {
         let id = MapID(tenant: tenant, name: name)
         return stores.withLock { stores in
             if let store = stores[id] { return store }
-            let store = MapStore(tenant: tenant, name: name, clock: clock)
+            let store = MapStore(tenant: tenant, name: name, clock: clocks.clock(for: tenant), sequences: sequences)
             // A late writer of a purged tenant (its request raced the deletion) gets a store
             // nobody else sees, which is dropped with its request.
             if purged.withLock({ $0.contains(tenant) }) { return store }
@@ -59,7 +63,10 @@ public final class MapDirectory: Sendable {
     /// Drops every map of a tenant from memory (records, Merkle trees, live queries).
     /// `forever`: the tenant is deleted, and no map of it is registered again.
     public func removeTenant(_ tenant: TenantID, forever: Bool = false) {
-        if forever { purged.withLock { _ = $0.insert(tenant) } }
+        if forever {
+            purged.withLock { _ = $0.insert(tenant) }
+            clocks.remove(tenant)
+        }
         stores.withLock { stores in stores = stores.filter { $0.key.tenant != tenant } }
     }
 

@@ -15,11 +15,13 @@ public struct OpOutcome: Sendable, Equatable {
     /// Set when the op is rejected for good (it is still acknowledged).
     public var code: WireErrorCode?
     public var error: String?
+    /// The op's field at fault, when one is (`OP_REJECTED.details.field`).
+    public var field: String?
 
     public static let applied = OpOutcome(success: true, code: nil, error: nil)
 
-    public static func rejected(_ code: WireErrorCode, _ error: String) -> OpOutcome {
-        OpOutcome(success: false, code: code, error: error)
+    public static func rejected(_ code: WireErrorCode, _ error: String, field: String? = nil) -> OpOutcome {
+        OpOutcome(success: false, code: code, error: error, field: field)
     }
 }
 
@@ -96,7 +98,12 @@ public actor MapStore {
     public private(set) var kind: MapKind?
     private var lww = LWWMap()
     private var orMap = ORMap()
+    /// The tenant's clock (`TenantClocks`).
     private let clock: NodeClock
+    /// The node's order of changes per partition, shared by every map.
+    private let sequences: PartitionSequences
+    /// The tenant's partition rotation, computed once (`PartitionFunction`).
+    private let tenantOffset: Int
     private let codec = WireCodec()
 
     /// Live queries by (session, queryId).
@@ -120,10 +127,17 @@ public actor MapStore {
         var queryCount: Int
     }
 
-    public init(tenant: TenantID, name: String, clock: NodeClock) {
+    public init(tenant: TenantID, name: String, clock: NodeClock, sequences: PartitionSequences = PartitionSequences()) {
         self.tenant = tenant
         self.name = name
         self.clock = clock
+        self.sequences = sequences
+        self.tenantOffset = PartitionFunction.tenantOffset(tenant.rawValue)
+    }
+
+    /// The partition of `key` in this map's tenant.
+    private func partition(of key: borrowing String) -> Int {
+        (PartitionFunction.clientPartition(forKey: copy key) + tenantOffset) % PartitionFunction.partitionCount
     }
 
     // MARK: - Loading
@@ -134,10 +148,20 @@ public actor MapStore {
             switch stored.value {
             case .lww(let record):
                 kind = kind ?? .lww
-                lww.merge(key: stored.key.key, record: record)
+                // Rows stored before sequences existed (0) get one now: sequences within a
+                // partition must differ, or a page of HTTP sync cut between two equal ones
+                // would skip the rest. (A client may be sent such a row once more.)
+                var sequence = stored.sequence
+                if sequence == 0 {
+                    sequence = sequences.next(partition: stored.partition, nowMillis: clock.nowMillis())
+                } else {
+                    sequences.observe(partition: stored.partition, sequence: sequence)
+                }
+                lww.merge(key: stored.key.key, record: record, sequence: sequence)
             case .orMap(let entry):
                 kind = kind ?? .orMap
                 orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
+                sequences.observe(partition: stored.partition, sequence: stored.sequence)
             case .counter:
                 continue
             }
@@ -230,7 +254,9 @@ public actor MapStore {
         kind = .lww
         if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0.pointee.record.unsafelyUnwrapped.timestamp }) ?? true { newest = op }
         // The one copy the map keeps.
-        let merge = lww.mergeReplacing(key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped)
+        let merge = lww.mergeReplacing(
+            key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped,
+            sequence: sequences.next(partition: partition(of: op.pointee.key), nowMillis: nowMillis))
         guard merge.merged else { return .applied }
         let isTombstone = op.pointee.record.unsafelyUnwrapped.isTombstone
         if collectingKeys { changedKeys.append(op.pointee.key) }
@@ -294,15 +320,20 @@ public actor MapStore {
         records.reserveCapacity(keys.count)
         for key in keys where seen.insert(HashedKey(key)).inserted {
             let storageKey = StorageKey(tenant: tenant, mapName: name, key: key)
-            let partition = PartitionFunction.partition(forKey: key, tenantID: tenant.rawValue)
+            let partitionId = partition(of: key)
             switch kind {
             case .lww:
-                if let record = lww.record(forKey: key) {
-                    records.append(StoredRecord(key: storageKey, partition: partition, value: .lww(record), mayExistInStorage: !newKeys.contains(HashedKey(key))))
+                if let (record, sequence) = lww.sequencedRecord(forKey: key) {
+                    records.append(StoredRecord(
+                        key: storageKey, partition: partitionId, value: .lww(record), mayExistInStorage: !newKeys.contains(HashedKey(key)),
+                        sequence: sequence))
                 }
             case .orMap:
+                // OR-Map keys keep no sequence in memory (HTTP sync carries LWW maps only); the
+                // row still gets one, so that stored rows are ordered alike.
                 records.append(StoredRecord(
-                    key: storageKey, partition: partition, value: .orMap(orMap.entry(forKey: key)), mayExistInStorage: !newKeys.contains(HashedKey(key))))
+                    key: storageKey, partition: partitionId, value: .orMap(orMap.entry(forKey: key)), mayExistInStorage: !newKeys.contains(HashedKey(key)),
+                    sequence: sequences.next(partition: partitionId, nowMillis: clock.nowMillis())))
             case nil:
                 break
             }
@@ -350,7 +381,9 @@ public actor MapStore {
             var index = queries.startIndex
             while index != queries.endIndex {
                 defer { queries.formIndex(after: &index) }
-                let changes = queries.values[index].window.apply(key: event.key, value: value)
+                let changes = queries.values[index].window.apply(key: event.key, value: value) { key in
+                    self.queryValue(forKey: key, nowMillis: nowMillis)
+                }
                 guard !changes.isEmpty else { continue }
                 let key = queries.keys[index]
                 let query = queries.values[index]
@@ -382,6 +415,35 @@ public actor MapStore {
         liveRecords(nowMillis: nowMillis)
     }
 
+    /// The live records, each value decoded as it is read and dropped after: what queries
+    /// scan, so that a query over a large map never holds every value at once.
+    private func liveEntries(nowMillis: Int64) -> AnySequence<(key: String, value: DataValue)> {
+        switch kind {
+        case .lww:
+            return AnySequence(lww.entries.lazy.compactMap { key, record -> (key: String, value: DataValue)? in
+                guard record.payload != nil, !record.isExpired(nowMillis: nowMillis), let value = record.value else { return nil }
+                return (key, value)
+            })
+        case .orMap:
+            let orMap = self.orMap
+            return AnySequence(orMap.keys.lazy.compactMap { key -> (key: String, value: DataValue)? in
+                let values = orMap.values(forKey: key, nowMillis: nowMillis)
+                return values.isEmpty ? nil : (key, .array(values))
+            })
+        case nil:
+            return AnySequence([])
+        }
+    }
+
+    /// One page of a one-shot query, at most `maxBytes` of results (each row costing what
+    /// `cost` says); values are read for the page's rows only.
+    public func queryPage(_ query: Query, nowMillis: Int64, maxBytes: Int, cost: @escaping @Sendable (QueryRecord) -> Int) -> QueryPage {
+        QueryExecutor().execute(
+            query, records: liveEntries(nowMillis: nowMillis), nowMillis: nowMillis,
+            budget: QueryExecutor.ByteBudget(maxBytes: maxBytes, cost: cost)
+        ) { key in self.queryValue(forKey: key, nowMillis: nowMillis) }
+    }
+
     private func liveRecords(nowMillis: Int64) -> [QueryRecord] {
         switch kind {
         case .lww:
@@ -399,24 +461,67 @@ public actor MapStore {
         }
     }
 
-    /// Runs a query and, unless it pages with a cursor or groups, keeps it live for
-    /// `QUERY_UPDATE`s. Returns the `QUERY_RESP` to send.
-    public func subscribe(_ sub: QuerySub, outbound: SessionOutbound, nowMillis: Int64) -> QueryResp {
-        let records = liveRecords(nowMillis: nowMillis)
-        let page = QueryExecutor().execute(sub.query, records: records, nowMillis: nowMillis)
-        let results = page.results.map { record in
-            QueryResultItem(key: record.key, value: sub.fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value)
+    /// Runs a query, sends its `QUERY_RESP` to `outbound` and, unless it pages with a cursor
+    /// or groups, keeps it live for `QUERY_UPDATE`s. The response is sent from here, inside
+    /// the actor, so that no update of the query can overtake it.
+    ///
+    /// No response grows with the data: the `QUERY_RESP` holds at most `pageBytes` of results
+    /// (at least one). A live query's further results follow as `QUERY_UPDATE` ENTER frames,
+    /// page by page (`sendNextResultPage`), as the client reads; a one-shot query's page is cut
+    /// with `hasMore` and a `nextCursor` instead. Returns whether pages remain to be sent.
+    public func subscribe(_ sub: QuerySub, outbound: SessionOutbound, nowMillis: Int64, pageBytes: Int = .max) -> Bool {
+        let cost = Self.resultCost(fields: sub.fields)
+        guard sub.query.cursor == nil, !sub.query.isGrouped else {
+            let page = queryPage(sub.query, nowMillis: nowMillis, maxBytes: pageBytes, cost: cost)
+            outbound.send(.queryResp(QueryResp(
+                queryId: sub.queryId, results: page.results.map { Self.resultItem($0, fields: sub.fields) }, nextCursor: page.nextCursor,
+                hasMore: page.hasMore, cursorStatus: sub.query.cursor == nil ? nil : page.cursorStatus)))
+            return false
         }
+        // A live result has no server cap: what does not fit the first page follows in pages.
+        // The window keeps positions only; values are read from the map when sent.
+        var window = LiveQueryWindow(query: sub.query, records: liveEntries(nowMillis: nowMillis), maxResults: .max, keepsValues: false)
+        let first = window.firstPage(maxBytes: pageBytes, cost: cost) { key in self.queryValue(forKey: key, nowMillis: nowMillis) }
         let queryKey = QueryKey(session: outbound.id, queryId: sub.queryId)
-        if sub.query.cursor == nil, !sub.query.isGrouped {
-            let window = LiveQueryWindow(query: sub.query, records: records.map { (key: $0.key, value: $0.value) })
-            if queries.updateValue(LiveQuery(outbound: outbound, window: window, fields: sub.fields), forKey: queryKey) == nil {
-                watchers[outbound.id, default: Watcher(outbound: outbound, queryCount: 0)].queryCount += 1
-            }
+        if queries.updateValue(LiveQuery(outbound: outbound, window: window, fields: sub.fields), forKey: queryKey) == nil {
+            watchers[outbound.id, default: Watcher(outbound: outbound, queryCount: 0)].queryCount += 1
         }
-        return QueryResp(
-            queryId: sub.queryId, results: results, nextCursor: page.nextCursor, hasMore: page.hasMore,
-            cursorStatus: sub.query.cursor == nil ? nil : page.cursorStatus)
+        let continuation = window.continuation(nowMillis: nowMillis)
+        outbound.send(.queryResp(QueryResp(
+            queryId: sub.queryId, results: first.map { Self.resultItem($0, fields: sub.fields) }, nextCursor: continuation.nextCursor,
+            hasMore: continuation.hasMore, cursorStatus: nil)))
+        return window.isDeliveringPages
+    }
+
+    /// Sends the next page of a live query's first result, as `QUERY_UPDATE` ENTER frames of
+    /// at most `maxBytes` in all (at least one); returns whether more remain.
+    public func sendNextResultPage(queryId: String, session: SessionID, maxBytes: Int) -> Bool {
+        let queryKey = QueryKey(session: session, queryId: queryId)
+        guard let index = queries.index(forKey: queryKey), queries.values[index].window.isDeliveringPages else { return false }
+        let fields = queries.values[index].fields
+        let nowMillis = clock.nowMillis()
+        let page = queries.values[index].window.nextPage(maxBytes: maxBytes, cost: Self.resultCost(fields: fields)) { key in
+            self.queryValue(forKey: key, nowMillis: nowMillis)
+        }
+        let outbound = queries.values[index].outbound
+        for record in page {
+            let item = Self.resultItem(record, fields: fields)
+            outbound.send(.queryUpdate(QueryUpdate(queryId: queryId, key: item.key, value: item.value, changeType: .enter)))
+        }
+        return queries.values[index].window.isDeliveringPages
+    }
+
+    private static func resultItem(_ record: QueryRecord, fields: [String]?) -> QueryResultItem {
+        QueryResultItem(key: record.key, value: fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value)
+    }
+
+    /// The encoded bytes a result row adds to a response (its key and projected value, and
+    /// the framing of a result item), what pages are cut by.
+    private static func resultCost(fields: [String]?) -> @Sendable (QueryRecord) -> Int {
+        { record in
+            let value = fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value
+            return 12 + MessagePackWriter.stringSize(record.key) + MessagePackWriter.encodedSize(of: value)
+        }
     }
 
     /// Ends one live query; returns whether it existed.
@@ -461,10 +566,41 @@ public actor MapStore {
         return .syncRespBuckets(SyncRespBuckets(mapName: name, path: path, buckets: WireDictionary(buckets)))
     }
 
-    /// LWW records changed after `since` (HTTP sync deltas), tombstones included.
-    public func lwwRecords(after since: Timestamp) -> [(key: String, record: LWWRecord)] {
-        guard kind == .lww else { return [] }
-        return lww.entries.filter { $0.record.timestamp > since }.sorted { $0.key < $1.key }
+    /// The LWW records (tombstones included) changed after `position`, in the order this
+    /// node changed them (by partition, then sequence), at most `maxBytes` of them (at least
+    /// one), and the position once they are sent (HTTP sync deltas, protocol.md §7.1).
+    public func lwwDelta(after position: SyncPosition, maxBytes: Int) -> (records: [(key: String, record: LWWRecord)], next: SyncPosition) {
+        guard kind == .lww else { return ([], position) }
+        var candidates: [(partition: Int, sequence: Int64, key: String, record: LWWRecord)] = []
+        var largest: [Int: Int64] = [:]
+        let isLegacy = position.legacyTimestamp != nil
+        for entry in lww.sequencedEntries {
+            let partition = partition(of: entry.key)
+            if isLegacy, entry.sequence > largest[partition] ?? -1 { largest[partition] = entry.sequence }
+            if position.isNew(partition: partition, sequence: entry.sequence, timestamp: entry.record.timestamp) {
+                candidates.append((partition, entry.sequence, entry.key, entry.record))
+            }
+        }
+        candidates.sort { ($0.partition, $0.sequence) < ($1.partition, $1.sequence) }
+        var next = position
+        var records: [(key: String, record: LWWRecord)] = []
+        var bytes = 0
+        var cutAt: Int?
+        for candidate in candidates {
+            let size = 64 + MessagePackWriter.stringSize(candidate.key) + (candidate.record.value.map(MessagePackWriter.encodedSize(of:)) ?? 1)
+            if bytes + size > maxBytes, !records.isEmpty {
+                cutAt = candidate.partition
+                break
+            }
+            bytes += size
+            records.append((candidate.key, candidate.record))
+            next.advance(partition: candidate.partition, to: candidate.sequence)
+        }
+        if isLegacy {
+            // Partitions wholly looked at: their older records are the client's already.
+            next.leaveLegacy(largestSequences: largest.filter { $0.key < (cutAt ?? .max) })
+        }
+        return (records, next)
     }
 
     // MARK: - OR-Map Merkle sync

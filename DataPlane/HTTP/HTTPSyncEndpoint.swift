@@ -27,6 +27,8 @@ public struct HTTPSyncEndpoint: Sendable {
         switch await services.authenticator.authenticate(token: token, requestId: requestId) {
         case .success(let verified): requestContext = verified
         case .failure(let refusal):
+            services.logger.info(
+                "authentication refused", metadata: ["reason": .string(String(refusal.detail.prefix(512))), "request_id": .string(requestId)])
             throw ProblemDetails(.unauthorized, kind: "unauthorized", title: "Unauthorized", detail: refusal.reason)
         }
         let limit = services.configuration.maxFrameBytes
@@ -64,8 +66,16 @@ public struct HTTPSyncEndpoint: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: payload))
     }
 
+    /// Handles one poll. Its deltas and query results together carry at most
+    /// `configuration.syncResponseBytes` of records (each map and query at least one when it
+    /// has any): a map with more changes than fit returns the first of them, in the order the
+    /// server made them, and a `serverSyncTimestamp` from which the next poll continues; a
+    /// query cut short says `hasMore` with a `nextCursor`.
     func process(_ request: HTTPSyncRequest, context: Tenancy.RequestContext) async -> HTTPSyncResponse {
-        services.clock.observe(request.clientHlc)
+        let clock = services.clocks.clock(for: context.tenant)
+        // The clock-drift rule: a client clock further ahead than allowed moves nothing.
+        let latestMillis = WritePath.latestAcceptedMillis(nowMillis: services.clock.nowMillis(), maxDrift: services.configuration.maxClockDrift)
+        if request.clientHlc.millis <= latestMillis { clock.observe(request.clientHlc) }
         var errors: [HTTPSyncError] = []
         var ack: HTTPSyncAck?
         if let ops = request.operations, !ops.isEmpty {
@@ -83,20 +93,26 @@ public struct HTTPSyncEndpoint: Sendable {
                 errors.append(HTTPSyncError(code: WireErrorCode.unavailable.rawValue, message: "storage has not confirmed the writes in time; send them again"))
             }
         }
+        var budget = services.configuration.syncResponseBytes
         var deltas: [HTTPSyncDelta] = []
         for sync in request.syncMaps ?? [] {
+            let position = SyncPosition(timestamp: sync.lastSyncTimestamp)
             guard let store = services.maps.existingStore(tenant: context.tenant, name: sync.mapName) else {
-                deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: [], serverSyncTimestamp: services.clock.now()))
+                deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: [], serverSyncTimestamp: position.timestamp(nowMillis: services.clock.nowMillis())))
                 continue
             }
             if await store.kind == .orMap {
                 errors.append(HTTPSyncError(code: WireErrorCode.badRequest.rawValue, message: "HTTP sync carries LWW maps only", context: sync.mapName))
                 continue
             }
-            let records = await store.lwwRecords(after: sync.lastSyncTimestamp).map {
+            let delta = await store.lwwDelta(after: position, maxBytes: max(budget, 1))
+            budget -= delta.records.reduce(0) { $0 + 64 + $1.key.utf8.count }
+            let records = delta.records.map {
                 HTTPSyncDeltaRecord(key: $0.key, record: $0.record, eventType: $0.record.isTombstone ? .remove : .put)
             }
-            deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: records, serverSyncTimestamp: services.clock.now()))
+            budget -= records.reduce(0) { $0 + ($1.record.value.map(MessagePackWriter.encodedSize(of:)) ?? 1) }
+            deltas.append(HTTPSyncDelta(
+                mapName: sync.mapName, records: records, serverSyncTimestamp: delta.next.timestamp(nowMillis: services.clock.nowMillis())))
         }
         var queryResults: [HTTPSyncQueryResult] = []
         for query in request.queries ?? [] {
@@ -105,8 +121,10 @@ public struct HTTPSyncEndpoint: Sendable {
             let limit = query.limit.map { Int(max(0, min($0, 10_000))) }
             let typed = Query(where: filter, limit: limit, cursor: query.cursor)
             let store = services.maps.existingStore(tenant: context.tenant, name: query.mapName)
-            let records = await store?.queryRecords(nowMillis: services.clock.nowMillis()) ?? []
-            let page = QueryExecutor().execute(typed, records: records, nowMillis: services.clock.nowMillis())
+            let cost: @Sendable (QueryRecord) -> Int = { 12 + MessagePackWriter.encodedSize(of: $0.dataValue) }
+            let page = await store?.queryPage(typed, nowMillis: services.clock.nowMillis(), maxBytes: max(budget, 1), cost: cost)
+                ?? QueryPage(results: [], hasMore: false, nextCursor: nil, cursorStatus: typed.cursor == nil ? .none : .invalid)
+            budget -= page.results.reduce(0) { $0 + 12 + MessagePackWriter.encodedSize(of: $1.dataValue) }
             queryResults.append(HTTPSyncQueryResult(
                 queryId: query.queryId, results: page.results.map(\.dataValue), hasMore: page.hasMore, nextCursor: page.nextCursor))
         }
@@ -114,7 +132,7 @@ public struct HTTPSyncEndpoint: Sendable {
             errors.append(HTTPSyncError(code: WireErrorCode.featureUnavailable.rawValue, message: Unsupported.search, context: search.searchId))
         }
         return HTTPSyncResponse(
-            serverHlc: services.clock.now(), ack: ack, deltas: request.syncMaps == nil ? nil : deltas,
+            serverHlc: clock.now(), ack: ack, deltas: request.syncMaps == nil ? nil : deltas,
             queryResults: request.queries == nil ? nil : queryResults, searchResults: nil, errors: errors.isEmpty ? nil : errors)
     }
 }

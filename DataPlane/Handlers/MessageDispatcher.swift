@@ -46,7 +46,8 @@ public struct MessageDispatcher: Sendable {
                 return
             }
             let root = await store?.orRootHash() ?? 0
-            out.send(.ormapSyncRespRoot(ORMapSyncRespRoot(mapName: request.mapName, rootHash: root, timestamp: services.clock.now())))
+            out.send(.ormapSyncRespRoot(ORMapSyncRespRoot(
+                mapName: request.mapName, rootHash: root, timestamp: services.clocks.clock(for: context.tenant).now())))
         case .ormapMerkleReqBucket(let request):
             if let store = services.maps.existingStore(tenant: context.tenant, name: request.mapName) {
                 out.send(await store.orBucket(path: request.path))
@@ -67,10 +68,11 @@ public struct MessageDispatcher: Sendable {
             }
             let id = MapDirectory.MapID(tenant: context.tenant, name: sub.mapName)
             let store = services.maps.store(tenant: context.tenant, name: sub.mapName)
-            let response = await store.subscribe(sub, outbound: out, nowMillis: services.clock.nowMillis())
+            let pageBytes = services.configuration.resultPageBytes
+            let morePages = await store.subscribe(sub, outbound: out, nowMillis: services.clock.nowMillis(), pageBytes: pageBytes)
             session.touchedMaps[id] = store
             session.queryMaps[sub.queryId] = id
-            out.send(.queryResp(response))
+            if morePages { session.sendRemainingPages(of: sub.queryId, from: store, pageBytes: pageBytes) }
         case .queryUnsub(let unsub):
             if let id = session.queryMaps.removeValue(forKey: unsub.queryId) {
                 services.policies.releaseSubscription(session: out.id, key: "query:" + unsub.queryId)
@@ -197,6 +199,20 @@ public struct MessageDispatcher: Sendable {
     }
 
     private func handlePushDiff(_ push: ORMapPushDiff, context: RequestContext, out: SessionOutbound) async {
+        // The clock-drift rule holds here as for ops: a record (or a removed tag) stamped too
+        // far ahead refuses the push.
+        let latestMillis = WritePath.latestAcceptedMillis(nowMillis: services.clock.nowMillis(), maxDrift: services.configuration.maxClockDrift)
+        for entry in push.entries {
+            let ahead = entry.records.first { $0.timestamp.millis > latestMillis }?.timestamp.millis
+                ?? entry.tombstones.lazy.compactMap { Timestamp($0)?.millis }.first { $0 > latestMillis }
+            if let ahead {
+                services.metrics.error(code: WireErrorCode.badRequest.rawValue)
+                out.send(.errorMessage(.make(
+                    .badRequest, "timestamp \(ahead) of key '\(entry.key)' is further ahead of the server's clock than the allowed drift",
+                    details: ["mapName": .string(push.mapName), "field": "timestamp"])))
+                return
+            }
+        }
         // The values a client pushes after being offline are writes too: the map's schema
         // applies (tombstones are never checked). Strict refuses the whole push.
         if let policy = await services.policies.schema(context.tenant, map: push.mapName) {
@@ -231,7 +247,7 @@ public struct MessageDispatcher: Sendable {
             return
         }
         let root = await store?.lwwRootHash() ?? 0
-        out.send(.syncRespRoot(SyncRespRoot(mapName: request.mapName, rootHash: root, timestamp: services.clock.now())))
+        out.send(.syncRespRoot(SyncRespRoot(mapName: request.mapName, rootHash: root, timestamp: services.clocks.clock(for: context.tenant).now())))
     }
 
     // MARK: - Partition map

@@ -39,6 +39,8 @@ public struct WritePath: Sendable {
             return .refused(refusal)
         }
         let nowMillis = services.clock.nowMillis()
+        // Timestamps further ahead than this are refused for good (the clock-drift rule).
+        let latestMillis = Self.latestAcceptedMillis(nowMillis: nowMillis, maxDrift: services.configuration.maxClockDrift)
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
         // Group by map, keeping each map's ops in batch order.
         var groups: [(map: String, indices: [Int])] = []
@@ -48,7 +50,7 @@ public struct WritePath: Sendable {
         ops.withUnsafeBufferPointer { ops in
             var validNodeId: String?
             for index in ops.indices {
-                if let problem = Self.validate(ops.baseAddress! + index, validNodeId: &validNodeId) {
+                if let problem = Self.validate(ops.baseAddress! + index, validNodeId: &validNodeId, latestMillis: latestMillis) {
                     outcomes[index] = problem
                     continue
                 }
@@ -130,7 +132,9 @@ public struct WritePath: Sendable {
                 results.append(OpResult(opId: opId, success: true, achievedLevel: min(ops[index].writeConcern ?? achieved, achieved)))
             } else {
                 results.append(OpResult(opId: opId, success: false, achievedLevel: .fireAndForget, error: outcome.error))
-                rejections.append(OpRejected(opId: opId, reason: outcome.error ?? "rejected", code: outcome.code?.rawValue))
+                rejections.append(OpRejected(
+                    opId: opId, reason: outcome.error ?? "rejected", code: outcome.code?.rawValue,
+                    details: outcome.field.map { ["field": .string($0)] }))
                 services.metrics.error(code: outcome.code?.rawValue ?? 400)
             }
         }
@@ -198,20 +202,38 @@ public struct WritePath: Sendable {
         return true
     }
 
+    /// The newest timestamp millis accepted now: the node's clock plus the allowed drift.
+    static func latestAcceptedMillis(nowMillis: Int64, maxDrift: Duration) -> Int64 {
+        let driftMillis = Int64((maxDrift / .milliseconds(1)).rounded(.down))
+        let (sum, overflow) = nowMillis.addingReportingOverflow(driftMillis)
+        return overflow ? .max : sum
+    }
+
+    /// The rejection of a timestamp too far ahead of the node's clock.
+    static func aheadOfClock(_ millis: Int64, latestMillis: Int64) -> OpOutcome {
+        .rejected(
+            .badRequest, "timestamp \(millis) is further ahead of the server's clock than the allowed drift (latest accepted \(latestMillis))",
+            field: "timestamp")
+    }
+
     /// Permanent problems with an op itself, before any map sees it.
     /// Read in place (a pointer into the batch), so that checking an op does not copy it.
     /// `validNodeId` is the last node id found valid: a batch's ops share one (one string,
     /// so comparing is comparing two pointers), which is then scanned once, not per op.
-    static func validate(_ op: UnsafePointer<ClientOp>, validNodeId: inout String?) -> OpOutcome? {
+    /// `latestMillis`: the newest timestamp accepted (an OR_REMOVE's tag is a timestamp too).
+    static func validate(_ op: UnsafePointer<ClientOp>, validNodeId: inout String?, latestMillis: Int64 = .max) -> OpOutcome? {
         if op.pointee.mapName.isEmpty { return .rejected(.badRequest, "mapName must not be empty") }
         if op.pointee.mapName.utf8.count > maxMapNameBytes { return .rejected(.tooLarge, "mapName longer than \(maxMapNameBytes) bytes") }
         if op.pointee.key.utf8.count > maxKeyBytes { return .rejected(.tooLarge, "key longer than \(maxKeyBytes) bytes") }
         if let ts = op.pointee.record?.timestamp ?? op.pointee.orRecord?.timestamp {
-            guard ts.millis >= 0, ts.counter >= 0 else { return .rejected(.badRequest, "invalid timestamp \(ts)") }
+            guard ts.millis >= 0, ts.counter >= 0 else { return .rejected(.badRequest, "invalid timestamp \(ts)", field: "timestamp") }
             if ts.nodeId != validNodeId {
-                guard !ts.nodeId.utf8.contains(UInt8(ascii: ":")) else { return .rejected(.badRequest, "invalid timestamp \(ts)") }
+                guard !ts.nodeId.utf8.contains(UInt8(ascii: ":")) else { return .rejected(.badRequest, "invalid timestamp \(ts)", field: "timestamp") }
                 validNodeId = ts.nodeId
             }
+            if ts.millis > latestMillis { return aheadOfClock(ts.millis, latestMillis: latestMillis) }
+        } else if let tag = op.pointee.orTag, let tagged = Timestamp(tag), tagged.millis > latestMillis {
+            return aheadOfClock(tagged.millis, latestMillis: latestMillis)
         }
         if let ttl = op.pointee.record?.ttlMs ?? op.pointee.orRecord?.ttlMs, !(ttl > 0 && ttl.isFinite) {
             return .rejected(.badRequest, "ttlMs must be a positive number")

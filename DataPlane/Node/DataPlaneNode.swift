@@ -60,7 +60,9 @@ public struct DataPlaneNode: Sendable {
         switch storage {
         case .persistent(let storage):
             try await storage.prepare()
-            writeBehind = WriteBehindQueue(storage: storage, logger: logger)
+            // A graceful stop gives the drain most of its time (the sockets close first).
+            writeBehind = WriteBehindQueue(
+                storage: storage, configuration: WriteBehindConfiguration(drainTimeout: configuration.shutdownTimeout * 3 / 5), logger: logger)
             durability = writeBehind!
         case .memoryOnly:
             writeBehind = nil
@@ -82,7 +84,11 @@ public struct DataPlaneNode: Sendable {
         }
         let purger = TenantPurger(services: services, logger: logger)
         logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
-        let readiness = Readiness()
+        var storageProbe: StorageProbe?
+        if case .persistent(let storage) = storage {
+            storageProbe = StorageProbe(storage: storage, deadline: configuration.readinessDeadline, logger: logger)
+        }
+        let readiness = Readiness(storageProbe: storageProbe)
         readiness.markLoaded()
         let host = configuration.host
         let application = DataPlaneServer(services: services, readiness: readiness).application { port in
@@ -95,6 +101,7 @@ public struct DataPlaneNode: Sendable {
         var entries: [Entry] = []
         if let writeBehind { entries.append(Entry(service: writeBehind)) }
         entries.append(Entry(service: purger))
+        if let storageProbe { entries.append(Entry(service: storageProbe)) }
         entries.append(Entry(service: LockExpiryService(locks: services.locks)))
         entries.append(Entry(service: StorageMeterService(
             measure: measureStoredBytes, policies: services.policies, usage: services.usage,
@@ -113,11 +120,19 @@ public struct DataPlaneNode: Sendable {
         }
         entries += alongside.map { Entry(service: $0) }
         entries.append(Entry(service: application))
-        entries.append(Entry(service: SessionDrainService(sessions: services.sessions, logger: logger)))
-        let group = ServiceGroup(
-            configuration: .init(services: entries, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
-        try await group.run()
-        if case .persistent(let storage) = storage { await storage.shutdown() }
+        entries.append(Entry(service: SessionDrainService(
+            sessions: services.sessions, wait: min(configuration.closeTimeout + .milliseconds(250), configuration.shutdownTimeout * 3 / 10),
+            logger: logger)))
+        // Signalled first (services stop in reverse order): from here the stop has its bound.
+        entries.append(Entry(service: ShutdownWatchdog(timeout: configuration.shutdownTimeout, logger: logger)))
+        var groupConfiguration = ServiceGroupConfiguration(services: entries, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+        // Services still stopping near the bound are cancelled (the write-behind queue then
+        // keeps what it could not write: those writes were never acknowledged at PERSISTED).
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout * 9 / 10
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        if case .persistent(let storage) = storage {
+            _ = try? await withStorageTimeout(.seconds(1)) { await storage.shutdown() }
+        }
     }
 }
 
@@ -146,16 +161,19 @@ struct MetadataFollower: Service {
 }
 
 /// First to act on a graceful shutdown: closes every client socket with 1001 and a reason,
-/// and gives the writers a moment to send their close frames before the server stops.
+/// and gives the peers a moment to answer the close before the server stops (each socket
+/// ends within the close timeout whether its peer answers or not).
 struct SessionDrainService: Service {
     let sessions: SessionRegistry
+    /// How long to wait for the sockets to end.
+    let wait: Duration
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         let closed = sessions.close(.goingAway, reason: "server shutting down")
         logger.info("closing client connections", metadata: ["count": "\(closed)"])
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + wait
         while sessions.count > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }

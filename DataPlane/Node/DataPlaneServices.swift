@@ -7,7 +7,10 @@ import TopGunWire
 /// Everything a node's handlers share: maps, coordination services, durability, clock.
 public final class DataPlaneServices: Sendable {
     public let configuration: DataPlaneConfiguration
+    /// The node's own clock: wall time (`nowMillis`) for what belongs to no tenant.
     public let clock: NodeClock
+    /// Each tenant's hybrid logical clock: timestamps a tenant sees come from its own.
+    public var clocks: TenantClocks { maps.clocks }
     public let maps: MapDirectory
     public let topics = TopicRegistry()
     public let locks = LockManager()
@@ -35,7 +38,7 @@ public final class DataPlaneServices: Sendable {
         self.sessions = SessionRegistry(usage: usage)
         self.configuration = configuration
         self.clock = NodeClock(nodeId: configuration.nodeId)
-        self.maps = MapDirectory(clock: clock)
+        self.maps = MapDirectory(clocks: TenantClocks(nodeId: configuration.nodeId))
         self.journal = EventJournal(nodeId: configuration.nodeId, capacity: configuration.journalCapacity)
         self.durability = durability
         self.authenticator = authenticator
@@ -64,6 +67,13 @@ public final class DataPlaneServices: Sendable {
     /// Forgets a session everywhere it left state.
     public func sessionClosed(_ session: SessionID, maps touched: [MapStore]) async {
         for store in touched { await store.removeSession(session) }
+        await sessionEnding(session)
+    }
+
+    /// Releases what a closing session holds outside its maps (locks, topic and journal
+    /// subscriptions, counter watches, subscription quota). Safe to call more than once: a
+    /// session starting to close calls it at once, and again when its socket is gone.
+    public func sessionEnding(_ session: SessionID) async {
         await topics.removeSession(session)
         await locks.removeSession(session)
         await counters.removeSession(session)

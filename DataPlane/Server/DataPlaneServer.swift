@@ -40,10 +40,14 @@ public struct DataPlaneServer: Sendable {
         router.get("/ready") { _, _ -> Response in
             let health = await services.durability.health()
             let loaded = readiness.isLoaded
-            if loaded, health.isHealthy {
+            let reachable = readiness.isStorageReachable
+            if loaded, reachable, health.isHealthy {
                 return Self.json(["status": "ready", "pendingWrites": String(health.pending)])
             }
-            let detail = !loaded ? "partitions are still loading" : "storage is unreachable (\(health.lastError ?? "unknown error")); \(health.pending) writes are waiting"
+            let detail =
+                !loaded ? "partitions are still loading"
+                : !reachable ? "storage does not answer its probe; \(health.pending) writes are waiting"
+                : "storage is unreachable (\(health.lastError ?? "unknown error")); \(health.pending) writes are waiting"
             throw ProblemDetails(.serviceUnavailable, kind: "not-ready", title: "Service Unavailable", detail: detail)
         }
         router.get("/metrics") { _, _ -> Response in
@@ -63,7 +67,7 @@ public struct DataPlaneServer: Sendable {
         let connection = ClientConnection(services: services)
         let maxFrame = services.configuration.maxFrameBytes
         let server = HTTPServerBuilder.http1WebSocketUpgrade(
-            configuration: .init(ws: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))
+            configuration: .init(ws: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: services.configuration.closeTimeout))
         ) { request, channel, _ in
             guard let route = WebSocketRoute(path: request.path ?? "/") else { return .dontUpgrade }
             let requestId = UUIDText.random()
@@ -109,10 +113,13 @@ struct WebSocketRoute: Equatable {
     }
 }
 
-/// Whether the node has loaded its partitions (part of `/ready`).
+/// Whether the node has loaded its partitions and its storage answers (part of `/ready`).
 public final class Readiness: Sendable {
     private let loaded = Atomic<Bool>(false)
-    public init() {}
+    let storageProbe: StorageProbe?
+    public init(storageProbe: StorageProbe? = nil) { self.storageProbe = storageProbe }
+    /// The latest probe's outcome (true without a probe: memory storage).
+    public var isStorageReachable: Bool { storageProbe?.isReachable ?? true }
     public var isLoaded: Bool { loaded.load(ordering: .acquiring) }
     public func markLoaded() { loaded.store(true, ordering: .releasing) }
 }

@@ -54,7 +54,18 @@ public struct ClientConnection: Sendable {
     /// Sets a connection up (synchronous, so its temporaries stay off the long-lived frame).
     @inline(never)
     func opened(writer: WebSocketOutboundWriter, channel: any Channel, pathTenant: TenantID?, requestId: String) -> Loop {
-        let outbound = SessionOutbound.channel(channel, closingThrough: writer, capacity: services.configuration.outboundQueueCapacity)
+        let configuration = services.configuration
+        let id = SessionID.next()
+        let outbound = SessionOutbound.channel(
+            channel, closingThrough: writer, id: id,
+            limits: SessionOutbound.Limits(
+                maxQueuedBytes: configuration.outboundQueueBytes, closeTimeout: configuration.closeTimeout,
+                stallTimeout: configuration.slowConsumerTimeout),
+            onClosing: { [services] in
+                // Locks, topics and counters are released as soon as the close starts, not
+                // when the socket ends (up to the close timeout later).
+                Task { await services.sessionEnding(id) }
+            })
         services.sessions.register(outbound)
         services.metrics.connections.increment()
         services.metrics.connectionsTotal.increment()
@@ -89,6 +100,8 @@ public struct ClientConnection: Sendable {
             acks.cancel()
             await acks.value
         }
+        // `finish` woke the pager if it waited for room; it stops there.
+        await loop.pager?.value
         services.sessions.remove(outbound.id)
         await services.sessionClosed(outbound.id, maps: Array(loop.state.touchedMaps.values))
         services.metrics.connections.decrement()
@@ -111,6 +124,9 @@ public struct ClientConnection: Sendable {
         /// than a task group's child, because a group costs every connection about 0.5 KiB.
         /// Always awaited before `run` returns.
         var ackPipeline: Task<Void, Never>?
+        /// Sends the pages of large live-query results while any are pending (`ResultPager`);
+        /// always awaited before `run` returns.
+        var pager: Task<Void, Never>?
 
         init(
             outbound: SessionOutbound, requestId: String, pathTenant: TenantID?, authenticated: AtomicFlag, deadline: Scheduled<Void>,
@@ -136,6 +152,10 @@ public struct ClientConnection: Sendable {
     private func readLoop(_ inbound: WebSocketInboundStream, loop: inout Loop) async {
         var messages = inbound.messages(maxSize: services.configuration.maxFrameBytes).makeAsyncIterator()
         while true {
+            // Back-pressure: while the client has not read what it was sent, its next request
+            // is not read either (its socket fills up instead of the server's memory). A client
+            // that stays stalled is closed by the outbound side (1013).
+            if !loop.outbound.isClosing { _ = await loop.outbound.waitForRoom() }
             let frame: WebSocketMessage?
             do {
                 frame = try await messages.next()
@@ -144,6 +164,9 @@ public struct ClientConnection: Sendable {
                 break
             }
             guard let frame else { break }
+            // After a close frame was asked for, what the peer still sends is read (so that its
+            // close answer arrives) but not handled.
+            if loop.outbound.isClosing { continue }
             let step = prepare(frame, loop: &loop)
             switch step {
             case .none: break
@@ -256,6 +279,9 @@ public struct ClientConnection: Sendable {
             let outbound = loop.outbound
             loop.ackPipeline = Task { await runAckPipeline(acks, outbound: outbound) }
         }
+        if let pager = loop.state.takePagerToStart() {
+            loop.pager = Task { await pager.run() }
+        }
     }
 
     @inline(never)
@@ -286,7 +312,8 @@ public struct ClientConnection: Sendable {
                 "authenticated",
                 metadata: ["principal": .string(context.principal), "tenant": .string(context.tenant.rawValue), "request_id": .string(loop.requestId)])
         } else if case .failure(let refusal) = result {
-            services.logger.info("authentication refused", metadata: ["reason": .string(refusal.reason), "request_id": .string(loop.requestId)])
+            services.logger.info(
+                "authentication refused", metadata: ["reason": .string(String(refusal.detail.prefix(512))), "request_id": .string(loop.requestId)])
         }
         for next in loop.handshake.verified(result) { perform(next, outbound: loop.outbound) }
     }

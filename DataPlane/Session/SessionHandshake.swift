@@ -108,8 +108,16 @@ public struct SessionHandshake: Sendable {
     }
 }
 
-/// Why a token was refused, as sent in `AUTH_FAIL.error`.
+/// Why a token was refused.
 public struct RefusedToken: Error, Sendable, Equatable {
+    /// What the client is told (`AUTH_FAIL.error`, the close reason, a 401): a short fixed
+    /// text that never repeats client input.
     public var reason: String
-    public init(reason: String) { self.reason = reason }
+    /// The whole story, for the log (with the request id); may quote the token's contents.
+    public var detail: String
+
+    public init(reason: String, detail: String? = nil) {
+        self.reason = reason
+        self.detail = detail ?? reason
+    }
 }

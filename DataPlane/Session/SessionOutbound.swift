@@ -23,9 +23,10 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
 /// The sending side of one connection, shared with everything that pushes to it (live
 /// queries, topics, locks). Sending never waits: messages are queued and written in order.
 ///
-/// The queue is bounded: a client that does not read is disconnected (close 1013) rather than
-/// allowed to grow the server's memory without limit; it reconnects and catches up through
-/// Merkle sync.
+/// The queue is bounded in bytes (`OutboundQueue`): a client that does not read is
+/// disconnected (close 1013) rather than allowed to grow the server's memory; it reconnects
+/// and catches up through Merkle sync. Responses wait for room (`waitForRoom`) instead of
+/// piling up.
 ///
 /// A WebSocket connection's frames go straight into its NIO channel (`ChannelSink`), with no
 /// task of its own; `make` gives a stream instead, for tests that read what was sent.
@@ -40,10 +41,28 @@ public final class SessionOutbound: Sendable {
         case channel(ChannelSink)
     }
 
+    /// How much one connection may hold and how long its close and its stalls may take.
+    public struct Limits: Sendable {
+        /// Bytes queued for the client at most (plus one frame); past it the client is closed
+        /// with 1013.
+        public var maxQueuedBytes: Int
+        /// After the close frame, how long the peer has to answer before TCP is closed.
+        public var closeTimeout: Duration
+        /// How long a response may wait for the client to read before it is closed with 1013.
+        public var stallTimeout: Duration
+
+        public init(maxQueuedBytes: Int = 4 * 1024 * 1024, closeTimeout: Duration = .seconds(3), stallTimeout: Duration = .seconds(30)) {
+            self.maxQueuedBytes = maxQueuedBytes
+            self.closeTimeout = closeTimeout
+            self.stallTimeout = stallTimeout
+        }
+    }
+
     public let id: SessionID
     private let sink: Sink
-    /// Set when the stream's buffer overflowed (the channel sink keeps its own).
+    /// Set when the stream's buffer overflowed or was closed (the channel sink keeps its own).
     private let streamOverflowed = Atomic<Bool>(false)
+    private let streamClosed = Atomic<Bool>(false)
     /// Payload bytes handed to the socket since the last `takeBytesSent` (usage metering).
     private let bytesSent = Atomic<Int>(0)
 
@@ -60,20 +79,26 @@ public final class SessionOutbound: Sendable {
 
     /// An outbound side that writes binary frames into `channel` (an upgraded WebSocket
     /// channel) and closes through `writer`, so the WebSocket close handshake stays
-    /// hummingbird-websocket's.
+    /// hummingbird-websocket's. `onClosing` runs once, when the connection starts closing.
     public static func channel(
-        _ channel: any Channel, closingThrough writer: WebSocketOutboundWriter, id: SessionID = .next(), capacity: Int = 4096
+        _ channel: any Channel, closingThrough writer: WebSocketOutboundWriter, id: SessionID = .next(), limits: Limits = Limits(),
+        onClosing: @escaping @Sendable () -> Void = {}
     ) -> SessionOutbound {
-        self.channel(channel, id: id, capacity: capacity) { code, reason in
+        self.channel(channel, id: id, limits: limits, onClosing: onClosing) { code, reason in
             try? await writer.close(WebSocketErrorCode(codeNumber: Int(code.rawValue)), reason: reason)
         }
     }
 
     /// An outbound side that writes binary frames into `channel` and closes with `closer`.
     static func channel(
-        _ channel: any Channel, id: SessionID = .next(), capacity: Int = 4096, closer: @escaping @Sendable (CloseCode, String) async -> Void
+        _ channel: any Channel, id: SessionID = .next(), limits: Limits = Limits(), onClosing: @escaping @Sendable () -> Void = {},
+        closer: @escaping @Sendable (CloseCode, String) async -> Void
     ) -> SessionOutbound {
-        SessionOutbound(id: id, sink: .channel(ChannelSink(channel: channel, capacity: capacity, closer: closer)))
+        let sink = ChannelSink(
+            channel: channel, limits: OutboundQueue.Limits(maxQueuedBytes: limits.maxQueuedBytes),
+            timeouts: ChannelSink.Timeouts(close: TimeAmount(limits.closeTimeout), stall: TimeAmount(limits.stallTimeout)),
+            closer: closer, onClosing: onClosing)
+        return SessionOutbound(id: id, sink: .channel(sink))
     }
 
     private init(id: SessionID, sink: Sink) {
@@ -86,6 +111,40 @@ public final class SessionOutbound: Sendable {
         switch sink {
         case .stream: streamOverflowed.load(ordering: .relaxed)
         case .channel(let sink): sink.didOverflow
+        }
+    }
+
+    /// Whether the connection is closing (or closed): what it sends is dropped, and what it
+    /// receives is no longer handled.
+    public var isClosing: Bool {
+        switch sink {
+        case .stream: streamClosed.load(ordering: .relaxed)
+        case .channel(let sink): sink.isClosing
+        }
+    }
+
+    /// Bytes queued for the client and not yet taken by its socket.
+    public var queuedBytes: Int {
+        switch sink {
+        case .stream: 0
+        case .channel(let sink): sink.queuedBytes
+        }
+    }
+
+    /// Responses waiting for room (for tests).
+    var roomWaiterCount: Int {
+        switch sink {
+        case .stream: 0
+        case .channel(let sink): sink.roomWaiterCount
+        }
+    }
+
+    /// Waits until the client has read enough of what it was sent for another response or
+    /// result page to be queued; false when the connection closes first.
+    public func waitForRoom() async -> Bool {
+        switch sink {
+        case .stream: !streamClosed.load(ordering: .relaxed)
+        case .channel(let sink): await sink.waitForRoom()
         }
     }
 
@@ -147,17 +206,20 @@ public final class SessionOutbound: Sendable {
     public func close(_ code: CloseCode, reason: String) {
         switch sink {
         case .stream(let continuation):
-            continuation.yield(.close(code, reason))
+            guard !streamClosed.exchange(true, ordering: .relaxed) else { return }
+            continuation.yield(.close(code, CloseReason.fitted(reason)))
             continuation.finish()
         case .channel(let sink):
             sink.close(code, reason: reason)
         }
     }
 
-    /// Accepts nothing more; what is queued is still written (the socket may already be gone).
+    /// The socket is gone: accepts nothing more, and drops what is queued.
     public func finish() {
         switch sink {
-        case .stream(let continuation): continuation.finish()
+        case .stream(let continuation):
+            streamClosed.store(true, ordering: .relaxed)
+            continuation.finish()
         case .channel(let sink): sink.finish()
         }
     }
@@ -224,33 +286,63 @@ public struct FanOutBatch {
 /// async frames for its sending side, and a fan-out to many sessions costs one event-loop job
 /// per session instead of a task wake-up and an actor hop per message.
 ///
-/// The queue is a small mutex-guarded array: producers (actors, the inbound loop, other
-/// connections) may be on any thread, and the lock is held only to append or to take the batch.
+/// What it holds is bounded in bytes (`OutboundQueue`): frames go into the channel only while
+/// the channel is writable (NIO's own buffer stays under its high-water mark), the rest waits
+/// here, and a client that lets more than the bound pile up is closed with 1013.
+///
+/// Closing is bounded in time: once the close frame is handed to the WebSocket layer, the TCP
+/// connection is closed after `closeTimeout` whether or not the peer answered (a peer that
+/// never reads, or never answers the close handshake, would otherwise keep its socket and its
+/// session for ever). A response waiting for room longer than `stallTimeout` closes with 1013.
+///
+/// The state is a small mutex-guarded value: producers (actors, the inbound loop, other
+/// connections) may be on any thread, and the lock is held only to append or to take frames.
 final class ChannelSink: Sendable {
+    struct Timeouts: Sendable {
+        /// After the close frame: how long the peer has to answer it before the TCP
+        /// connection is closed.
+        var close: TimeAmount
+        /// How long a response may wait for room before the client counts as not reading.
+        var stall: TimeAmount
+    }
+
     private struct State {
-        var queue: [ByteBuffer] = []
+        var queue: OutboundQueue
         var drainScheduled = false
-        /// No more frames are accepted (closing, finished or overflowed).
-        var closed = false
-        /// A close asked for and not yet handed to the WebSocket handler.
-        var pendingClose: (code: CloseCode, reason: String)?
-        var overflowed = false
+        /// Responses and result pages waiting for room (`waitForRoom`).
+        var roomWaiters: [CheckedContinuation<Bool, Never>] = []
+        var stallTimer: Scheduled<Void>?
     }
 
     let channel: any Channel
-    let capacity: Int
+    let timeouts: Timeouts
     /// Starts the WebSocket close handshake (hummingbird-websocket's handler must know a close
     /// was sent, so it goes through its writer).
     let closer: @Sendable (CloseCode, String) async -> Void
-    private let state = Mutex(State())
+    /// Called once, when the connection starts closing (for whatever reason): the session
+    /// releases what it holds (locks, subscriptions) without waiting for the socket to end.
+    let onClosing: @Sendable () -> Void
+    private let state: Mutex<State>
 
-    init(channel: any Channel, capacity: Int, closer: @escaping @Sendable (CloseCode, String) async -> Void) {
+    init(
+        channel: any Channel, limits: OutboundQueue.Limits, timeouts: Timeouts,
+        closer: @escaping @Sendable (CloseCode, String) async -> Void, onClosing: @escaping @Sendable () -> Void = {}
+    ) {
         self.channel = channel
-        self.capacity = capacity
+        self.timeouts = timeouts
         self.closer = closer
+        self.onClosing = onClosing
+        self.state = Mutex(State(queue: OutboundQueue(limits: limits)))
     }
 
-    var didOverflow: Bool { state.withLock { $0.overflowed } }
+    var didOverflow: Bool { state.withLock { $0.queue.overflowed } }
+
+    var isClosing: Bool { state.withLock { $0.queue.isClosing } }
+
+    /// Bytes queued and not yet taken by the channel.
+    var queuedBytes: Int { state.withLock { $0.queue.queuedBytes } }
+
+    var roomWaiterCount: Int { state.withLock { $0.roomWaiters.count } }
 
     func send(_ buffer: ByteBuffer) {
         if enqueue(buffer) { scheduleDrain() }
@@ -259,32 +351,73 @@ final class ChannelSink: Sendable {
     /// Queues a frame without scheduling the drain; returns whether the caller claimed the
     /// drain and must run it (`send` does at once; `FanOutBatch` groups drains by event loop).
     func enqueue(_ buffer: ByteBuffer) -> Bool {
-        state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            if state.queue.count >= capacity {
-                // What is queued still goes out, then close 1013 (as the bounded stream did).
-                state.overflowed = true
-                state.closed = true
-                state.pendingClose = (.tryAgainLater, "slow consumer: outbound queue full")
-            } else {
-                state.queue.append(buffer)
+        let (claimed, overflowed) = state.withLock { state -> (Bool, Bool) in
+            switch state.queue.enqueue(buffer) {
+            case .refused: return (false, false)
+            case .queued: return (Self.claimDrain(&state), false)
+            case .overflowed: return (Self.claimDrain(&state), true)
             }
-            return Self.claimDrain(&state)
         }
+        if overflowed { onClosing() }
+        return claimed
     }
 
     func close(_ code: CloseCode, reason: String) {
-        let schedule = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            state.closed = true
-            state.pendingClose = (code, reason)
+        let schedule = state.withLock { state -> Bool? in
+            guard state.queue.close(code, reason: reason) else { return nil }
             return Self.claimDrain(&state)
         }
+        guard let schedule else { return }
+        onClosing()
         if schedule { scheduleDrain() }
     }
 
+    /// The socket is gone: nothing more is written, waiting responses give up.
     func finish() {
-        state.withLock { $0.closed = true }
+        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.queue.finish()
+            state.stallTimer?.cancel()
+            state.stallTimer = nil
+            defer { state.roomWaiters = [] }
+            return state.roomWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
+    }
+
+    /// Waits until the queue has room for a response or a result page; false when the
+    /// connection closes first (then there is no one to answer).
+    func waitForRoom() async -> Bool {
+        enum Fast { case room, closed, wait }
+        let fast = state.withLock { state -> Fast in
+            if state.queue.hasRoom { return .room }
+            return state.queue.isClosing ? .closed : .wait
+        }
+        switch fast {
+        case .room: return true
+        case .closed: return false
+        case .wait: break
+        }
+        return await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+            let answer = state.withLock { state -> Bool? in
+                if state.queue.hasRoom { return true }
+                if state.queue.isClosing { return false }
+                state.roomWaiters.append(waiter)
+                if state.stallTimer == nil {
+                    state.stallTimer = channel.eventLoop.scheduleTask(in: timeouts.stall) { [self] in self.stalled() }
+                }
+                return nil
+            }
+            if let answer { waiter.resume(returning: answer) }
+        }
+    }
+
+    /// A response waited for room for the whole stall timeout: the client does not read.
+    private func stalled() {
+        let stillWaiting = state.withLock { state -> Bool in
+            state.stallTimer = nil
+            return !state.roomWaiters.isEmpty
+        }
+        if stillWaiting { close(.tryAgainLater, reason: "slow consumer: stopped reading") }
     }
 
     private static func claimDrain(_ state: inout State) -> Bool {
@@ -297,36 +430,56 @@ final class ChannelSink: Sendable {
         channel.eventLoop.execute { self.drain() }
     }
 
-    /// On the event loop: writes what is queued, flushes once, then hands over a pending close.
-    /// While the socket cannot take more (the client reads slowly), frames stay queued (and
-    /// count against the bound) and the drain looks again shortly.
+    /// On the event loop: writes what the channel takes (all of it once closing: the close
+    /// frame must follow), flushes once, then hands over a pending close and wakes responses
+    /// waiting for room. While the socket cannot take more (the client reads slowly), frames
+    /// stay queued (and count against the bound) and the drain looks again shortly.
     func drain() {
-        let writable = channel.isWritable || !channel.isActive
-        let (frames, close) = state.withLock { state -> ([ByteBuffer], (code: CloseCode, reason: String)?) in
-            if !writable && state.pendingClose == nil { return ([], nil) }
+        let (frames, closing) = state.withLock { state in
             state.drainScheduled = false
-            let frames = state.queue
-            state.queue = []
-            let close = state.pendingClose
-            state.pendingClose = nil
-            return (frames, close)
+            return (state.queue.takeFrames(), state.queue.isClosing)
         }
-        if !writable && close == nil {
-            channel.eventLoop.scheduleTask(in: .milliseconds(10)) { self.drain() }
-            return
+        var unwritten = frames
+        var wrote = false
+        // A channel that is no longer active takes (and drops) everything: nothing waits for it.
+        let active = channel.isActive
+        while let frame = unwritten.first, closing || !active || channel.isWritable {
+            unwritten.removeFirst()
+            channel.write(WebSocketFrame(fin: true, opcode: .binary, data: frame), promise: nil)
+            wrote = true
         }
-        if !frames.isEmpty {
-            for frame in frames {
-                channel.write(WebSocketFrame(fin: true, opcode: .binary, data: frame), promise: nil)
+        if wrote { channel.flush() }
+        let (close, waiters, room, retry) = state.withLock { state in
+            state.queue.settle(unwritten: unwritten)
+            let close = state.queue.takeCloseToHandOver()
+            var waiters: [CheckedContinuation<Bool, Never>] = []
+            let room = state.queue.hasRoom
+            if (room || state.queue.isClosing), !state.roomWaiters.isEmpty {
+                waiters = state.roomWaiters
+                state.roomWaiters = []
+                state.stallTimer?.cancel()
+                state.stallTimer = nil
             }
-            channel.flush()
+            var retry = false
+            if !state.queue.frames.isEmpty, !state.drainScheduled {
+                state.drainScheduled = true
+                retry = true
+            }
+            return (close, waiters, room, retry)
+        }
+        for waiter in waiters { waiter.resume(returning: room) }
+        if retry {
+            channel.eventLoop.scheduleTask(in: .milliseconds(10)) { self.drain() }
         }
         if let close {
             // The close handshake belongs to hummingbird-websocket's handler (it must know a
-            // close was sent); it is async, and rare, so a short task of its own does it. The
-            // frames written above are already ahead of it on the event loop.
+            // close was sent); it is async and may wait for the socket, so a short task of its
+            // own does it. The frames written above are already ahead of it on the event loop.
+            // Whatever the peer does, the TCP connection ends `closeTimeout` from now.
             let closer = self.closer
+            let channel = self.channel
             Task { await closer(close.code, close.reason) }
+            channel.eventLoop.scheduleTask(in: timeouts.close) { channel.close(promise: nil) }
         }
     }
 }

@@ -31,6 +31,10 @@ public struct SessionState: Sendable {
     /// Live query id → its map.
     public var queryMaps: [String: MapDirectory.MapID] = [:]
     public var rateLimiter: TokenBucket
+    /// Sends the remaining pages of large live-query results (made with the first one).
+    var resultPager: ResultPager?
+    /// Set when the pager has work and no task: the connection starts one.
+    private var pagerToStart: ResultPager?
 
     public init(outbound: SessionOutbound, rateLimiter: TokenBucket) {
         self.outbound = outbound
@@ -57,6 +61,19 @@ public struct SessionState: Sendable {
         guard let stream = ackPipelineToStart else { return nil }
         ackPipelineToStart = nil
         return stream
+    }
+
+    /// Queues the rest of a live query's first result, to be sent page by page.
+    mutating func sendRemainingPages(of queryId: String, from store: MapStore, pageBytes: Int) {
+        let pager = resultPager ?? ResultPager(outbound: outbound, pageBytes: pageBytes)
+        resultPager = pager
+        if pager.add(ResultPager.Pending(store: store, queryId: queryId)) { pagerToStart = pager }
+    }
+
+    /// The pager a task must now be started for, once.
+    mutating func takePagerToStart() -> ResultPager? {
+        defer { pagerToStart = nil }
+        return pagerToStart
     }
 
     /// Ends the ack pipeline (it sends what is queued, then stops).

@@ -1,18 +1,19 @@
 import NIOCore
 import PostgresNIO
 
-/// A one-dimensional PostgreSQL array (`text[]`, `int4[]`, `bytea[]`) written element by
+/// A one-dimensional PostgreSQL array (`text[]`, `int4[]`, `int8[]`, `bytea[]`) written element by
 /// element straight into its binary wire form: one column of a batch upsert through
 /// `unnest(...)`, without an intermediate Swift array or a buffer per element.
 struct PostgresArrayColumn: PostgresDynamicTypeEncodable, Sendable {
     /// The element type and the matching array type.
     enum Element: Sendable {
-        case text, int4, bytea
+        case text, int4, int8, bytea
 
         var type: PostgresDataType {
             switch self {
             case .text: return .text
             case .int4: return .int4
+            case .int8: return .int8
             case .bytea: return .bytea
             }
         }
@@ -21,6 +22,7 @@ struct PostgresArrayColumn: PostgresDynamicTypeEncodable, Sendable {
             switch self {
             case .text: return .textArray
             case .int4: return .int4Array
+            case .int8: return .int8Array
             case .bytea: return .byteaArray
             }
         }
@@ -48,6 +50,13 @@ struct PostgresArrayColumn: PostgresDynamicTypeEncodable, Sendable {
     mutating func append(_ value: Int32) {
         precondition(element == .int4)
         elements.writeInteger(Int32(4))
+        elements.writeInteger(value)
+        count += 1
+    }
+
+    mutating func append(_ value: Int64) {
+        precondition(element == .int8)
+        elements.writeInteger(Int32(8))
         elements.writeInteger(value)
         count += 1
     }

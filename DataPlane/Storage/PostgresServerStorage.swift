@@ -109,16 +109,19 @@ public final class PostgresServerStorage: ServerStorage {
         try await run("load partition \(partition)") {
             var records: [StoredRecord] = []
             let rows = try await self.client.query(
-                "SELECT tenant_id, kind, map_name, record_key, payload FROM records WHERE partition_id = \(Int32(partition))",
+                "SELECT tenant_id, kind, map_name, record_key, payload, seq FROM records WHERE partition_id = \(Int32(partition))",
                 logger: self.logger)
-            for try await (tenant, kindText, mapName, key, payload) in rows.decode((String, String, String, String, ByteBuffer).self) {
+            for try await (tenant, kindText, mapName, key, payload, sequence) in rows.decode(
+                (String, String, String, String, ByteBuffer, Int64).self)
+            {
                 let rowName = "\(tenant)/\(kindText)/\(mapName)/\(key)"
                 guard let kind = StoredValue.Kind(rawValue: kindText) else {
                     throw StorageError.corruptPayload(row: rowName, reason: "unknown kind '\(kindText)'")
                 }
                 let value = try StoredValueCodec.decode(payload.readableBytesView, kind: kind, row: rowName)
                 records.append(StoredRecord(
-                    key: StorageKey(tenant: TenantID(tenant), mapName: mapName, key: key), partition: partition, value: value))
+                    key: StorageKey(tenant: TenantID(tenant), mapName: mapName, key: key), partition: partition, value: value,
+                    sequence: sequence))
             }
             return records
         }

@@ -31,7 +31,7 @@ public actor SQLiteServerStorage: ServerStorage {
     /// The database file.
     public nonisolated let path: String
     public nonisolated let synchronous: Synchronous
-    /// Rows per `INSERT` statement inside a batch's transaction (7 parameters each; SQLite
+    /// Rows per `INSERT` statement inside a batch's transaction (8 parameters each; SQLite
     /// allows 32,766 per statement). Internal so that tests can force multi-statement batches.
     private(set) var rowsPerStatement = 1_000
 
@@ -66,7 +66,7 @@ public actor SQLiteServerStorage: ServerStorage {
     public func loadPartition(_ partition: Int) async throws -> [StoredRecord] {
         let rows = try await exclusively { connection in
             try await connection.query(
-                "SELECT tenant_id, kind, map_name, record_key, partition_id, payload FROM records WHERE partition_id = ?",
+                "SELECT tenant_id, kind, map_name, record_key, partition_id, payload, seq FROM records WHERE partition_id = ?",
                 [.integer(partition)])
         }
         return try rows.map(Self.record(from:))
@@ -94,7 +94,7 @@ public actor SQLiteServerStorage: ServerStorage {
         while start < records.count {
             let end = min(start + rowsPerStatement, records.count)
             var binds: [SQLiteData] = []
-            binds.reserveCapacity((end - start) * 7)
+            binds.reserveCapacity((end - start) * 8)
             for record in records[start..<end] {
                 binds.append(.text(record.key.tenant.rawValue))
                 binds.append(.text(record.value.kind.rawValue))
@@ -102,6 +102,7 @@ public actor SQLiteServerStorage: ServerStorage {
                 binds.append(.text(record.key.key))
                 binds.append(.integer(record.partition))
                 binds.append(.blob(ByteBuffer(bytes: StoredValueCodec.encode(record.value))))
+                binds.append(.integer(Int(record.sequence)))
                 binds.append(now)
             }
             chunks.append((Self.upsertSQL(rows: end - start), binds))
@@ -268,11 +269,11 @@ public actor SQLiteServerStorage: ServerStorage {
     // MARK: Rows
 
     private static func upsertSQL(rows: Int) -> String {
-        let tuples = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        let tuples = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
         return """
-            INSERT INTO records (tenant_id, kind, map_name, record_key, partition_id, payload, updated_at) VALUES \(tuples)
+            INSERT INTO records (tenant_id, kind, map_name, record_key, partition_id, payload, seq, updated_at) VALUES \(tuples)
             ON CONFLICT (tenant_id, kind, map_name, record_key) DO UPDATE SET
-                partition_id = excluded.partition_id, payload = excluded.payload, updated_at = excluded.updated_at
+                partition_id = excluded.partition_id, payload = excluded.payload, seq = excluded.seq, updated_at = excluded.updated_at
             """
     }
 
@@ -293,7 +294,9 @@ public actor SQLiteServerStorage: ServerStorage {
             throw .corruptPayload(row: rowName, reason: "payload is not a blob")
         }
         let value = try StoredValueCodec.decode(payload.readableBytesView, kind: kind, row: rowName)
-        return StoredRecord(key: StorageKey(tenant: TenantID(tenant), mapName: mapName, key: key), partition: partition, value: value)
+        let sequence = Int64(row.column("seq")?.integer ?? 0)
+        return StoredRecord(
+            key: StorageKey(tenant: TenantID(tenant), mapName: mapName, key: key), partition: partition, value: value, sequence: sequence)
     }
 
     /// SQLite's constraint errors are the data's fault (retrying changes nothing); the rest

@@ -59,16 +59,21 @@ public struct StoredRecord: Sendable, Equatable {
     /// which costs about what `COPY` does, instead of an upsert. A wrong `false` costs one
     /// retry of the batch as an upsert, never data. Rows read from storage say true.
     public var mayExistInStorage: Bool
+    /// The partition's sequence of the row's last change (`PartitionSequences`): what
+    /// `POST /sync` orders changes by. 0 for rows written before sequences existed, and for
+    /// counters.
+    public var sequence: Int64
 
-    public init(key: StorageKey, partition: Int, value: StoredValue, mayExistInStorage: Bool = true) {
+    public init(key: StorageKey, partition: Int, value: StoredValue, mayExistInStorage: Bool = true, sequence: Int64 = 0) {
         self.key = key
         self.partition = partition
         self.value = value
         self.mayExistInStorage = mayExistInStorage
+        self.sequence = sequence
     }
 
     public static func == (lhs: StoredRecord, rhs: StoredRecord) -> Bool {
-        lhs.key == rhs.key && lhs.partition == rhs.partition && lhs.value == rhs.value
+        lhs.key == rhs.key && lhs.partition == rhs.partition && lhs.value == rhs.value && lhs.sequence == rhs.sequence
     }
 }
 

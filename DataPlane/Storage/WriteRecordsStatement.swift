@@ -11,22 +11,24 @@ import PostgresNIO
 /// all, the statement fails with a unique violation and the storage writes the batch again
 /// with every row as an upsert.
 struct WriteRecordsStatement: PostgresPreparedStatement {
-    static let name = "topgun_write_records_v1"
+    static let name = "topgun_write_records_v2"
     static let sql = """
         WITH inserted AS (
-            INSERT INTO records (tenant_id, kind, map_name, record_key, partition_id, payload)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::bytea[])
+            INSERT INTO records (tenant_id, kind, map_name, record_key, partition_id, payload, seq)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::bytea[], $7::int8[])
         )
-        INSERT INTO records (tenant_id, kind, map_name, record_key, partition_id, payload)
-        SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::bytea[])
+        INSERT INTO records (tenant_id, kind, map_name, record_key, partition_id, payload, seq)
+        SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::int4[], $13::bytea[], $14::int8[])
         ON CONFLICT (tenant_id, kind, map_name, record_key) DO UPDATE SET
-            partition_id = EXCLUDED.partition_id, payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at
+            partition_id = EXCLUDED.partition_id, payload = EXCLUDED.payload, seq = EXCLUDED.seq, updated_at = EXCLUDED.updated_at
         """
-    static let bindingDataTypes: [PostgresDataType] = Array(repeating: [.textArray, .textArray, .textArray, .textArray, .int4Array, .byteaArray], count: 2).flatMap { $0 }
+    static let bindingDataTypes: [PostgresDataType] = Array(
+        repeating: [.textArray, .textArray, .textArray, .textArray, .int4Array, .byteaArray, .int8Array], count: 2
+    ).flatMap { $0 }
 
     typealias Row = ()
 
-    /// The six columns of a set of rows.
+    /// The seven columns of a set of rows.
     struct Columns: Sendable {
         var tenants: PostgresArrayColumn
         var kinds: PostgresArrayColumn
@@ -34,6 +36,7 @@ struct WriteRecordsStatement: PostgresPreparedStatement {
         var keys: PostgresArrayColumn
         var partitions: PostgresArrayColumn
         var payloads: PostgresArrayColumn
+        var sequences: PostgresArrayColumn
 
         init(capacity count: Int) {
             tenants = PostgresArrayColumn(.text, reservingBytes: count * 24)
@@ -42,6 +45,7 @@ struct WriteRecordsStatement: PostgresPreparedStatement {
             keys = PostgresArrayColumn(.text, reservingBytes: count * 24)
             partitions = PostgresArrayColumn(.int4, reservingBytes: count * 8)
             payloads = PostgresArrayColumn(.bytea, reservingBytes: count * 128)
+            sequences = PostgresArrayColumn(.int8, reservingBytes: count * 12)
         }
 
         mutating func append(_ record: StoredRecord, payload: [UInt8]) {
@@ -51,6 +55,7 @@ struct WriteRecordsStatement: PostgresPreparedStatement {
             keys.append(record.key.key)
             partitions.append(Int32(record.partition))
             payloads.append(bytes: payload)
+            sequences.append(record.sequence)
         }
 
         func bind(into bindings: inout PostgresBindings) {
@@ -60,6 +65,7 @@ struct WriteRecordsStatement: PostgresPreparedStatement {
             bindings.append(keys, context: .default)
             bindings.append(partitions, context: .default)
             bindings.append(payloads, context: .default)
+            bindings.append(sequences, context: .default)
         }
     }
 
@@ -94,7 +100,7 @@ struct WriteRecordsStatement: PostgresPreparedStatement {
     }
 
     func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 12)
+        var bindings = PostgresBindings(capacity: 14)
         inserts.bind(into: &bindings)
         upserts.bind(into: &bindings)
         return bindings
@@ -111,5 +117,6 @@ extension WriteRecordsStatement.Columns {
         keys.append(contentsOf: other.keys)
         partitions.append(contentsOf: other.partitions)
         payloads.append(contentsOf: other.payloads)
+        sequences.append(contentsOf: other.sequences)
     }
 }

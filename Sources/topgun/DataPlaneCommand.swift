@@ -34,6 +34,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var connectionLimit: ConnectionLimitOptions
+    @OptionGroup var bounds: NodeBoundsOptions
 
     func run() async throws {
         let logger = logging.bootstrap()
@@ -51,12 +52,14 @@ struct DataPlaneCommand: AsyncParsableCommand {
             dev = (tenant, key, try await TokenIssuer(key: key).mint(subject: "dev-user", roles: ["user"], ttl: 86_400))
         }
         let records = PostgresServerStorage(endpoint: try PostgresEndpoint(url: url), logger: logger)
+        var configuration = DataPlaneConfiguration(
+            nodeId: nodeId, host: host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1",
+            port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080,
+            connectionOpsPerSecond: connectionRate.perSecond, connectionOpsBurst: connectionRate.burst,
+            storageMeterInterval: StorageMeterOption.interval())
+        bounds.apply(to: &configuration)
         let node = DataPlaneNode(
-            configuration: DataPlaneConfiguration(
-                nodeId: nodeId, host: host ?? Environment.value("TOPGUN_HOST") ?? "127.0.0.1",
-                port: port ?? Environment.value("TOPGUN_PORT").flatMap(Int.init) ?? 8080,
-                connectionOpsPerSecond: connectionRate.perSecond, connectionOpsBurst: connectionRate.burst,
-                storageMeterInterval: StorageMeterOption.interval()),
+            configuration: configuration,
             storage: .persistent(records),
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,

@@ -38,6 +38,7 @@ struct DevCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var connectionLimit: ConnectionLimitOptions
+    @OptionGroup var bounds: NodeBoundsOptions
 
     enum StorageKind: String, ExpressibleByArgument, CaseIterable {
         case sqlite
@@ -74,11 +75,13 @@ struct DevCommand: AsyncParsableCommand {
             records = .memoryOnly
             logger.warning("--storage memory: records are kept in memory only and are lost when the process exits")
         }
+        var configuration = DataPlaneConfiguration(
+            nodeId: "dev-node", host: host, port: port,
+            connectionOpsPerSecond: connectionRate.perSecond, connectionOpsBurst: connectionRate.burst,
+            storageMeterInterval: StorageMeterOption.interval())
+        bounds.apply(to: &configuration)
         let node = DataPlaneNode(
-            configuration: DataPlaneConfiguration(
-                nodeId: "dev-node", host: host, port: port,
-                connectionOpsPerSecond: connectionRate.perSecond, connectionOpsBurst: connectionRate.burst,
-                storageMeterInterval: StorageMeterOption.interval()),
+            configuration: configuration,
             storage: records,
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataPlane
 import Foundation
 import Logging
 
@@ -63,5 +64,57 @@ struct ConnectionLimitOptions: ParsableArguments {
         let rate = connectionOpsPerSecond ?? Environment.value("TOPGUN_CONNECTION_OPS_PER_SECOND").flatMap(Double.init) ?? 20_000
         guard rate.isFinite, rate > 0 else { exitWithError("--connection-ops-per-second must be a positive number") }
         return (rate, rate * 2)
+    }
+}
+
+/// Bounds of one node: what it holds per client and how long closing, stopping and noticing
+/// an outage may take (README, "What a crash may lose"). Each has an environment variable;
+/// durations are in seconds and may be fractional.
+struct NodeBoundsOptions: ParsableArguments {
+    @Option(help: "Bytes queued for one client at most before it is closed with 1013 (env TOPGUN_OUTBOUND_QUEUE_BYTES; default 4194304).")
+    var outboundQueueBytes: Int?
+
+    @Option(help: "Seconds a peer has to answer the server's close frame before its TCP connection is closed (env TOPGUN_CLOSE_TIMEOUT; default 3).")
+    var closeTimeout: Double?
+
+    @Option(help: "Seconds a response may wait for a client that does not read before it is closed with 1013 (env TOPGUN_SLOW_CONSUMER_TIMEOUT; default 30).")
+    var slowConsumerTimeout: Double?
+
+    @Option(help: "Seconds a connection may stay unauthenticated (env TOPGUN_AUTH_TIMEOUT; default 10).")
+    var authTimeout: Double?
+
+    @Option(help: "Seconds a graceful stop (SIGTERM, SIGINT) may take: closing sockets and draining writes, then the process exits (env TOPGUN_SHUTDOWN_TIMEOUT; default 10).")
+    var shutdownTimeout: Double?
+
+    @Option(help: "Seconds an op's timestamp may be ahead of this node's clock; further ahead it is rejected for good (env TOPGUN_MAX_CLOCK_DRIFT; default 300).")
+    var maxClockDrift: Double?
+
+    @Option(help: "Seconds within which /ready reports a storage outage (env TOPGUN_READINESS_DEADLINE; default 2).")
+    var readinessDeadline: Double?
+
+    func apply(to configuration: inout DataPlaneConfiguration) {
+        if let bytes = outboundQueueBytes ?? Environment.value("TOPGUN_OUTBOUND_QUEUE_BYTES").flatMap(Int.init) {
+            guard bytes >= 64 * 1024 else { exitWithError("--outbound-queue-bytes must be at least 65536") }
+            configuration.outboundQueueBytes = bytes
+        }
+        if let close = Self.seconds(closeTimeout, "TOPGUN_CLOSE_TIMEOUT", flag: "--close-timeout") { configuration.closeTimeout = close }
+        if let stall = Self.seconds(slowConsumerTimeout, "TOPGUN_SLOW_CONSUMER_TIMEOUT", flag: "--slow-consumer-timeout") {
+            configuration.slowConsumerTimeout = stall
+        }
+        if let auth = Self.seconds(authTimeout, "TOPGUN_AUTH_TIMEOUT", flag: "--auth-timeout") { configuration.authDeadline = auth }
+        if let shutdown = Self.seconds(shutdownTimeout, "TOPGUN_SHUTDOWN_TIMEOUT", flag: "--shutdown-timeout") {
+            configuration.shutdownTimeout = shutdown
+        }
+        if let drift = Self.seconds(maxClockDrift, "TOPGUN_MAX_CLOCK_DRIFT", flag: "--max-clock-drift") { configuration.maxClockDrift = drift }
+        if let deadline = Self.seconds(readinessDeadline, "TOPGUN_READINESS_DEADLINE", flag: "--readiness-deadline") {
+            configuration.readinessDeadline = deadline
+        }
+    }
+
+    private static func seconds(_ flag: Double?, _ variable: String, flag name: String) -> Duration? {
+        guard let value = flag ?? Environment.value(variable).flatMap(Double.init) else { return nil }
+        // Up to ten years (a drift bound may be that large; the others never are).
+        guard value.isFinite, value > 0, value <= 315_360_000 else { exitWithError("\(name) must be a number of seconds above 0") }
+        return .milliseconds(Int64((value * 1000).rounded()))
     }
 }

@@ -13,6 +13,9 @@ public struct LWWMap: Sendable {
         var leaf: UInt16
         /// The record changed since the tree last took it in (the entry is in `stale`).
         var isStale: Bool
+        /// Where the record's last change sits in its owner's order of changes (a server's
+        /// per-partition sequence; 0 when the owner keeps none). Not part of the CRDT state.
+        var sequence: Int64 = 0
     }
 
     private var slots = KeyTable<Slot>()
@@ -59,6 +62,11 @@ public struct LWWMap: Sendable {
         slots.entries.lazy.map { (key: $0.key.string, record: $0.value.record) }
     }
 
+    /// Every key with its record and the sequence of its last change, in no order.
+    public var sequencedEntries: some Sequence<(key: String, record: LWWRecord, sequence: Int64)> {
+        slots.entries.lazy.map { (key: $0.key.string, record: $0.value.record, sequence: $0.value.sequence) }
+    }
+
     /// Every record by key, as a new dictionary (O(n); for tests). Swift's `String` keys
     /// equate canonically equivalent strings, which the map keeps apart: of two such keys,
     /// one record is listed.
@@ -66,10 +74,12 @@ public struct LWWMap: Sendable {
         Dictionary(slots.entries.lazy.map { ($0.key.string, $0.value.record) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Merges a remote record; returns whether it replaced the local one.
+    /// Merges a remote record; returns whether it replaced the local one. `sequence` is kept
+    /// with the record when it does.
     @discardableResult
-    public mutating func merge(key: String, record: LWWRecord) -> Bool {
-        mergeReplacing(key: HashedKey(key), record: record).merged
+    public mutating func merge(key: String, record: LWWRecord, sequence: Int64 = 0) -> Bool {
+        let key = HashedKey(key)
+        return mergeReplacing(key: key.string, hash: key.hash, record: record, sequence: sequence).merged
     }
 
     /// Merges a remote record; returns whether it won, and the record it replaced (nil for a
@@ -80,7 +90,11 @@ public struct LWWMap: Sendable {
 
     /// As `mergeReplacing(key:record:)`, with the key's hash (`HashedKey(key).hash`) computed
     /// by the caller. The key is read in place, and copied into the map only when it is new.
-    public mutating func mergeReplacing(key: borrowing String, hash: Int, record: consuming LWWRecord) -> (merged: Bool, previous: LWWRecord?) {
+    ///
+    /// `sequence` is evaluated only when the record wins, and kept with it.
+    public mutating func mergeReplacing(
+        key: borrowing String, hash: Int, record: consuming LWWRecord, sequence: @autoclosure () -> Int64 = 0
+    ) -> (merged: Bool, previous: LWWRecord?) {
         let head = KeyHead(key)
         let position = slots.position(of: key, hash: hash, head: head)
         switch position {
@@ -93,11 +107,13 @@ public struct LWWMap: Sendable {
             }
             // The new record moves into the slot and the old one out: no copies.
             swap(&record, &slots[entry: index].record)
+            slots[entry: index].sequence = sequence()
             return (true, record)
         case .absent:
             let leaf = MerkleTree.leafIndex(of: key)
             let index = slots.insert(
-                HashedKey(copy key, hash: hash), head: head, value: Slot(record: record, entryHash: nil, leaf: UInt16(leaf), isStale: true),
+                HashedKey(copy key, hash: hash), head: head,
+                value: Slot(record: record, entryHash: nil, leaf: UInt16(leaf), isStale: true, sequence: sequence()),
                 at: position)
             stale.append(Int32(index))
             return (true, nil)
@@ -112,6 +128,12 @@ public struct LWWMap: Sendable {
 
     /// The stored record, tombstones and expired records included.
     public func record(forKey key: String) -> LWWRecord? { slots[HashedKey(key)]?.record }
+
+    /// The stored record and the sequence of its last change.
+    public func sequencedRecord(forKey key: String) -> (record: LWWRecord, sequence: Int64)? {
+        guard let slot = slots[HashedKey(key)] else { return nil }
+        return (slot.record, slot.sequence)
+    }
 
     /// Whether the map holds `key` (a tombstone included).
     public func contains(_ key: HashedKey) -> Bool { slots[key] != nil }
@@ -139,6 +161,8 @@ public struct LWWMap: Sendable {
 
     /// Merges every record of `other`.
     public mutating func merge(_ other: LWWMap) {
-        for entry in other.slots.entries { _ = mergeReplacing(key: entry.key, record: entry.value.record) }
+        for entry in other.slots.entries {
+            _ = mergeReplacing(key: entry.key.string, hash: entry.key.hash, record: entry.value.record, sequence: entry.value.sequence)
+        }
     }
 }

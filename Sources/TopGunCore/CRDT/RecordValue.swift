@@ -1,6 +1,7 @@
 /// How a packed value's bytes are read back into a `DataValue`. The format lives with its
-/// codec (TopGunWire's MessagePack); this module only keeps the bytes.
-public protocol PackedValueFormat {
+/// codec (TopGunWire's MessagePack); this module only keeps the bytes. Its metatype is
+/// Sendable: a packed value holds it and crosses actors.
+public protocol PackedValueFormat: SendableMetatype {
     /// The value `bytes` encode. They were checked when the value was packed, so this
     /// cannot fail.
     static func decode(_ bytes: [UInt8]) -> DataValue

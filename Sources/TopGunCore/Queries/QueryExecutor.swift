@@ -45,7 +45,48 @@ public struct QueryExecutor: Sendable {
         return page(of: matching, query: query, nowMillis: nowMillis)
     }
 
-    private func page(of matching: [QueryRecord], query: Query, nowMillis: Int64) -> QueryPage {
+    /// A page's byte budget: rows are cut where their `cost` would pass `maxBytes` (at least
+    /// one row is always kept), so no response grows with the data. A page cut this way has
+    /// `hasMore` and a `nextCursor` that resumes after its last row (with or without `limit`).
+    public struct ByteBudget {
+        public var maxBytes: Int
+        public var cost: (QueryRecord) -> Int
+
+        public init(maxBytes: Int, cost: @escaping (QueryRecord) -> Int) {
+            self.maxBytes = maxBytes
+            self.cost = cost
+        }
+    }
+
+    /// ``execute(_:records:nowMillis:auth:)`` with the page also cut by `budget`, keeping no
+    /// value it does not return: `records` are read once, each value dropped once its match
+    /// and position are known, and the page's values are read again through `lookup` (the
+    /// source's current value of a key). A query over a large map then holds the positions of
+    /// its matches, not a copy of every matching value. Grouped queries aggregate the matching
+    /// values as they come.
+    public func execute(
+        _ query: Query, records: some Sequence<(key: String, value: DataValue)>, nowMillis: Int64, auth: DataValue? = nil,
+        budget: ByteBudget, lookup: (String) -> DataValue?
+    ) -> QueryPage {
+        if query.isGrouped {
+            var matching: [QueryRecord] = []
+            for (key, value) in records where query.evaluate(key: key, value: value, auth: auth) {
+                matching.append(QueryRecord(key: key, value: value))
+            }
+            return page(of: matching, query: query, nowMillis: nowMillis, budget: budget)
+        }
+        let ordering = RecordOrdering(query.sort)
+        var positions: [RecordPosition] = []
+        for (key, value) in records where query.evaluate(key: key, value: value, auth: auth) {
+            positions.append(ordering.position(key: key, value: value))
+        }
+        positions.sort { ordering.compare($0, $1) == .less }
+        return cut(positions, query: query, ordering: ordering, nowMillis: nowMillis, budget: budget) { position in
+            QueryRecord(key: position.key, value: lookup(position.key) ?? .null)
+        }
+    }
+
+    private func page(of matching: [QueryRecord], query: Query, nowMillis: Int64, budget: ByteBudget? = nil) -> QueryPage {
         let rows: [QueryRecord]
         if query.isGrouped {
             rows = GroupAggregator.aggregate(matching, groupBy: query.groupBy ?? [], aggregations: query.aggregations ?? [])
@@ -55,28 +96,53 @@ public struct QueryExecutor: Sendable {
         let ordering = RecordOrdering(query.sort)
         var positioned = rows.map { (position: ordering.position(key: $0.key, value: $0.value), record: $0) }
         positioned.sort { ordering.compare($0.position, $1.position) == .less }
+        let records = Dictionary(positioned.map { (HashedKey($0.record.key), $0.record) }, uniquingKeysWith: { first, _ in first })
+        return cut(positioned.map(\.position), query: query, ordering: ordering, nowMillis: nowMillis, budget: budget) { position in
+            records[HashedKey(position.key)] ?? QueryRecord(key: position.key, value: .null)
+        }
+    }
 
+    /// The page of `positions` (in query order): resume after the cursor, then cut to the
+    /// limit, the server cap and the budget; `record` gives a position's row.
+    private func cut(
+        _ positions: [RecordPosition], query: Query, ordering: RecordOrdering, nowMillis: Int64, budget: ByteBudget?,
+        record: (RecordPosition) -> QueryRecord
+    ) -> QueryPage {
         var start = 0
         var status = CursorStatus.none
         if let encoded = query.cursor {
             switch check(encoded, query: query, nowMillis: nowMillis) {
             case .valid(let cursor):
                 status = .valid
-                start = firstIndex(in: positioned, after: cursor.position, ordering: ordering)
+                start = firstIndex(in: positions, after: cursor.position, ordering: ordering)
             case .rejected(let reason):
                 status = reason
             }
         }
 
         let pageSize = min(query.limit ?? maxResults, maxResults)
-        let end = min(start + pageSize, positioned.count)
-        let page = positioned[start..<end]
-        let hasMore = end < positioned.count
-        var nextCursor: String?
-        if hasMore, query.limit != nil, let last = page.last {
-            nextCursor = QueryCursor(position: last.position, query: query, issuedAtMillis: nowMillis).encoded
+        let end = min(start + pageSize, positions.count)
+        var results: [QueryRecord] = []
+        var bytes = 0
+        var cutByBytes = false
+        for index in start..<max(start, end) {
+            let row = record(positions[index])
+            if let budget {
+                bytes += budget.cost(row)
+                if bytes > budget.maxBytes, !results.isEmpty {
+                    cutByBytes = true
+                    break
+                }
+            }
+            results.append(row)
         }
-        return QueryPage(results: page.map(\.record), hasMore: hasMore, nextCursor: nextCursor, cursorStatus: status)
+        let last = start + results.count
+        let hasMore = last < positions.count
+        var nextCursor: String?
+        if hasMore, query.limit != nil || cutByBytes, last > start {
+            nextCursor = QueryCursor(position: positions[last - 1], query: query, issuedAtMillis: nowMillis).encoded
+        }
+        return QueryPage(results: results, hasMore: hasMore, nextCursor: nextCursor, cursorStatus: status)
     }
 
     private enum CursorCheck {
@@ -97,14 +163,12 @@ public struct QueryExecutor: Sendable {
     }
 
     /// Binary search for the first position strictly after `cursor`.
-    private func firstIndex(
-        in rows: [(position: RecordPosition, record: QueryRecord)], after cursor: RecordPosition, ordering: RecordOrdering
-    ) -> Int {
+    private func firstIndex(in rows: [RecordPosition], after cursor: RecordPosition, ordering: RecordOrdering) -> Int {
         var low = 0
         var high = rows.count
         while low < high {
             let mid = (low + high) / 2
-            if ordering.compare(rows[mid].position, cursor) == .greater { high = mid } else { low = mid + 1 }
+            if ordering.compare(rows[mid], cursor) == .greater { high = mid } else { low = mid + 1 }
         }
         return low
     }

@@ -90,17 +90,20 @@ import TopGunWire
     @Test func watchersOtherThanTheWriterGetServerEventsAndQueryUpdates() async throws {
         let store = Self.makeStore()
         let (watcher, stream) = SessionOutbound.make()
-        let response = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0)
-        #expect(response.results.isEmpty)
+        let morePages = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0)
+        #expect(!morePages)
         // The watcher's own write produces no SERVER_EVENT for it, but its query still updates.
         _ = await store.apply([Self.put("mine", "x", Self.ts(1))], writer: watcher.id, nowMillis: 0)
         _ = await store.apply([Self.put("theirs", "y", Self.ts(2))], writer: SessionID(rawValue: 999_999), nowMillis: 0)
-        let messages = await Self.receive(stream, count: 3)
-        #expect(messages.count == 3)
-        guard case .queryUpdate(let first) = messages[0], case .serverEvent(let event) = messages[1], case .queryUpdate(let second) = messages[2] else {
+        let messages = await Self.receive(stream, count: 4)
+        #expect(messages.count == 4)
+        guard case .queryResp(let response) = messages[0], case .queryUpdate(let first) = messages[1], case .serverEvent(let event) = messages[2],
+            case .queryUpdate(let second) = messages[3]
+        else {
             Issue.record("unexpected messages \(messages)")
             return
         }
+        #expect(response.results.isEmpty)
         #expect(first.key == "mine" && first.changeType == .enter)
         #expect(event.payload.key == "theirs")
         #expect(event.payload.record?.timestamp == Self.ts(2))
@@ -117,7 +120,73 @@ import TopGunWire
         watcher.finish()
         var frames = 0
         for await _ in stream { frames += 1 }
-        #expect(frames == 0)
+        #expect(frames == 1)  // the QUERY_RESP, nothing after it
+    }
+
+    @Test func aLargeFirstResultIsSentInPagesThatTogetherHoldEveryRow() async {
+        let store = Self.makeStore()
+        let value: DataValue = .string(String(repeating: "v", count: 1000))
+        let ops = (0..<200).map { Self.put("k\($0)", value, Self.ts(100 + Int64($0)), id: "\($0)") }
+        _ = await store.apply(ops, writer: nil, nowMillis: 0)
+        let (watcher, stream) = SessionOutbound.make(capacity: 1000)
+        let pageBytes = 16 * 1024
+        var more = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0, pageBytes: pageBytes)
+        #expect(more)
+        var pages = 0
+        while more {
+            more = await store.sendNextResultPage(queryId: "q1", session: watcher.id, maxBytes: pageBytes)
+            pages += 1
+        }
+        // A write after delivery reaches the subscriber as usual.
+        _ = await store.apply([Self.put("k5", "changed", Self.ts(10_000))], writer: nil, nowMillis: 0)
+        watcher.finish()
+        var keys = Set<String>()
+        var respRows = 0
+        var updates: [QueryUpdate] = []
+        for await item in stream {
+            guard case .frame(let bytes) = item else { continue }
+            #expect(bytes.count <= pageBytes + 1024)
+            switch try? WireCodec().decode(bytes) {
+            case .queryResp(let response)?:
+                respRows = response.results.count
+                for row in response.results { keys.insert(row.key) }
+            case .queryUpdate(let update)?:
+                updates.append(update)
+                if update.changeType == .enter { keys.insert(update.key) }
+            default: break
+            }
+        }
+        #expect(respRows > 0 && respRows < 200)
+        #expect(pages >= 2)
+        #expect(keys.count == 200)
+        #expect(updates.last?.key == "k5" && updates.last?.changeType == .update && updates.last?.value == "changed")
+    }
+
+    @Test func changesGetSequencesAndHTTPDeltasFollowThemInPages() async {
+        let store = Self.makeStore()
+        // Timestamps in any order: the client of the second write stamped it far in the past.
+        _ = await store.apply([Self.put("a", "1", Self.ts(5_000))], writer: nil, nowMillis: 1_000)
+        var delta = await store.lwwDelta(after: .start, maxBytes: 1 << 20)
+        #expect(delta.records.map(\.key) == ["a"])
+        let position = delta.next
+        _ = await store.apply([Self.put("b", "2", Self.ts(10))], writer: nil, nowMillis: 1_001)
+        delta = await store.lwwDelta(after: SyncPosition(timestamp: position.timestamp(nowMillis: 9)), maxBytes: 1 << 20)
+        #expect(delta.records.map(\.key) == ["b"])  // older timestamp, later change: still new
+        // Paged: one record per answer, every record once.
+        let many = (0..<20).map { Self.put("m\($0)", "x", Self.ts(20_000 + Int64($0)), id: "\($0)") }
+        _ = await store.apply(many, writer: nil, nowMillis: 1_002)
+        var seen: [String] = []
+        var next = delta.next
+        for _ in 0..<40 {
+            let page = await store.lwwDelta(after: next, maxBytes: 1)
+            if page.records.isEmpty { break }
+            #expect(page.records.count == 1)
+            seen += page.records.map(\.key)
+            next = page.next
+        }
+        #expect(seen.sorted() == (0..<20).map { "m\($0)" }.sorted())
+        let changed = await store.apply([Self.put("a", "3", Self.ts(6_000))], writer: nil, nowMillis: 1_003)
+        #expect(changed.changedRecords.first?.sequence ?? 0 > 0)
     }
 
     @Test func merkleBucketsLeadToLeavesWithTombstones() async {
@@ -180,7 +249,7 @@ import TopGunWire
         #expect(orResult.changedRecords.count == 2)
         #expect(await orStore.recordCount == 2)
 
-        let directory = MapDirectory(clock: NodeClock(nodeId: "server"))
+        let directory = MapDirectory(clocks: TenantClocks(nodeId: "server"))
         let composed = directory.store(tenant: "tn_a", name: "caf\u{e9}")
         let decomposed = directory.store(tenant: "tn_a", name: "cafe\u{301}")
         #expect(composed !== decomposed)

@@ -17,7 +17,7 @@ extension StorageTests {
         func withRunningQueue(_ storage: any ServerStorage, _ configuration: WriteBehindConfiguration = configuration(),
                               _ body: (WriteBehindQueue) async throws -> Void) async throws {
             let queue = WriteBehindQueue(storage: storage, configuration: configuration, logger: quietLogger)
-            let runner = Task { try await queue.run() }
+            let runner = Task { await queue.run() }
             defer { runner.cancel() }
             try await body(queue)
         }

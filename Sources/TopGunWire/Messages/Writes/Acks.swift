@@ -69,17 +69,22 @@ public struct OpRejected: MessageBody {
     public var opId: String
     public var reason: String
     public var code: Int64?
+    /// This server's addition (protocol.md §15): what the code's `details` carry, e.g. the
+    /// op's `field` at fault. Clients that do not know it ignore it.
+    public var details: DataValue?
 
-    public init(opId: String, reason: String, code: Int64? = nil) {
+    public init(opId: String, reason: String, code: Int64? = nil, details: DataValue? = nil) {
         self.opId = opId
         self.reason = reason
         self.code = code
+        self.details = details
     }
 
     public init(wireFields f: DataObject) throws(WireDecodingError) {
         opId = try f.required("opId")
         reason = try f.required("reason")
         code = try f.optional("code")
+        details = f["details"]
     }
 
     public var wireFields: DataObject {
@@ -87,6 +92,7 @@ public struct OpRejected: MessageBody {
         f.append("opId", opId)
         f.append("reason", reason)
         f.append("code", code)
+        if let details { f.append("details", details) }
         return f
     }
 }
