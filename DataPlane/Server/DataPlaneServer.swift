@@ -1,4 +1,5 @@
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -62,9 +63,7 @@ public struct DataPlaneServer: Sendable {
 
         let connection = ClientConnection(services: services)
         let maxFrame = services.configuration.maxFrameBytes
-        let server = HTTPServerBuilder.http1WebSocketUpgrade(
-            configuration: .init(ws: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))
-        ) { request, channel, _ in
+        let shouldUpgrade: ShouldUpgrade = { request, channel, _ in
             guard let route = WebSocketRoute(path: request.path ?? "/") else { return .dontUpgrade }
             let requestId = UUIDText.random()
             return .upgrade([:]) { inbound, outbound, _ in
@@ -76,13 +75,33 @@ public struct DataPlaneServer: Sendable {
         let configuration = services.configuration
         return Application(
             router: router,
-            server: server,
+            server: Self.server(
+                limits: .standard,
+                webSocket: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)),
+                shouldUpgrade: shouldUpgrade),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "topgun-data-plane"),
             onServerRunning: { channel in
                 await onBound(channel.localAddress?.port ?? configuration.port)
             },
             logger: services.logger
         )
+    }
+
+    typealias ShouldUpgrade = @Sendable (HTTPRequest, any Channel, Logger) throws
+        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
+
+    /// HTTP/1 with the WebSocket upgrade, and `MalformedRequestResponder` after the decoder: it
+    /// answers what the parser refuses with problem+json (431, 501, 400) instead of a bare 400.
+    static func server(limits: HTTPRequestLimits, webSocket: WebSocketServerConfiguration, shouldUpgrade: @escaping ShouldUpgrade) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            let upgradeChannel = HTTP1WebSocketUpgradeChannel(
+                responder: responder,
+                configuration: .init(http1: .init(httpDecoderConfiguration: limits.decoderConfiguration), ws: webSocket),
+                shouldUpgrade: shouldUpgrade)
+            return HTTP1EdgeChannel(upgradeChannel) {
+                [MalformedRequestResponder(limits: limits, render: ProblemDetails.malformedRequest)]
+            }
+        }
     }
 
     static func json(_ fields: [String: String]) -> Response {
