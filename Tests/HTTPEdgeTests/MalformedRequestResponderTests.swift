@@ -154,3 +154,26 @@ struct MalformedRequestResponderTests {
         #expect(throws: (any Error).self) { try pipeline.channel.pipeline.syncOperations.handler(type: MalformedRequestResponder.self) }
     }
 }
+
+struct OneResponsePerConnectionTests {
+    @Test func everyResponseSaysCloseAndEndsTheConnection() throws {
+        let pipeline = try EdgePipeline(extra: [OneResponsePerConnection()])
+        try pipeline.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        try pipeline.respond()
+        let written = try pipeline.written()
+        #expect(written.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(written.lowercased().contains("connection: close\r\n"))
+        #expect(!pipeline.channel.isActive)
+    }
+
+    @Test func anUpgradePassesUntouchedAndTheHandlerLeaves() throws {
+        let pipeline = try EdgePipeline(extra: [OneResponsePerConnection()])
+        try pipeline.send("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        try pipeline.respond(status: .switchingProtocols, headers: ["Upgrade": "websocket", "Connection": "Upgrade"])
+        let written = try pipeline.written()
+        #expect(written.contains("Connection: Upgrade\r\n"))
+        #expect(!written.lowercased().contains("connection: close"))
+        #expect(pipeline.channel.isActive)
+        #expect(throws: (any Error).self) { try pipeline.channel.pipeline.syncOperations.handler(type: OneResponsePerConnection.self) }
+    }
+}

@@ -1,11 +1,18 @@
 """The HTTP edges of both planes, over raw sockets: what the HTTP/1 parser refuses is answered
 with problem+json (431 for an oversized head, 501 for an unknown method, 400 otherwise) and the
-connection closed."""
+connection closed; a client that made HTTP requests and then opens its WebSocket the way a
+connection-pooling client does (reusing the connection unless the server closed it) gets a
+working WebSocket at the first try, never a 307."""
+import base64
 import json
+import os
 import socket
+import struct
+import time
 import urllib.parse
 import weakref
 
+import msgpack
 import pytest
 
 KB = 1024
@@ -177,3 +184,154 @@ def test_a_broken_chunk_in_a_control_plane_body_is_400(dev_server):
     assert response.status == 400, response
     assert response.json["type"] == "https://topgun.dev/problems/validation-failed", response.json
     assert closed
+
+
+# ---------------------------------------------------------------------------------------------
+# A WebSocket after HTTP requests, as a pooling client (the TypeScript client in Node) opens it
+
+
+def ws_frame(payload: bytes, opcode: int = 0x2) -> bytes:
+    """One masked client frame."""
+    mask = os.urandom(4)
+    header = bytes([0x80 | opcode])
+    if len(payload) < 126:
+        header += bytes([0x80 | len(payload)])
+    elif len(payload) < 65536:
+        header += bytes([0x80 | 126]) + struct.pack(">H", len(payload))
+    else:
+        header += bytes([0x80 | 127]) + struct.pack(">Q", len(payload))
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class RawWebSocket:
+    def __init__(self, sock: socket.socket, buffered: bytes = b""):
+        self.sock = sock
+        self.buffer = buffered
+
+    def _read(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the server closed the WebSocket"
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def send(self, message: dict) -> None:
+        self.sock.sendall(ws_frame(msgpack.packb(message)))
+
+    def receive(self) -> dict:
+        while True:
+            first, second = self._read(2)
+            length = second & 0x7F
+            if length == 126:
+                length = struct.unpack(">H", self._read(2))[0]
+            elif length == 127:
+                length = struct.unpack(">Q", self._read(8))[0]
+            payload = self._read(length)
+            opcode = first & 0x0F
+            if opcode == 0x2:
+                return msgpack.unpackb(payload, raw=False, strict_map_key=False)
+            if opcode == 0x1:
+                return json.loads(payload)
+            assert opcode != 0x8, f"the server closed the WebSocket: {payload!r}"
+
+    def wait_for(self, kind: str) -> dict:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = self.receive()
+            if message.get("type") == kind:
+                return message
+        raise AssertionError(f"no {kind} within 10 s")
+
+
+class PoolingClient:
+    """One kept-alive connection to the data plane's port, reused for the next request unless
+    the server ended it, as Node's HTTP agents and undici's pool do; its WebSocket goes out on
+    that connection too."""
+
+    def __init__(self, host_port: tuple[str, int]):
+        self.host_port = host_port
+        self.sock: socket.socket | None = None
+        self.connections_opened = 0
+
+    def _connection(self) -> socket.socket:
+        if self.sock is None:
+            self.sock = socket.create_connection(self.host_port, timeout=10)
+            self.connections_opened += 1
+        return self.sock
+
+    def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> RawResponse:
+        sock = self._connection()
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host_port[0]}:{self.host_port[1]}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body or method in ("POST", "PUT"):
+            lines.append(f"Content-Length: {len(body)}")
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        response = read_response(sock)
+        if response.headers.get("connection", "").lower() == "close":
+            # The server ends it: the pool drops the connection and opens a new one next time.
+            closed_by_server(sock, timeout=5)
+            sock.close()
+            self.sock = None
+        return response
+
+    def websocket(self, path: str = "/ws") -> tuple[RawResponse, RawWebSocket | None]:
+        key = base64.b64encode(os.urandom(16)).decode()
+        response = self.request("GET", path, {"Upgrade": "websocket", "Connection": "Upgrade",
+                                              "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"})
+        if response.status != 101:
+            return response, None
+        return response, RawWebSocket(self.sock, _unread.pop(self.sock, b""))
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+
+
+def sync_body(client_id: str) -> bytes:
+    return json.dumps({"clientId": client_id,
+                       "clientHlc": {"millis": int(time.time() * 1000), "counter": 0, "nodeId": client_id}}).encode()
+
+
+def test_a_websocket_opened_after_http_requests_works_at_the_first_try(dev_server):
+    client = PoolingClient(address(dev_server.http_url))
+    try:
+        health = client.request("GET", "/health", {})
+        assert health.status == 200, health
+        sync = client.request("POST", "/sync", {"Authorization": f"Bearer {dev_server.token}",
+                                                "Content-Type": "application/json"}, sync_body("edge-client"))
+        assert sync.status == 200, sync
+        response, ws = client.websocket("/ws")
+        assert response.status == 101, f"the WebSocket upgrade after HTTP requests was answered {response}"
+        assert ws is not None
+        ws.send({"type": "AUTH", "token": dev_server.token})
+        assert ws.wait_for("AUTH_ACK")["type"] == "AUTH_ACK"
+        stamp = float(int(time.time() * 1000))
+        ws.send({"type": "PING", "timestamp": stamp})
+        assert ws.wait_for("PONG")["timestamp"] == stamp
+    finally:
+        client.close()
+
+
+def test_plain_http_responses_on_the_data_plane_end_their_connection(dev_server):
+    host, port = address(dev_server.http_url)
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        response = read_response(sock)
+        assert response.status == 200, response
+        assert response.headers.get("connection") == "close", response
+        assert closed_by_server(sock), "a connection that served HTTP stays open for an upgrade the server cannot do"
+
+
+def test_a_websocket_as_first_request_is_unaffected(dev_server):
+    client = PoolingClient(address(dev_server.http_url))
+    try:
+        response, ws = client.websocket("/ws")
+        assert response.status == 101, response
+        assert "connection" not in response.headers or response.headers["connection"].lower() == "upgrade", response
+        assert ws.wait_for("AUTH_REQUIRED")["type"] == "AUTH_REQUIRED"
+        ws.send({"type": "AUTH", "token": dev_server.token})
+        assert ws.wait_for("AUTH_ACK")["type"] == "AUTH_ACK"
+        assert client.connections_opened == 1
+    finally:
+        client.close()
