@@ -35,7 +35,20 @@ final class LingeringClose {
         }
     }
 
-    /// Call when the channel goes inactive or the handler leaves the pipeline.
+    /// Call from `channelInactive`, before passing it on. Once the output is closed, the
+    /// client's end of stream closes the whole channel without an `inputClosed` event; the
+    /// handlers behind get one here, as they would have without the half-close. (NIO's upgrade
+    /// handler, still waiting for a first request that was refused, then ends its negotiation
+    /// as "input closed", which hummingbird-websocket takes quietly, rather than failing it as
+    /// "removed", which it logs as an error.)
+    func channelInactive(context: ChannelHandlerContext) {
+        cancel()
+        if isClosing {
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
+    }
+
+    /// Call when the handler leaves the pipeline.
     func cancel() {
         deadline?.cancel()
         deadline = nil

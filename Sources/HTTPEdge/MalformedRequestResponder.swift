@@ -104,7 +104,7 @@ public final class MalformedRequestResponder: ChannelDuplexHandler, RemovableCha
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        closing.cancel()
+        closing.channelInactive(context: context)
         context.fireChannelInactive()
     }
 

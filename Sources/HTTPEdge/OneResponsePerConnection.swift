@@ -51,7 +51,7 @@ public final class OneResponsePerConnection: ChannelDuplexHandler, RemovableChan
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        closing.cancel()
+        closing.channelInactive(context: context)
         context.fireChannelInactive()
     }
 

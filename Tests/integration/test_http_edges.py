@@ -129,6 +129,22 @@ def test_a_request_the_parser_refuses_gets_a_problem_and_the_connection_closes(d
     assert health.status == 200, health
 
 
+def test_a_refused_request_is_not_logged_as_a_server_error(dev_server):
+    before = dev_server.stderr_path.stat().st_size
+    for plane in PLANES:
+        host, port = plane_address(dev_server, plane)
+        for _, raw, _ in malformed_requests(f"{host}:{port}"):
+            with socket.create_connection((host, port), timeout=10) as sock:
+                sock.sendall(raw)
+                read_response(sock)
+                closed_by_server(sock)  # the client closes after the server's end of stream
+    time.sleep(0.5)
+    with open(dev_server.stderr_path, "rb") as log:
+        log.seek(before)
+        errors = [line for line in log.read().decode(errors="replace").splitlines() if " error " in line]
+    assert not errors, "\n".join(errors)
+
+
 @pytest.mark.parametrize("plane", PLANES)
 def test_problem_types_of_parser_refusals(dev_server, plane):
     host, port = plane_address(dev_server, plane)
