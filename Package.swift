@@ -97,6 +97,18 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
+        // The HTTP/1 edge both planes share: problem answers to requests the parser refuses.
+        .target(
+            name: "HTTPEdge",
+            dependencies: [
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/HTTPEdge",
+            swiftSettings: swiftSettings
+        ),
         // A data-plane node: sessions, handlers, storage with write-behind.
         .target(
             name: "DataPlane",
@@ -105,6 +117,7 @@ let package = Package(
                 "TopGunWire",
                 "Tenancy",
                 "Metadata",
+                "HTTPEdge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -128,9 +141,11 @@ let package = Package(
             dependencies: [
                 "Tenancy",
                 "Metadata",
+                "HTTPEdge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -198,6 +213,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/MetadataTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPEdgeTests",
+            dependencies: [
+                "HTTPEdge",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/HTTPEdgeTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,7 +16,9 @@ public enum ProblemKind: String, Sendable, CaseIterable {
     case unsupportedMediaType = "unsupported-media-type"
     case idempotencyKeyReused = "idempotency-key-reused"
     case rateLimited = "rate-limited"
+    case headerFieldsTooLarge = "request-header-fields-too-large"
     case internalError = "internal-error"
+    case notImplemented = "not-implemented"
     case serviceUnavailable = "service-unavailable"
 
     public static let typeBase = "https://topgun.dev/problems/"
@@ -37,7 +39,9 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .unsupportedMediaType: "Unsupported media type"
         case .idempotencyKeyReused: "Idempotency key reused"
         case .rateLimited: "Too many requests"
+        case .headerFieldsTooLarge: "Request header fields too large"
         case .internalError: "Internal server error"
+        case .notImplemented: "Not implemented"
         case .serviceUnavailable: "Service unavailable"
         }
     }
@@ -55,7 +59,9 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .unsupportedMediaType: .unsupportedMediaType
         case .idempotencyKeyReused: .unprocessableContent
         case .rateLimited: .tooManyRequests
+        case .headerFieldsTooLarge: .requestHeaderFieldsTooLarge
         case .internalError: .internalServerError
+        case .notImplemented: .notImplemented
         case .serviceUnavailable: .serviceUnavailable
         }
     }

@@ -1,9 +1,11 @@
 import Crypto
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import Logging
 import Metadata
+import NIOCore
 
 /// What an operation needs from the request pipeline.
 struct Operation: Sendable {
@@ -190,6 +192,13 @@ struct Endpoint: Sendable {
             return Array(buffer.readableBytesView)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw tooLarge()
+        } catch is NIOTooManyBytesError {
+            // A chunked body has no Content-Length to refuse up front: collecting stops at the limit.
+            throw tooLarge()
+        } catch {
+            // A body that breaks HTTP/1.1 framing (a bad chunk size) is the client's error, not ours.
+            guard let refusal = MalformedRequest(error, limits: .standard) else { throw error }
+            throw APIError.validation(pointer: "", refusal.detail)
         }
     }
 

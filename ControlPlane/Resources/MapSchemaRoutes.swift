@@ -22,6 +22,8 @@ struct MapSchemaRoutes {
                 for problem in error.problems { reader.add(FieldProblem(pointer: "/schema" + problem.pointer, problem.message)) }
             }
         }
+        // What GET returns may come back whole (see ReadOnlyMembers).
+        let readOnly = ReadOnlyMembers(["tenant_id", "map", "version", "created_at"], instants: ["created_at"], from: &reader)
         try reader.finish()
         guard let enforcementText, let enforcement = SchemaEnforcement(rawValue: enforcementText), let canonical else {
             throw APIError.validation(pointer: "", "enforcement and schema are required")
@@ -42,6 +44,9 @@ struct MapSchemaRoutes {
             let tag = current.map { EntityTag.make($0.version) }
             guard EntityTag.ifMatchAllows(ifMatch, current: tag) else { throw EntityTag.preconditionFailed(current: tag) }
             if ifNoneMatch != nil, let tag { throw EntityTag.preconditionFailed(current: tag) }
+            // Before the first version, only the path's tenant and map have a value.
+            try readOnly.check(against: current.map { ReadOnlyMembers.representation(MapSchemaBody($0)) }
+                ?? ["tenant_id": .string(tenantID.rawValue), "map": .string(map)])
             if let current, current.schemaJSON == canonical, current.enforcement == enforcement {
                 return .json(.ok, MapSchemaBody(current), headers: [(.eTag, EntityTag.make(current.version))])
             }

@@ -35,6 +35,8 @@ struct QuotaRoutes {
                 reader.absorb(error)
             }
         }
+        // What GET returns may come back whole (see ReadOnlyMembers).
+        let readOnly = ReadOnlyMembers(["tenant_id", "plan", "source", "version", "updated_at"], instants: ["updated_at"], from: &reader)
         try reader.finish()
         guard let limits else { throw APIError.validation(pointer: "/limits", "is required") }
         let ifMatch = call.headers[.ifMatch]
@@ -45,6 +47,7 @@ struct QuotaRoutes {
             let before = TenantQuotas(tenant: tenant, stored: stored)
             let tag = EntityTag.make(stored.version)
             guard EntityTag.ifMatchAllows(ifMatch, current: tag) else { throw EntityTag.preconditionFailed(current: tag) }
+            try readOnly.check(against: ReadOnlyMembers.representation(QuotasBody(before)))
             guard stored.custom != limits else { return response(before) }
             stored.custom = limits
             stored.version += 1

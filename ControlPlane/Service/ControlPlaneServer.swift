@@ -1,6 +1,8 @@
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metadata
 import NIOCore
@@ -52,9 +54,20 @@ public struct ControlPlaneServer: Sendable {
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: Self.server(limits: .standard),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "topgun-control-plane"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
+    }
+
+    /// HTTP/1 whose parser refusals are answered with the contract's problems instead of a
+    /// bare `400` (`MalformedRequestResponder`).
+    static func server(limits: HTTPRequestLimits) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            HTTP1EdgeChannel(HTTP1Channel(responder: responder, configuration: .init(httpDecoderConfiguration: limits.decoderConfiguration))) {
+                [MalformedRequestResponder(limits: limits, render: MalformedRequestProblem.render)]
+            }
+        }
     }
 
     /// Every route; public so tests can drive it without sockets.

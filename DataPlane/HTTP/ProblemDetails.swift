@@ -1,4 +1,5 @@
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -24,6 +25,13 @@ public struct ProblemDetails: Error, Sendable {
     public static let typeBase = "https://topgun.dev/problems/"
 
     public func response(requestId: String? = nil) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body(requestId: requestId))))
+    }
+
+    /// The problem as JSON.
+    public func body(requestId: String?) -> String {
         var object: [String: String] = extra
         object["type"] = Self.typeBase + kind
         object["title"] = title
@@ -32,9 +40,22 @@ public struct ProblemDetails: Error, Sendable {
         var body = "{"
         body += object.sorted { $0.key < $1.key }.map { "\(Self.quote($0.key)):\(Self.quote($0.value))" }.joined(separator: ",")
         body += ",\"status\":\(status.code)}"
-        var headers = HTTPFields()
-        headers[.contentType] = "application/problem+json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        return body
+    }
+
+    /// The problem for a request the HTTP/1 parser refused (`MalformedRequestResponder`
+    /// answers it before any route runs): `431`, `501` or `400`.
+    static func malformedRequest(_ refusal: MalformedRequest) -> ProblemResponse {
+        let kind =
+            switch refusal.kind {
+            case .headerFieldsTooLarge: "request-header-fields-too-large"
+            case .unknownMethod: "not-implemented"
+            case .malformed: "malformed-request"
+            }
+        let status = HTTPResponse.Status(code: Int(refusal.status.code), reasonPhrase: refusal.status.reasonPhrase)
+        let requestId = UUIDText.random()
+        let problem = ProblemDetails(status, kind: kind, title: status.reasonPhrase, detail: refusal.detail)
+        return ProblemResponse(headers: [("X-Request-Id", requestId)], body: problem.body(requestId: requestId))
     }
 
     static func quote(_ text: String) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -66,9 +67,7 @@ public struct DataPlaneServer: Sendable {
 
         let connection = ClientConnection(services: services)
         let maxFrame = services.configuration.maxFrameBytes
-        let server = HTTPServerBuilder.http1WebSocketUpgrade(
-            configuration: .init(ws: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: services.configuration.closeTimeout))
-        ) { request, channel, _ in
+        let shouldUpgrade: ShouldUpgrade = { request, channel, _ in
             guard let route = WebSocketRoute(path: request.path ?? "/") else { return .dontUpgrade }
             let requestId = UUIDText.random()
             return .upgrade([:]) { inbound, outbound, _ in
@@ -80,13 +79,44 @@ public struct DataPlaneServer: Sendable {
         let configuration = services.configuration
         return Application(
             router: router,
-            server: server,
+            server: Self.server(
+                limits: .standard,
+                webSocket: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: services.configuration.closeTimeout),
+                shouldUpgrade: shouldUpgrade),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "topgun-data-plane"),
             onServerRunning: { channel in
                 await onBound(channel.localAddress?.port ?? configuration.port)
             },
             logger: services.logger
         )
+    }
+
+    typealias ShouldUpgrade = @Sendable (HTTPRequest, any Channel, Logger) throws
+        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
+
+    /// HTTP/1 with the WebSocket upgrade, plus two handlers after the decoder:
+    /// `MalformedRequestResponder` answers what the parser refuses with problem+json (431,
+    /// 501, 400) instead of a bare 400, and `OneResponsePerConnection` ends the connection
+    /// after every plain HTTP response.
+    ///
+    /// Why the second: hummingbird-websocket upgrades only a connection's first request. NIO's
+    /// upgrade handler decides on that request before the HTTP pipeline is built; once it is,
+    /// its async channel (the handler that feeds Hummingbird's request loop) cannot leave the
+    /// pipeline, so WebSocket frames could never reach a WebSocket handler behind it, and a
+    /// later upgrade gets `307` plus a closed connection, which clients take as a failed
+    /// connect (the TypeScript client in Node does `GET /health` or `POST /sync`, then opens its
+    /// WebSocket on the pooled connection). Closing after each plain response means no client
+    /// holds such a connection; the price is one TCP connection per HTTP request on this port.
+    static func server(limits: HTTPRequestLimits, webSocket: WebSocketServerConfiguration, shouldUpgrade: @escaping ShouldUpgrade) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            let upgradeChannel = HTTP1WebSocketUpgradeChannel(
+                responder: responder,
+                configuration: .init(http1: .init(httpDecoderConfiguration: limits.decoderConfiguration), ws: webSocket),
+                shouldUpgrade: shouldUpgrade)
+            return HTTP1EdgeChannel(upgradeChannel) {
+                [MalformedRequestResponder(limits: limits, render: ProblemDetails.malformedRequest), OneResponsePerConnection()]
+            }
+        }
     }
 
     static func json(_ fields: [String: String]) -> Response {
