@@ -44,7 +44,9 @@ struct OutboundQueue {
 
     let limits: Limits
     private(set) var phase: Phase = .open
-    private(set) var frames = CircularBuffer<ByteBuffer>()
+    /// An array, not a ring: the drain takes all of it at once (an empty array allocates
+    /// nothing, which an idle connection's queue, and each drain, then cost).
+    private(set) var frames: [ByteBuffer] = []
     /// Bytes of `frames`, plus those taken out for writing and not settled yet.
     private(set) var queuedBytes = 0
     /// Bytes taken out by `takeFrames` and not settled yet.
@@ -90,16 +92,16 @@ struct OutboundQueue {
 
     /// Takes the queued frames out for writing; they still count against the bound until
     /// `settle` says which were written.
-    mutating func takeFrames() -> CircularBuffer<ByteBuffer> {
-        let taken = frames
-        frames.removeAll(keepingCapacity: true)
+    mutating func takeFrames() -> [ByteBuffer] {
+        var taken: [ByteBuffer] = []
+        swap(&taken, &frames)
         bytesBeingWritten = queuedBytes
         return taken
     }
 
     /// After a write pass: `unwritten` (the tail of what `takeFrames` gave, the socket could not
     /// take it yet) goes back in front of anything queued meanwhile.
-    mutating func settle(unwritten: CircularBuffer<ByteBuffer>) {
+    mutating func settle(unwritten: ArraySlice<ByteBuffer>) {
         let unwrittenBytes = unwritten.reduce(0) { $0 + $1.readableBytes }
         queuedBytes -= bytesBeingWritten - unwrittenBytes
         bytesBeingWritten = 0
@@ -108,9 +110,7 @@ struct OutboundQueue {
             return
         }
         if !unwritten.isEmpty {
-            var merged = unwritten
-            merged.append(contentsOf: frames)
-            frames = merged
+            frames = Array(unwritten) + frames
         }
     }
 

@@ -439,15 +439,15 @@ final class ChannelSink: Sendable {
             state.drainScheduled = false
             return (state.queue.takeFrames(), state.queue.isClosing)
         }
-        var unwritten = frames
-        var wrote = false
+        var written = 0
         // A channel that is no longer active takes (and drops) everything: nothing waits for it.
         let active = channel.isActive
-        while let frame = unwritten.first, closing || !active || channel.isWritable {
-            unwritten.removeFirst()
-            channel.write(WebSocketFrame(fin: true, opcode: .binary, data: frame), promise: nil)
-            wrote = true
+        while written < frames.count, closing || !active || channel.isWritable {
+            channel.write(WebSocketFrame(fin: true, opcode: .binary, data: frames[written]), promise: nil)
+            written += 1
         }
+        let wrote = written > 0
+        let unwritten = frames[written...]
         if wrote { channel.flush() }
         let (close, waiters, room, retry) = state.withLock { state in
             state.queue.settle(unwritten: unwritten)
