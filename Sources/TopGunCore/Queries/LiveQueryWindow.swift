@@ -138,7 +138,7 @@ public struct LiveQueryWindow: Sendable {
     /// row), each with the value it has now; empty once everything was sent.
     public mutating func nextPage(maxBytes: Int, cost: (QueryRecord) -> Int, lookup: ValueLookup? = nil) -> [QueryRecord] {
         guard let last = deliveredThrough else { return [] }
-        let start = firstIndex(after: last)
+        let start = ordering.firstIndex(in: rows, after: last)
         let page = visiblePage(from: start, maxBytes: maxBytes, cost: cost, lookup: lookup)
         let end = start + page.count
         deliveredThrough = end < min(visibleLimit, rows.count) ? rows[end - 1] : nil
@@ -170,17 +170,6 @@ public struct LiveQueryWindow: Sendable {
         if !sentAhead.isEmpty, sentAhead.contains(HashedKey(key)) { return true }
         guard let position else { return false }
         return ordering.compare(position, last) != .greater
-    }
-
-    /// First index whose row sorts after `position`.
-    private func firstIndex(after position: RecordPosition) -> Int {
-        var low = 0
-        var high = rows.count
-        while low < high {
-            let mid = (low + high) / 2
-            if ordering.compare(rows[mid], position) == .greater { high = mid } else { low = mid + 1 }
-        }
-        return low
     }
 
     // MARK: - Changes

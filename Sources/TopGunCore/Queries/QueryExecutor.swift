@@ -114,7 +114,7 @@ public struct QueryExecutor: Sendable {
             switch check(encoded, query: query, nowMillis: nowMillis) {
             case .valid(let cursor):
                 status = .valid
-                start = firstIndex(in: positions, after: cursor.position, ordering: ordering)
+                start = ordering.firstIndex(in: positions, after: cursor.position)
             case .rejected(let reason):
                 status = reason
             }
@@ -162,14 +162,4 @@ public struct QueryExecutor: Sendable {
         return .valid(cursor)
     }
 
-    /// Binary search for the first position strictly after `cursor`.
-    private func firstIndex(in rows: [RecordPosition], after cursor: RecordPosition, ordering: RecordOrdering) -> Int {
-        var low = 0
-        var high = rows.count
-        while low < high {
-            let mid = (low + high) / 2
-            if ordering.compare(rows[mid], cursor) == .greater { high = mid } else { low = mid + 1 }
-        }
-        return low
-    }
 }

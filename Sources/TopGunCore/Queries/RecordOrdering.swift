@@ -28,3 +28,17 @@ struct RecordOrdering: Sendable {
         return ValueOrdering.compareStrings(lhs.key, rhs.key)
     }
 }
+
+extension RecordOrdering {
+    /// The first index of `rows` (in this order) whose position sorts after `position`:
+    /// where a page that resumes after `position` starts.
+    func firstIndex(in rows: [RecordPosition], after position: RecordPosition) -> Int {
+        var low = 0
+        var high = rows.count
+        while low < high {
+            let mid = (low + high) / 2
+            if compare(rows[mid], position) == .greater { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+}
