@@ -62,8 +62,11 @@ public struct DataPlaneServer: Sendable {
 
         let connection = ClientConnection(services: services)
         let maxFrame = services.configuration.maxFrameBytes
+        // validateUTF8: a text frame that is not UTF-8 fails the connection with 1007 (RFC 6455
+        // §8.1) instead of reaching us with its bad bytes silently replaced by U+FFFD.
         let server = HTTPServerBuilder.http1WebSocketUpgrade(
-            configuration: .init(ws: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))
+            configuration: .init(ws: .init(
+                maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5), validateUTF8: true))
         ) { request, channel, _ in
             guard let route = WebSocketRoute(path: request.path ?? "/") else { return .dontUpgrade }
             let requestId = UUIDText.random()
