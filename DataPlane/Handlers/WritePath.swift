@@ -222,6 +222,9 @@ public struct WritePath: Sendable {
     /// so comparing is comparing two pointers), which is then scanned once, not per op.
     /// `latestMillis`: the newest timestamp accepted (an OR_REMOVE's tag is a timestamp too).
     static func validate(_ op: UnsafePointer<ClientOp>, validNodeId: inout String?, latestMillis: Int64 = .max) -> OpOutcome? {
+        // An op the decoder could not read (a string in it is not UTF-8): refused for good, so
+        // the client stops sending it, while the rest of its batch goes on.
+        if let problem = op.pointee.decodingProblem { return .rejected(.badRequest, "invalid op: \(problem)") }
         if op.pointee.mapName.isEmpty { return .rejected(.badRequest, "mapName must not be empty") }
         if op.pointee.mapName.utf8.count > maxMapNameBytes { return .rejected(.tooLarge, "mapName longer than \(maxMapNameBytes) bytes") }
         if op.pointee.key.utf8.count > maxKeyBytes { return .rejected(.tooLarge, "key longer than \(maxKeyBytes) bytes") }

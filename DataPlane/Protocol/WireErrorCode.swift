@@ -29,6 +29,8 @@ public enum WireErrorCode: Int64, Sendable {
 public enum CloseCode: UInt16, Sendable {
     case normal = 1000
     case goingAway = 1001
+    /// A text frame that is not UTF-8 (RFC 6455 §8.1).
+    case invalidFramePayload = 1007
     case policyViolation = 1008
     case messageTooBig = 1009
     case tryAgainLater = 1013

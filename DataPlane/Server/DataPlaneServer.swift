@@ -81,7 +81,11 @@ public struct DataPlaneServer: Sendable {
             router: router,
             server: Self.server(
                 limits: .standard,
-                webSocket: .init(maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: services.configuration.closeTimeout),
+                // validateUTF8: a text frame that is not UTF-8 fails the connection with 1007
+                // (RFC 6455 §8.1) instead of reaching us with its bad bytes replaced by U+FFFD.
+                webSocket: .init(
+                    maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: services.configuration.closeTimeout,
+                    validateUTF8: true),
                 shouldUpgrade: shouldUpgrade),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "topgun-data-plane"),
             onServerRunning: { channel in

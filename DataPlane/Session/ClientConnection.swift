@@ -182,6 +182,9 @@ public struct ClientConnection: Sendable {
         if Self.isTooLarge(error) {
             services.metrics.error(code: WireErrorCode.tooLarge.rawValue)
             loop.outbound.close(.messageTooBig, reason: "frame larger than the \(services.configuration.maxFrameBytes)-byte limit")
+        } else if Self.isNotUTF8Text(error) {
+            services.metrics.error(code: WireErrorCode.badRequest.rawValue)
+            loop.outbound.close(.invalidFramePayload, reason: "text frame is not valid UTF-8")
         }
     }
 
@@ -360,6 +363,11 @@ public struct ClientConnection: Sendable {
     static func isTooLarge(_ error: any Error) -> Bool {
         if let error = error as? NIOWebSocketError, error == .invalidFrameLength { return true }
         return String(describing: error).contains("messageTooLarge")
+    }
+
+    /// A text frame that is not UTF-8, as the WebSocket layer reports it (`validateUTF8`).
+    static func isNotUTF8Text(_ error: any Error) -> Bool {
+        String(describing: error).contains("dataInconsistentWithMessage")
     }
 
     /// The `ERROR` for an undecodable frame: 413 for size, 400 otherwise, naming the field.

@@ -22,17 +22,37 @@ public struct WireCodec: Sendable {
     }
 
     /// Decodes a binary (MessagePack) frame.
+    ///
+    /// Every string in it must be valid UTF-8, member names and ignored values included. When
+    /// the bad bytes lie inside an op (of `OP_BATCH`, `CLIENT_OP` or an HTTP sync body), that op
+    /// alone comes out marked with its `decodingProblem` and the rest decodes; anywhere else
+    /// the frame is refused with `invalidUTF8`.
     public func decode(_ bytes: [UInt8]) throws(WireDecodingError) -> TopGunMessage {
         if let batch = Self.fastOpBatch(bytes, limits: limits) { return .opBatch(batch) }
-        return try message(from: MessagePackReader(limits: limits).decode(bytes))
+        return try generalDecode(bytes)
     }
 
     /// Decodes a binary frame in place (a network buffer's bytes): an `OP_BATCH`, the frame
     /// that matters for throughput, is read without copying the frame first. `repeated`
     /// carries strings from one frame of a connection to the next (see `RepeatedStrings`).
+    /// Invalid UTF-8 is handled as by `decode(_:)`.
     public func decode(contiguous bytes: UnsafeBufferPointer<UInt8>, repeated: inout RepeatedStrings) throws(WireDecodingError) -> TopGunMessage {
         if let batch = Self.fastOpBatch(bytes, limits: limits, repeated: &repeated) { return .opBatch(batch) }
-        return try message(from: MessagePackReader(limits: limits).decode(Array(bytes)))
+        return try generalDecode(Array(bytes))
+    }
+
+    /// The general decoder, and on invalid UTF-8 the op-by-op one (see `decode(_:)`).
+    private func generalDecode(_ bytes: [UInt8]) throws(WireDecodingError) -> TopGunMessage {
+        let value: DataValue
+        do throws(WireDecodingError) {
+            value = try MessagePackReader(limits: limits).decode(bytes)
+        } catch {
+            guard error.kind == .invalidUTF8 else { throw error }
+            let marked = try bytes.withUnsafeBufferPointer { buffer throws(WireDecodingError) in try OpByOpDecoder.decode(buffer, codec: self) }
+            guard let marked else { throw error }
+            return marked
+        }
+        return try message(from: value)
     }
 
     /// Decodes a binary frame in place, sharing no strings with other frames.

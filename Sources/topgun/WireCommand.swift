@@ -31,6 +31,8 @@ struct WireCommand: ParsableCommand {
             let bytes = try readInput(path)
             do {
                 let message = try WireCodec().decode(bytes)
+                // A server refuses such ops one by one; printed, they would look like ops.
+                if let problem = message.opDecodingProblems.first { fail("not a valid TopGun message: \(problem)") }
                 print(JSONWriter.string(WireCodec.dataValue(of: message), pretty: pretty))
             } catch {
                 fail("not a valid TopGun message: \(error)")

@@ -4,10 +4,11 @@ import Synchronization
 
 /// Verifies app JWTs against tenant signing keys (design.md §3, protocol.md §10.1).
 ///
-/// Rules, in order: the header's `kid` is required and names a key through the resolver; the
-/// key must be active; the header's `alg` must be one of HS256, RS256, ES256, EdDSA and equal
-/// to the key's algorithm (so an RS256 key's PEM can never be used as an HMAC secret); the
-/// signature must verify; `exp` is required, `nbf` and `iat` are honoured, all with
+/// Rules, in order: the header and the claims are strict JSON (no member named twice, valid
+/// UTF-8; see `StrictJSON`); the header's `kid` is required and names a key through the
+/// resolver; the key must be active; the header's `alg` must be one of HS256, RS256, ES256,
+/// EdDSA and equal to the key's algorithm (so an RS256 key's PEM can never be used as an HMAC
+/// secret); the signature must verify; `exp` is required, `nbf` and `iat` are honoured, all with
 /// `clockSkew`; `sub` is required; an optional `tenant` claim must equal the key's tenant; the
 /// tenant must exist and be active.
 ///
@@ -86,6 +87,7 @@ public struct TokenVerifier: Sendable {
         var kid: String?
     }
 
+    /// The header of a compact JWS whose header and claims are both strict JSON.
     private static func decodeHeader(_ token: String) throws(TokenError) -> Header {
         guard token.utf8.count <= maximumTokenBytes else {
             throw .malformedToken("longer than \(maximumTokenBytes) bytes")
@@ -97,10 +99,28 @@ public struct TokenVerifier: Sendable {
         guard let headerBytes = Base64URL.decode(parts[0]) else {
             throw .malformedToken("header is not base64url")
         }
+        try requireStrictJSON(headerBytes, repeated: "header repeats a member name", otherwise: "header is not strict JSON")
+        guard let claimBytes = Base64URL.decode(parts[1]) else {
+            throw .malformedToken("claims are not base64url")
+        }
+        try requireStrictJSON(claimBytes, repeated: "claims repeat a member name", otherwise: "claims are not strict JSON")
         do {
             return try JSONDecoder().decode(Header.self, from: Data(headerBytes))
         } catch {
             throw .malformedToken("header is not a JSON object with string alg and kid")
+        }
+    }
+
+    /// RFC 7515 §4 and RFC 7519 §4 let a parser refuse a header or claims set that names a
+    /// member twice, or keep the last one; we refuse, so that no two readers of one token (ours,
+    /// jwt-kit's, a proxy's) can disagree on its `kid`, `sub` or `exp`. The reasons are fixed
+    /// texts: nothing of the token is repeated back.
+    private static func requireStrictJSON(_ bytes: [UInt8], repeated: String, otherwise: String) throws(TokenError) {
+        do {
+            _ = try SchemaJSONParser.parse(bytes)
+        } catch {
+            if case .duplicateMember = error { throw .malformedToken(repeated) }
+            throw .malformedToken(otherwise)
         }
     }
 

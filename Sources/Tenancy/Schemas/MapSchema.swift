@@ -48,6 +48,7 @@ public struct MapSchema: Sendable, Equatable, CustomStringConvertible {
         } catch {
             switch error {
             case .syntax(let message, let offset): throw .notJSON(message: message, offset: offset)
+            case .duplicateMember(let name, let offset): throw .notJSON(message: "duplicate member name \"\(name)\"", offset: offset)
             case .tooDeep: throw .invalidSchema([SchemaProblem(pointer: "", message: "the schema nests deeper than \(maxDepth) levels")])
             }
         }

@@ -6,6 +6,8 @@ struct SchemaJSONParser {
     enum Failure: Error, Equatable {
         /// Not JSON: what is wrong, at which byte offset.
         case syntax(String, offset: Int)
+        /// An object names a member twice (RFC 8259 leaves the meaning open; we refuse it).
+        case duplicateMember(String, offset: Int)
         /// JSON, but nested deeper than `maxDepth`.
         case tooDeep
     }
@@ -83,9 +85,7 @@ struct SchemaJSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let keyOffset = index
             let key = try parseString()
-            guard seen.insert(UTF8Key(key)).inserted else {
-                throw .syntax("duplicate member name \"\(key)\"", offset: keyOffset)
-            }
+            guard seen.insert(UTF8Key(key)).inserted else { throw .duplicateMember(key, offset: keyOffset) }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1

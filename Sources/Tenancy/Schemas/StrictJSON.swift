@@ -11,6 +11,7 @@ public enum StrictJSON {
         } catch {
             switch error {
             case .syntax(let message, let offset): return "\(message) at byte \(offset)"
+            case .duplicateMember(let name, let offset): return "duplicate member name \"\(name)\" at byte \(offset)"
             case .tooDeep: return "nested deeper than \(SchemaJSONParser.maxDepth) levels"
             }
         }

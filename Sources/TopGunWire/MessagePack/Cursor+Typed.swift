@@ -142,9 +142,21 @@ extension Cursor {
         }
     }
 
-    /// Skips one value of any kind, with the same limits as reading it.
+    /// Steps over a member the fast path does not read. Ignored or not, every string of a frame
+    /// must be valid UTF-8, member names included: known names are matched byte for byte
+    /// against ASCII literals, so only an ignored name needs checking, and `skipPlainValue`
+    /// checks the strings of the value. False for anything unusual (the general decoder then
+    /// decides).
+    @inline(__always)
+    mutating func skipIgnoredMember(name: UnsafeBufferPointer<UInt8>, depth: Int) -> Bool {
+        UTF8Text.isWellFormed(name) && skipPlainValue(depth: depth)
+    }
+
+    /// Steps over one value of any kind by its structure alone, with the depth and size checks
+    /// of reading it but without checking strings: for finding where a value ends when its
+    /// content is already known to be bad (`OpByOpDecoder`).
     mutating func skipValue(depth: Int) -> Bool {
-        guard depth < limits.maxDepth, position < base.count else { return false }
+        guard position < base.count else { return false }
         let byte = base[position]
         position += 1
         func skip(_ n: Int) -> Bool {
@@ -189,8 +201,10 @@ extension Cursor {
         }
     }
 
+    /// The elements of a container at `depth` (a map's keys and values alike); as in
+    /// `readValue`, the depth limit applies to containers, not to scalars.
     private mutating func skipEntries(_ count: Int, depth: Int) -> Bool {
-        guard count <= remaining else { return false }
+        guard depth < limits.maxDepth, count <= remaining else { return false }
         for _ in 0..<count where !skipValue(depth: depth + 1) { return false }
         return true
     }

@@ -87,7 +87,7 @@ extension Cursor {
     private mutating func skipPlainString(length: Int) -> Bool {
         guard length <= remaining else { return false }
         let bytes = UnsafeBufferPointer(rebasing: base[position..<(position &+ length)])
-        guard UTF8Text.isASCII(bytes) || UTF8Text.isValid(bytes) else { return false }
+        guard UTF8Text.isWellFormed(bytes) else { return false }
         position &+= length
         return true
     }

@@ -26,6 +26,13 @@ enum UTF8Text {
         return true
     }
 
+    /// Whether the bytes are valid UTF-8, ASCII (the common case) checked first, eight bytes at
+    /// a time.
+    @inline(__always)
+    static func isWellFormed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        isASCII(bytes) || isValid(bytes)
+    }
+
     /// Whether the bytes are valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF),
     /// as `String(validating:as:)` decides, without building a string.
     static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {

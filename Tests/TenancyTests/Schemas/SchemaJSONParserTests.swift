@@ -47,7 +47,7 @@ struct SchemaJSONParserTests {
     }
 
     @Test func duplicateMemberNamesAreRefused() {
-        #expect(throws: SchemaJSONParser.Failure.syntax("duplicate member name \"a\"", offset: 8)) {
+        #expect(throws: SchemaJSONParser.Failure.duplicateMember("a", offset: 8)) {
             try parse(#"{"a":1, "a":2}"#)
         }
         // Canonically equivalent but different code points: distinct names in JSON.

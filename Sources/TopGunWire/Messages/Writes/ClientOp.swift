@@ -18,11 +18,15 @@ public struct ClientOp: Sendable, Equatable, WireField {
     public var timeout: Double?
     public var timestamp: Timestamp?
     public var synced: Bool?
+    /// Set when the op's bytes could not be read (a string in it is not valid UTF-8): why,
+    /// naming the field. Such an op holds only its `id`, when that was readable, and is
+    /// rejected for good by the server; the rest of its batch goes on. Never on the wire.
+    public var decodingProblem: String?
 
     public init(
         id: String? = nil, mapName: String, key: String, opType: String? = nil, record: LWWRecord? = nil,
         orRecord: ORMapRecord? = nil, orTag: String? = nil, writeConcern: WriteConcern? = nil, timeout: Double? = nil,
-        timestamp: Timestamp? = nil, synced: Bool? = nil
+        timestamp: Timestamp? = nil, synced: Bool? = nil, decodingProblem: String? = nil
     ) {
         self.id = id
         self.mapName = mapName
@@ -35,6 +39,7 @@ public struct ClientOp: Sendable, Equatable, WireField {
         self.timeout = timeout
         self.timestamp = timestamp
         self.synced = synced
+        self.decodingProblem = decodingProblem
     }
 
     public init(wire value: DataValue) throws(WireDecodingError) {

@@ -4,6 +4,8 @@ import TopGunCore
 /// intermediate tree the general decoder builds. Returns nil for anything unusual; the
 /// caller then runs the general decoder, which accepts every valid frame and names the
 /// field of every error. The two must agree, which the tests check on every fixture.
+/// Invalid UTF-8 anywhere (ignored members and their values included) is unusual: the general
+/// decoder then refuses the frame or, inside an op, that op alone (`OpByOpDecoder`).
 enum OpBatchFastDecoder {
     /// Decodes `{type: "OP_BATCH", payload: {...}}` when `type` comes first, as clients
     /// write it.
@@ -18,7 +20,7 @@ enum OpBatchFastDecoder {
             if keyEquals(key, "payload") {
                 guard batch == nil, let payload = payload(&cursor, repeated: &repeated) else { return nil }
                 batch = payload
-            } else if !cursor.skipValue(depth: 1) {
+            } else if !cursor.skipIgnoredMember(name: key, depth: 1) {
                 return nil
             }
         }
@@ -37,7 +39,10 @@ enum OpBatchFastDecoder {
         var timeout: Double?
         for _ in 0..<count {
             guard let key = cursor.readRawString() else { return nil }
-            if cursor.readNilIfPresent() { continue }
+            if cursor.readNilIfPresent() {
+                guard UTF8Text.isWellFormed(key) else { return nil }
+                continue
+            }
             if keyEquals(key, "ops") {
                 guard let n = cursor.readArrayCount(), n <= cursor.remaining / minimumOpBytes else { return nil }
                 // Each op is decoded where it will live: building it on the stack and then
@@ -62,7 +67,7 @@ enum OpBatchFastDecoder {
             } else if keyEquals(key, "timeout") {
                 guard let value = cursor.readNumber() else { return nil }
                 timeout = value
-            } else if !cursor.skipValue(depth: 2) {
+            } else if !cursor.skipIgnoredMember(name: key, depth: 2) {
                 return nil
             }
         }
@@ -77,7 +82,10 @@ enum OpBatchFastDecoder {
         var hasKey = false
         for _ in 0..<count {
             guard let key = cursor.readRawString() else { return false }
-            if cursor.readNilIfPresent() { continue }
+            if cursor.readNilIfPresent() {
+                guard UTF8Text.isWellFormed(key) else { return false }
+                continue
+            }
             switch key.count {
             case 2 where keyEquals(key, "id"):
                 guard let value = cursor.readStringValue() else { return false }
@@ -115,7 +123,7 @@ enum OpBatchFastDecoder {
                 guard let value = cursor.readNumber() else { return false }
                 op.pointee.timeout = value
             default:
-                guard cursor.skipValue(depth: 4) else { return false }
+                guard cursor.skipIgnoredMember(name: key, depth: 4) else { return false }
             }
         }
         return hasMapName && hasKey
@@ -137,14 +145,14 @@ enum OpBatchFastDecoder {
                     return nil
                 }
             } else if cursor.readNilIfPresent() {
-                continue
+                guard UTF8Text.isWellFormed(key) else { return nil }
             } else if keyEquals(key, "timestamp") {
                 guard let decoded = self.timestamp(&cursor, nodeIdCache: &nodeIdCache) else { return nil }
                 timestamp = decoded
             } else if keyEquals(key, "ttlMs") {
                 guard let decoded = cursor.readNumber() else { return nil }
                 ttlMs = decoded
-            } else if !cursor.skipValue(depth: 5) {
+            } else if !cursor.skipIgnoredMember(name: key, depth: 5) {
                 return nil
             }
         }
@@ -168,7 +176,7 @@ enum OpBatchFastDecoder {
             } else if keyEquals(key, "nodeId") {
                 nodeId = cursor.readRepeatedString(cache: &nodeIdCache)
                 guard nodeId != nil else { return nil }
-            } else if !cursor.skipValue(depth: 6) {
+            } else if !cursor.skipIgnoredMember(name: key, depth: 6) {
                 return nil
             }
         }
