@@ -94,6 +94,7 @@ public struct ClientConnection: Sendable {
         loop.handshake.close()
         loop.deadline.cancel()
         loop.state.finishAcks()
+        await outbound.finishClosing()
         outbound.finish()
         if let acks = loop.ackPipeline {
             // The socket is gone: acks still waiting have no one to go to.

@@ -214,6 +214,15 @@ public final class SessionOutbound: Sendable {
         }
     }
 
+    /// The connection's task is ending: a close asked for and not yet sent goes out now, and is
+    /// waited for (at most the close timeout).
+    public func finishClosing() async {
+        switch sink {
+        case .stream: break
+        case .channel(let sink): await sink.finishClosing()
+        }
+    }
+
     /// The socket is gone: accepts nothing more, and drops what is queued.
     public func finish() {
         switch sink {
@@ -312,6 +321,8 @@ final class ChannelSink: Sendable {
         /// Responses and result pages waiting for room (`waitForRoom`).
         var roomWaiters: [CheckedContinuation<Bool, Never>] = []
         var stallTimer: Scheduled<Void>?
+        /// The task handing the close to the WebSocket layer, once started.
+        var closeHandover: Task<Void, Never>?
     }
 
     let channel: any Channel
@@ -477,9 +488,31 @@ final class ChannelSink: Sendable {
             // own does it. The frames written above are already ahead of it on the event loop.
             // Whatever the peer does, the TCP connection ends `closeTimeout` from now.
             let closer = self.closer
+            let handover = Task { await closer(close.code, close.reason) }
+            state.withLock { $0.closeHandover = handover }
             let channel = self.channel
-            Task { await closer(close.code, close.reason) }
             channel.eventLoop.scheduleTask(in: timeouts.close) { channel.close(promise: nil) }
         }
+    }
+
+    /// Called by the connection's task as it ends (its inbound side is over): a close asked for
+    /// and not yet handed to the WebSocket layer is handed over now, after what was queued
+    /// before it, and waited for (at most the close timeout). Otherwise the WebSocket layer,
+    /// seeing the handler return, would close with 1000 first, and the client would never
+    /// learn why it was closed (a text frame that is not UTF-8: 1007).
+    func finishClosing() async {
+        let (frames, close, handover) = state.withLock { state -> ([ByteBuffer], (code: CloseCode, reason: String)?, Task<Void, Never>?) in
+            guard case .closing(_, _, false) = state.queue.phase else { return ([], nil, state.closeHandover) }
+            let frames = state.queue.takeFrames()
+            state.queue.settle(unwritten: [])
+            return (frames, state.queue.takeCloseToHandOver(), nil)
+        }
+        if let handover { return await handover.value }
+        guard let close else { return }
+        for frame in frames { channel.write(WebSocketFrame(fin: true, opcode: .binary, data: frame), promise: nil) }
+        if !frames.isEmpty { channel.flush() }
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: timeouts.close) { channel.close(promise: nil) }
+        await closer(close.code, close.reason)
     }
 }

@@ -5,7 +5,7 @@ extension TokenError {
     /// for the log.
     public var publicReason: String {
         switch self {
-        case .malformedToken: "malformed token"
+        case .malformedToken(let what): "malformed token: \(what)"  // fixed texts, see the case
         case .missingKeyId: "token header has no kid"
         case .unknownKey: "unknown signing key"
         case .revokedKey: "signing key revoked"

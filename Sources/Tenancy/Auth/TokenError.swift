@@ -2,7 +2,8 @@
 /// the problem, never a secret.
 public enum TokenError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Not a compact JWS (three base64url parts) or its header or claims are not valid JSON of
-    /// the expected shape; the associated text says what.
+    /// the expected shape; the associated text says what, always a fixed text of this module
+    /// (never the token's content), so it may be shown to the client.
     case malformedToken(String)
     /// The header has no `kid`: tokens must name the tenant key that signed them.
     case missingKeyId

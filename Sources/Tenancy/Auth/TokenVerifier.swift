@@ -68,7 +68,8 @@ public struct TokenVerifier: Sendable {
         do {
             claims = try await collection.verify(token, as: ReceivedClaims.self)
         } catch let error as JWTError where error.errorType == .malformedToken {
-            throw .malformedToken(error.reason ?? "claims are not valid JSON of the expected shape")
+            // jwt-kit's reason may quote the claims: a fixed text instead (the client is told it).
+            throw .malformedToken("claims are not valid JSON of the expected shape")
         } catch {
             // signatureVerificationFailed, or a signature that is not even well-formed for the
             // algorithm (wrong length, bad base64): either way it does not verify.

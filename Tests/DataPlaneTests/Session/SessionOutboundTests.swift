@@ -18,7 +18,7 @@ import TopGunWire
     }
 
     static func outbound(
-        _ channel: EmbeddedChannel, maxQueuedBytes: Int = 1 << 20, closeTimeout: Duration = .seconds(3), stallTimeout: Duration = .seconds(30),
+        _ channel: NIOAsyncTestingChannel, maxQueuedBytes: Int = 1 << 20, closeTimeout: Duration = .seconds(3), stallTimeout: Duration = .seconds(30),
         closes: Closes, onClosing: @escaping @Sendable () -> Void = {}
     ) -> SessionOutbound {
         SessionOutbound.channel(
@@ -28,9 +28,9 @@ import TopGunWire
     }
 
     /// The messages written into the channel so far, in order.
-    static func written(_ channel: EmbeddedChannel) throws -> [TopGunMessage] {
+    static func written(_ channel: NIOAsyncTestingChannel) async throws -> [TopGunMessage] {
         var messages: [TopGunMessage] = []
-        while let frame = try channel.readOutbound(as: WebSocketFrame.self) {
+        while let frame = try await channel.readOutbound(as: WebSocketFrame.self) {
             #expect(frame.opcode == .binary && frame.fin)
             messages.append(try WireCodec().decode(Array(frame.data.readableBytesView)))
         }
@@ -39,36 +39,36 @@ import TopGunWire
 
     static func ping(_ n: Int) -> TopGunMessage { .pong(Pong(timestamp: Double(n), serverTime: 0)) }
 
-    @Test func framesAreWrittenInOrderOnTheEventLoop() throws {
-        let channel = EmbeddedChannel()
+    @Test func framesAreWrittenInOrderOnTheEventLoop() async throws {
+        let channel = NIOAsyncTestingChannel()
         let out = Self.outbound(channel, closes: Closes())
         out.send(Self.ping(1))
         out.send(encoded: WireCodec().encode(Self.ping(2)))
         out.send(frame: ByteBuffer(bytes: WireCodec().encode(Self.ping(3))))
-        #expect(try Self.written(channel).isEmpty)  // nothing before the event loop runs
-        channel.embeddedEventLoop.run()
-        #expect(try Self.written(channel) == [Self.ping(1), Self.ping(2), Self.ping(3)])
+        await channel.testingEventLoop.run()
+        #expect(try await Self.written(channel) == [Self.ping(1), Self.ping(2), Self.ping(3)])
         out.send(Self.ping(4))
-        channel.embeddedEventLoop.run()
-        #expect(try Self.written(channel) == [Self.ping(4)])
+        await channel.testingEventLoop.run()
+        #expect(try await Self.written(channel) == [Self.ping(4)])
     }
 
     @Test func closeComesAfterWhatIsQueuedAndNothingFollowsIt() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         let closes = Closes()
         let out = Self.outbound(channel, closes: closes)
         out.send(Self.ping(1))
         out.close(.unauthorized, reason: "bye")
         out.send(Self.ping(2))
         out.close(.goingAway, reason: "again")
-        channel.embeddedEventLoop.run()
-        #expect(try Self.written(channel) == [Self.ping(1)])
+        await channel.testingEventLoop.run()
+        #expect(try await Self.written(channel) == [Self.ping(1)])
         let close = await closes.first()
         #expect(close?.0 == .unauthorized && close?.1 == "bye")
     }
 
     @Test func aClientThatLetsTheBoundFillUpIsClosedWith1013AndItsFramesDropped() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         channel.isWritable = false  // the client does not read
         let closes = Closes()
         let closing = Closes()
@@ -81,60 +81,61 @@ import TopGunWire
         #expect(out.didOverflow && out.isClosing)
         #expect(out.queuedBytes == 0)  // dropped at once, not when the socket drains
         #expect(await closing.first() != nil)  // the session is told at once
-        channel.embeddedEventLoop.run()
-        #expect(try Self.written(channel).isEmpty)
+        // A drain that found the socket full looks again 10 ms later; the close goes out then.
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(20))
+        #expect(try await Self.written(channel).isEmpty)
         let close = await closes.first()
         #expect(close?.0 == .tryAgainLater)
         #expect(close?.1.contains("slow consumer") == true)
     }
 
     @Test func framesWaitWhileTheChannelIsNotWritableAndCountAgainstTheBound() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         channel.isWritable = false
         let out = Self.outbound(channel, closes: Closes())
         out.send(Self.ping(1))
         out.send(Self.ping(2))
-        channel.embeddedEventLoop.run()
-        #expect(try Self.written(channel).isEmpty)
+        await channel.testingEventLoop.run()
+        #expect(try await Self.written(channel).isEmpty)
         #expect(out.queuedBytes > 0)
         channel.isWritable = true
-        channel.embeddedEventLoop.advanceTime(by: .milliseconds(20))
-        #expect(try Self.written(channel) == [Self.ping(1), Self.ping(2)])
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(20))
+        #expect(try await Self.written(channel) == [Self.ping(1), Self.ping(2)])
         #expect(out.queuedBytes == 0)
     }
 
     @Test func theTCPConnectionIsClosedWhenThePeerDoesNotAnswerTheCloseInTime() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         let closes = Closes()
         let out = Self.outbound(channel, closeTimeout: .seconds(2), closes: closes)
         out.close(.unauthorized, reason: "authentication deadline passed")
-        channel.embeddedEventLoop.run()
+        await channel.testingEventLoop.run()
         #expect(await closes.first()?.0 == .unauthorized)
         #expect(channel.isActive)
-        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1_900))
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(1_900))
         #expect(channel.isActive)  // the peer still has time to answer
-        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(200))
         #expect(!channel.isActive)  // it did not: the socket is closed regardless
     }
 
     @Test func aResponseWaitingForRoomTooLongClosesWith1013() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         channel.isWritable = false
         let closes = Closes()
         // Room is a quarter of the bound: 16 bytes; one PONG is over it.
         let out = Self.outbound(channel, maxQueuedBytes: 64, stallTimeout: .seconds(5), closes: closes)
         out.send(Self.ping(1))
-        channel.embeddedEventLoop.run()
+        await channel.testingEventLoop.run()
         let waiter = Task { await out.waitForRoom() }
         // The waiter registers and arms its timer on the event loop's clock.
         try await Self.untilWaiting(out)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        await channel.testingEventLoop.advanceTime(by: .seconds(5))
         #expect(await waiter.value == false)
         #expect(out.isClosing)
-        channel.embeddedEventLoop.run()
+        await channel.testingEventLoop.run()
         let close = await closes.first()
         #expect(close?.0 == .tryAgainLater && close?.1.contains("stopped reading") == true)
     }
@@ -149,39 +150,39 @@ import TopGunWire
     }
 
     @Test func roomComesBackOnceTheClientReads() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         channel.isWritable = false
         let out = Self.outbound(channel, maxQueuedBytes: 64, closes: Closes())
         out.send(Self.ping(1))
-        channel.embeddedEventLoop.run()
+        await channel.testingEventLoop.run()
         let waiter = Task { await out.waitForRoom() }
         try await Self.untilWaiting(out)
         channel.isWritable = true
-        channel.embeddedEventLoop.advanceTime(by: .milliseconds(20))
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(20))
         #expect(await waiter.value == true)
         #expect(!out.isClosing)
     }
 
     @Test func closeReasonsAreCutToWhatAControlFrameHolds() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         let closes = Closes()
         let out = Self.outbound(channel, closes: closes)
         out.close(.unauthorized, reason: String(repeating: "é", count: 200))  // 400 bytes
-        channel.embeddedEventLoop.run()
+        await channel.testingEventLoop.run()
         let reason = await closes.first()?.1 ?? ""
         #expect(reason.utf8.count <= 123 && reason.utf8.count >= 122)
         #expect(reason.allSatisfy { $0 == "é" })
     }
 
     @Test func afterTheSocketIsGoneNothingIsWrittenAndWaitersGiveUp() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         let out = Self.outbound(channel, closes: Closes())
         out.send(Self.ping(1))
         out.finish()
         out.send(Self.ping(2))
-        channel.embeddedEventLoop.run()
-        #expect(try Self.written(channel).isEmpty)
+        await channel.testingEventLoop.run()
+        #expect(try await Self.written(channel).isEmpty)
         #expect(await out.waitForRoom() == false)
     }
 }
