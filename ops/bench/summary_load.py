@@ -108,6 +108,10 @@ if lat:
     print(f"(c) write-to-subscriber latency, {lat['subscribers']} live queries, {lat['writes_per_s']:.0f} writes/s: "
           f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms over {lat['deliveries']:,} deliveries "
           f"(of {lat['expected_deliveries']:,}{cpu('latency', lat)}) -> {verdict(lat['p99_ms'] < 20)} (p99 < 20 ms)")
+    if "query_update_p99_ms" in lat:
+        print(f"    the same, to the QUERY_UPDATE that changes the subscriber's result (what a user sees): "
+              f"p50 {lat['query_update_p50_ms']:.1f} ms, p99 {lat['query_update_p99_ms']:.1f} ms, max {lat['query_update_max_ms']:.1f} ms "
+              f"over {lat['query_updates']:,} updates -> {verdict(lat['query_update_p99_ms'] < 20)} (p99 < 20 ms)")
 
 for target in ("echo", "topgun"):
     idle = find("idle", target=target)

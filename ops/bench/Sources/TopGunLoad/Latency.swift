@@ -74,6 +74,7 @@ struct Latency: ParsableCommand {
         wait(timeout: 5) { tally.count("delivered") >= expected }
         sleep(seconds: 0.5)
         let samples = tally.samples.withLock { $0.sorted() }
+        let updateSamples = tally.otherSamples.withLock { $0.sorted() }
         let quarterP99 = tally.quarters.withLock { $0.map { q in (percentileMs(q.sorted(), 0.99) * 10).rounded() / 10 } }
         emit([
             "figure": "latency", "subscribers": subscribed, "writes": tally.count("written"),
@@ -82,6 +83,10 @@ struct Latency: ParsableCommand {
             "p50_ms": percentileMs(samples, 0.5), "p90_ms": percentileMs(samples, 0.9), "p99_ms": percentileMs(samples, 0.99),
             "max_ms": samples.last.map { Double($0) / 1e6 } ?? .nan,
             "p99_ms_by_quarter_of_run": quarterP99.map { String($0) },
+            // The QUERY_UPDATE changes what the subscriber's live query shows: the latency a user feels.
+            "query_updates": updateSamples.count, "query_update_p50_ms": percentileMs(updateSamples, 0.5),
+            "query_update_p99_ms": percentileMs(updateSamples, 0.99),
+            "query_update_max_ms": updateSamples.last.map { Double($0) / 1e6 } ?? .nan,
             "writer_ack_p50_ms": percentileMs(writer.ackSamples(), 0.5),
             "server_cores": serverCores, "generator_cores": generatorCores,
             "errors": tally.count("errors"), "first_errors": tally.firstErrors.withLock { $0 },
@@ -97,6 +102,7 @@ final class SubscriberDriver: WSDriver, @unchecked Sendable {
     let mapName: String
     let tally: Tally
     private var seen: [Bool]
+    private var seenUpdate: [Bool]
     private var subscribed = false
     private var failed = false
     let plannedWrites: Int
@@ -108,6 +114,7 @@ final class SubscriberDriver: WSDriver, @unchecked Sendable {
         self.mapName = mapName
         self.tally = tally
         seen = [Bool](repeating: false, count: maxWrites)
+        seenUpdate = [Bool](repeating: false, count: maxWrites)
     }
 
     func opened(_ connection: WSConnection) { connection.send(auth) }
@@ -140,6 +147,10 @@ final class SubscriberDriver: WSDriver, @unchecked Sendable {
         case .serverEvent, .queryUpdate:
             guard let seq = parsed.seq, let sent = parsed.sentNs, seq >= 0, seq < seen.count else {
                 return tally.error("delivery without seq/sentNs")
+            }
+            if parsed.kind == .queryUpdate, !seenUpdate[seq] {
+                seenUpdate[seq] = true
+                tally.otherSamples.withLock { $0.append(receivedAt &- UInt64(sent)) }
             }
             if seen[seq] { return }
             seen[seq] = true

@@ -9,6 +9,9 @@ import TopGunCore
 final class Tally: Sendable {
     let counters = Mutex<[String: Int]>([:])
     let samples = Mutex<[UInt64]>([])
+    /// A second set of samples (latency: the time to the `QUERY_UPDATE`, what changes a
+    /// subscriber's result, as against the first delivery of any kind).
+    let otherSamples = Mutex<[UInt64]>([])
     let firstErrors = Mutex<[String]>([])
     /// Samples split into four groups (e.g. by quarter of a run), to show drift over time.
     let quarters = Mutex<[[UInt64]]>([[], [], [], []])
