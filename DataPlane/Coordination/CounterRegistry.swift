@@ -71,6 +71,25 @@ public actor CounterRegistry {
             value: .counter(counter), mayExistInStorage: existed)
     }
 
+    /// Every counter of `partition` as the row storage holds it (a partition streamed on
+    /// its own).
+    public func records(inPartition partition: Int) -> [StoredRecord] {
+        counters.compactMap { key, counter in
+            let home = PartitionFunction.partition(forKey: key.name, tenantID: key.tenant.rawValue)
+            guard home == partition else { return nil }
+            return StoredRecord(
+                key: StorageKey(tenant: key.tenant, mapName: Self.storageMapName, key: key.name), partition: partition, value: .counter(counter))
+        }
+    }
+
+    /// Forgets the counters of `partition` (their watchers stay subscribed); returns how many.
+    @discardableResult
+    public func dropPartition(_ partition: Int) -> Int {
+        let before = counters.count
+        counters = counters.filter { PartitionFunction.partition(forKey: $0.key.name, tenantID: $0.key.tenant.rawValue) != partition }
+        return before - counters.count
+    }
+
     /// Forgets a deleted tenant's counters and subscribers, for good.
     public func removeTenant(_ tenant: TenantID) {
         purgedTenants.insert(tenant)

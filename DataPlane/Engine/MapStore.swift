@@ -87,17 +87,25 @@ public struct JournalDrafts: Sendable, RandomAccessCollection {
     }
 }
 
-/// One map of one tenant on this node: its CRDT state with Merkle tree, and the live
-/// queries watching it.
+/// One map of one tenant on this node: its records in one part per partition (each with
+/// its part of the map's Merkle tree), and the live queries watching the map.
 ///
-/// An actor: every write to the map is serialized here, merges need no locks, and the
-/// events a write causes leave in the order the writes were applied.
+/// An actor per map, not per partition (design.md §3 allows either; README, "Partitions"):
+/// a client's batch writes one map and its keys fall in many partitions, so one hop per
+/// batch rather than one per partition. Every write to the map is serialized here, merges
+/// need no locks, and the events a write causes leave in the order the writes were applied.
+/// A partition's parts are still loaded, streamed and dropped on their own
+/// (`records(inPartition:)`, `dropPartition(_:)`).
 public actor MapStore {
-    public let tenant: TenantID
-    public let name: String
+    public nonisolated let tenant: TenantID
+    public nonisolated let name: String
     public private(set) var kind: MapKind?
-    private var lww = LWWMap()
-    private var orMap = ORMap()
+    /// The map's records, one part per partition that holds keys of it.
+    private var parts = PartitionParts()
+    /// The whole map's Merkle hashes (the parts' leaves summed), kept until the map changes:
+    /// a client's sync asks for the root and then for bucket after bucket.
+    private var lwwHashes: MerkleHashes?
+    private var orHashes: MerkleHashes?
     /// The tenant's clock (`TenantClocks`).
     private let clock: NodeClock
     /// The node's order of changes per partition, shared by every map.
@@ -144,7 +152,10 @@ public actor MapStore {
 
     /// Installs records read from storage at start-up (no events, no persistence).
     public func restore(_ records: [StoredRecord]) {
+        lwwHashes = nil
+        orHashes = nil
         for stored in records {
+            let partition = partition(of: stored.key.key)
             switch stored.value {
             case .lww(let record):
                 kind = kind ?? .lww
@@ -153,15 +164,15 @@ public actor MapStore {
                 // would skip the rest. (A client may be sent such a row once more.)
                 var sequence = stored.sequence
                 if sequence == 0 {
-                    sequence = sequences.next(partition: stored.partition, nowMillis: clock.nowMillis())
+                    sequence = sequences.next(partition: partition, nowMillis: clock.nowMillis())
                 } else {
-                    sequences.observe(partition: stored.partition, sequence: sequence)
+                    sequences.observe(partition: partition, sequence: sequence)
                 }
-                lww.merge(key: stored.key.key, record: record, sequence: sequence)
+                parts.update(partition) { _ = $0.lww.merge(key: stored.key.key, record: record, sequence: sequence) }
             case .orMap(let entry):
                 kind = kind ?? .orMap
-                orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
-                sequences.observe(partition: stored.partition, sequence: stored.sequence)
+                parts.update(partition) { _ = $0.orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones) }
+                sequences.observe(partition: partition, sequence: stored.sequence)
             case .counter:
                 continue
             }
@@ -222,7 +233,8 @@ public actor MapStore {
                 guard let record = op.pointee.orRecord else { return .rejected(.badRequest, "OR_ADD without orRecord") }
                 kind = .orMap
                 clock.observe(record.timestamp)
-                if orMap.apply(key: op.pointee.key, record: record) {
+                if parts.update(partition(of: op.pointee.key), { $0.orMap.apply(key: op.pointee.key, record: record) }) {
+                    orHashes = nil
                     if collectingKeys { changedKeys.append(op.pointee.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
                     journal.append(type: .put, key: op.pointee.key, value: .decoded(record.value), previousValue: nil, timestamp: record.timestamp)
@@ -231,10 +243,14 @@ public actor MapStore {
                 guard let tag = op.pointee.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
                 kind = .orMap
                 if let timestamp = Timestamp(tag) { clock.observe(timestamp) }
-                let previous = orMap.records(forKey: op.pointee.key).first { $0.tag.hasSameUTF8(as: tag) }
-                let wasKnown = orMap.isTombstoned(tag)
-                orMap.applyTombstone(tag: tag, key: op.pointee.key)
+                let (previous, wasKnown) = parts.update(partition(of: op.pointee.key)) { part in
+                    let previous = part.orMap.records(forKey: op.pointee.key).first { $0.tag.hasSameUTF8(as: tag) }
+                    let wasKnown = part.orMap.isTombstoned(tag)
+                    part.orMap.applyTombstone(tag: tag, key: op.pointee.key)
+                    return (previous, wasKnown)
+                }
                 if !wasKnown {
+                    orHashes = nil
                     if collectingKeys { changedKeys.append(op.pointee.key) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
                     journal.append(
@@ -254,10 +270,14 @@ public actor MapStore {
         kind = .lww
         if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0.pointee.record.unsafelyUnwrapped.timestamp }) ?? true { newest = op }
         // The one copy the map keeps.
-        let merge = lww.mergeReplacing(
-            key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped,
-            sequence: sequences.next(partition: partition(of: op.pointee.key), nowMillis: nowMillis))
+        let partition = partition(of: op.pointee.key)
+        let merge = parts.update(partition) { part in
+            part.lww.mergeReplacing(
+                key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped,
+                sequence: sequences.next(partition: partition, nowMillis: nowMillis))
+        }
         guard merge.merged else { return .applied }
+        lwwHashes = nil
         let isTombstone = op.pointee.record.unsafelyUnwrapped.isTombstone
         if collectingKeys { changedKeys.append(op.pointee.key) }
         if !queries.isEmpty {
@@ -293,8 +313,8 @@ public actor MapStore {
     /// Whether storage may hold a row for `key` (anything in memory, tombstones included).
     private func hasKey(_ key: String) -> Bool {
         switch kind {
-        case .lww: return lww.contains(HashedKey(key))
-        case .orMap: return orMap.hasState(forKey: key)
+        case .lww: return parts[partition(of: key)]?.lww.contains(HashedKey(key)) ?? false
+        case .orMap: return parts[partition(of: key)]?.orMap.hasState(forKey: key) ?? false
         case nil: return false
         }
     }
@@ -304,9 +324,13 @@ public actor MapStore {
     public func storedBytes() -> Int64 {
         switch kind {
         case .lww:
-            return lww.entries.reduce(0) { $0 + Int64(StoredValueCodec.encode(.lww($1.record)).count) }
+            return parts.parts.reduce(0) { sum, part in
+                part.lww.entries.reduce(sum) { $0 + Int64(StoredValueCodec.encode(.lww($1.record)).count) }
+            }
         case .orMap:
-            return orMap.keysWithState.reduce(0) { $0 + Int64(StoredValueCodec.encode(.orMap(orMap.entry(forKey: $1))).count) }
+            return parts.parts.reduce(0) { sum, part in
+                part.orMap.keysWithState.reduce(sum) { $0 + Int64(StoredValueCodec.encode(.orMap(part.orMap.entry(forKey: $1))).count) }
+            }
         case nil:
             return 0
         }
@@ -323,7 +347,7 @@ public actor MapStore {
             let partitionId = partition(of: key)
             switch kind {
             case .lww:
-                if let (record, sequence) = lww.sequencedRecord(forKey: key) {
+                if let (record, sequence) = parts[partitionId]?.lww.sequencedRecord(forKey: key) {
                     records.append(StoredRecord(
                         key: storageKey, partition: partitionId, value: .lww(record), mayExistInStorage: !newKeys.contains(HashedKey(key)),
                         sequence: sequence))
@@ -332,7 +356,7 @@ public actor MapStore {
                 // OR-Map keys keep no sequence in memory (HTTP sync carries LWW maps only); the
                 // row still gets one, so that stored rows are ordered alike.
                 records.append(StoredRecord(
-                    key: storageKey, partition: partitionId, value: .orMap(orMap.entry(forKey: key)), mayExistInStorage: !newKeys.contains(HashedKey(key)),
+                    key: storageKey, partition: partitionId, value: .orMap(parts[partitionId]?.orMap.entry(forKey: key) ?? ORMapEntry(key: key, records: [], tombstones: [])), mayExistInStorage: !newKeys.contains(HashedKey(key)),
                     sequence: sequences.next(partition: partitionId, nowMillis: clock.nowMillis())))
             case nil:
                 break
@@ -346,9 +370,9 @@ public actor MapStore {
     /// The value a live query sees for `key`: nil when absent, deleted or expired.
     private func queryValue(forKey key: String, nowMillis: Int64) -> DataValue? {
         switch kind {
-        case .lww: return lww.value(forKey: key, nowMillis: nowMillis)
+        case .lww: return parts[partition(of: key)]?.lww.value(forKey: key, nowMillis: nowMillis)
         case .orMap:
-            let values = orMap.values(forKey: key, nowMillis: nowMillis)
+            let values = parts[partition(of: key)]?.orMap.values(forKey: key, nowMillis: nowMillis) ?? []
             return values.isEmpty ? nil : .array(values)
         case nil: return nil
         }
@@ -420,15 +444,18 @@ public actor MapStore {
     private func liveEntries(nowMillis: Int64) -> AnySequence<(key: String, value: DataValue)> {
         switch kind {
         case .lww:
-            return AnySequence(lww.entries.lazy.compactMap { key, record -> (key: String, value: DataValue)? in
-                guard record.payload != nil, !record.isExpired(nowMillis: nowMillis), let value = record.value else { return nil }
-                return (key, value)
+            return AnySequence(parts.parts.lazy.flatMap { part in
+                part.lww.entries.lazy.compactMap { key, record -> (key: String, value: DataValue)? in
+                    guard record.payload != nil, !record.isExpired(nowMillis: nowMillis), let value = record.value else { return nil }
+                    return (key, value)
+                }
             })
         case .orMap:
-            let orMap = self.orMap
-            return AnySequence(orMap.keys.lazy.compactMap { key -> (key: String, value: DataValue)? in
-                let values = orMap.values(forKey: key, nowMillis: nowMillis)
-                return values.isEmpty ? nil : (key, .array(values))
+            return AnySequence(parts.parts.lazy.flatMap { part in
+                part.orMap.keys.lazy.compactMap { key -> (key: String, value: DataValue)? in
+                    let values = part.orMap.values(forKey: key, nowMillis: nowMillis)
+                    return values.isEmpty ? nil : (key, .array(values))
+                }
             })
         case nil:
             return AnySequence([])
@@ -447,14 +474,18 @@ public actor MapStore {
     private func liveRecords(nowMillis: Int64) -> [QueryRecord] {
         switch kind {
         case .lww:
-            return lww.entries.compactMap { key, record in
-                guard let value = record.value, !record.isExpired(nowMillis: nowMillis) else { return nil }
-                return QueryRecord(key: key, value: value)
+            return parts.parts.flatMap { part in
+                part.lww.entries.compactMap { key, record in
+                    guard let value = record.value, !record.isExpired(nowMillis: nowMillis) else { return nil }
+                    return QueryRecord(key: key, value: value)
+                }
             }
         case .orMap:
-            return orMap.keys.compactMap { key in
-                let values = orMap.values(forKey: key, nowMillis: nowMillis)
-                return values.isEmpty ? nil : QueryRecord(key: key, value: .array(values))
+            return parts.parts.flatMap { part in
+                part.orMap.keys.compactMap { key in
+                    let values = part.orMap.values(forKey: key, nowMillis: nowMillis)
+                    return values.isEmpty ? nil : QueryRecord(key: key, value: .array(values))
+                }
             }
         case nil:
             return []
@@ -548,21 +579,39 @@ public actor MapStore {
 
     // MARK: - LWW Merkle sync
 
+    /// The whole map's LWW Merkle hashes: its parts' leaves summed, the levels above
+    /// recomputed (`MerkleHashes.summing`). Kept until the next change.
+    private func lwwMerkleHashes() -> MerkleHashes {
+        guard kind == .lww else { return MerkleHashes() }
+        if let lwwHashes { return lwwHashes }
+        var partHashes: [MerkleHashes] = []
+        partHashes.reserveCapacity(parts.parts.count)
+        parts.updateEach { partHashes.append($0.lww.merkleTree.hashes) }
+        let hashes = MerkleHashes.summing(partHashes)
+        lwwHashes = hashes
+        return hashes
+    }
+
     public func lwwRootHash() -> UInt32 {
-        kind == .lww ? lww.merkleTree.rootHash : 0
+        lwwMerkleHashes().rootHash
     }
 
     /// The reply to `MERKLE_REQ_BUCKET`: a leaf's records (tombstones included) or the
     /// child buckets of an inner node (empty for unknown paths).
     public func lwwBucket(path: String) -> TopGunMessage {
-        let tree = kind == .lww ? lww.merkleTree : MerkleTree()
-        if tree.isNonEmptyLeaf(path) {
-            let records = tree.keys(inLeaf: path).sorted().compactMap { key in
-                lww.record(forKey: key).map { SyncLeafRecord(key: key, record: $0) }
+        let hashes = lwwMerkleHashes()
+        if hashes.isNonEmptyLeaf(path) {
+            // A leaf's keys lie in every partition: each part's tree knows its own.
+            var records: [SyncLeafRecord] = []
+            parts.updateEach { part in
+                for key in part.lww.merkleTree.keys(inLeaf: path) {
+                    if let record = part.lww.record(forKey: key) { records.append(SyncLeafRecord(key: key, record: record)) }
+                }
             }
+            records.sort { $0.key < $1.key }
             return .syncRespLeaf(SyncRespLeaf(mapName: name, path: path, records: records))
         }
-        let buckets = tree.buckets(atPath: path).map { (key: String($0.digit), value: $0.hash) }
+        let buckets = hashes.buckets(atPath: path).map { (key: String($0.digit), value: $0.hash) }
         return .syncRespBuckets(SyncRespBuckets(mapName: name, path: path, buckets: WireDictionary(buckets)))
     }
 
@@ -574,11 +623,13 @@ public actor MapStore {
         var candidates: [(partition: Int, sequence: Int64, key: String, record: LWWRecord)] = []
         var largest: [Int: Int64] = [:]
         let isLegacy = position.legacyTimestamp != nil
-        for entry in lww.sequencedEntries {
-            let partition = partition(of: entry.key)
-            if isLegacy, entry.sequence > largest[partition] ?? -1 { largest[partition] = entry.sequence }
-            if position.isNew(partition: partition, sequence: entry.sequence, timestamp: entry.record.timestamp) {
-                candidates.append((partition, entry.sequence, entry.key, entry.record))
+        for part in parts.parts {
+            let partition = part.partition
+            for entry in part.lww.sequencedEntries {
+                if isLegacy, entry.sequence > largest[partition] ?? -1 { largest[partition] = entry.sequence }
+                if position.isNew(partition: partition, sequence: entry.sequence, timestamp: entry.record.timestamp) {
+                    candidates.append((partition, entry.sequence, entry.key, entry.record))
+                }
             }
         }
         candidates.sort { ($0.partition, $0.sequence) < ($1.partition, $1.sequence) }
@@ -605,22 +656,35 @@ public actor MapStore {
 
     // MARK: - OR-Map Merkle sync
 
+    /// The whole map's OR-Map Merkle hashes, as `lwwMerkleHashes`.
+    private func orMerkleHashes() -> MerkleHashes {
+        guard kind == .orMap else { return MerkleHashes() }
+        if let orHashes { return orHashes }
+        let hashes = MerkleHashes.summing(parts.parts.lazy.map(\.orMap.merkleTree.hashes))
+        orHashes = hashes
+        return hashes
+    }
+
     public func orRootHash() -> UInt32 {
-        kind == .orMap ? orMap.merkleTree.rootHash : 0
+        orMerkleHashes().rootHash
     }
 
     public func orBucket(path: String) -> TopGunMessage {
-        let tree = kind == .orMap ? orMap.merkleTree : MerkleTree()
-        if tree.isNonEmptyLeaf(path) {
-            let entries = tree.keys(inLeaf: path).sorted().map { orMap.entry(forKey: $0) }
+        let hashes = orMerkleHashes()
+        if hashes.isNonEmptyLeaf(path) {
+            var entries: [ORMapEntry] = []
+            for part in parts.parts {
+                for key in part.orMap.merkleTree.keys(inLeaf: path) { entries.append(part.orMap.entry(forKey: key)) }
+            }
+            entries.sort { $0.key < $1.key }
             return .ormapSyncRespLeaf(ORMapSyncRespLeaf(mapName: name, path: path, entries: entries))
         }
-        let buckets = tree.buckets(atPath: path).map { (key: String($0.digit), value: $0.hash) }
+        let buckets = hashes.buckets(atPath: path).map { (key: String($0.digit), value: $0.hash) }
         return .ormapSyncRespBuckets(ORMapSyncRespBuckets(mapName: name, path: path, buckets: WireDictionary(buckets)))
     }
 
     public func orEntries(keys: [String]) -> [ORMapEntry] {
-        keys.map { orMap.entry(forKey: $0) }
+        keys.map { key in parts[partition(of: key)]?.orMap.entry(forKey: key) ?? ORMapEntry(key: key, records: [], tombstones: []) }
     }
 
     /// Merges entries a client pushed (`ORMAP_PUSH_DIFF`); new records and tombstones are
@@ -635,13 +699,15 @@ public actor MapStore {
         var events: [ServerEventPayload] = []
         var changedKeys: [String] = []
         for entry in entries {
-            let before = orMap.records(forKey: entry.key)
-            let beforeTombstones = orMap.tombstones(forKey: entry.key)
             for record in entry.records { clock.observe(record.timestamp) }
-            orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
-            let after = orMap.records(forKey: entry.key)
-            let afterTombstones = orMap.tombstones(forKey: entry.key)
+            let (before, beforeTombstones, after, afterTombstones) = parts.update(partition(of: entry.key)) { part in
+                let before = part.orMap.records(forKey: entry.key)
+                let beforeTombstones = part.orMap.tombstones(forKey: entry.key)
+                part.orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
+                return (before, beforeTombstones, part.orMap.records(forKey: entry.key), part.orMap.tombstones(forKey: entry.key))
+            }
             guard before != after || beforeTombstones != afterTombstones else { continue }
+            orHashes = nil
             changedKeys.append(entry.key)
             let previous = Set(before)
             for record in after where !previous.contains(record) {
@@ -659,12 +725,64 @@ public actor MapStore {
         return result
     }
 
+    // MARK: - Partitions
+
+    /// The partitions that hold keys of this map.
+    public var partitions: [Int] { parts.partitions }
+
+    /// Every record this map holds in `partition`, with its exact timestamps, OR tags and
+    /// tombstones and the sequence of its last change: what loading the partition elsewhere
+    /// needs (`restore` takes these rows back).
+    public func records(inPartition partition: Int) -> [StoredRecord] {
+        guard let part = parts[partition] else { return [] }
+        var records: [StoredRecord] = []
+        switch kind {
+        case .lww:
+            records.reserveCapacity(part.lww.count)
+            for entry in part.lww.sequencedEntries {
+                records.append(StoredRecord(
+                    key: StorageKey(tenant: tenant, mapName: name, key: entry.key), partition: partition, value: .lww(entry.record),
+                    sequence: entry.sequence))
+            }
+        case .orMap:
+            // OR-Map keys keep no sequence in memory (see `storedRecords`).
+            for key in part.orMap.keysWithState {
+                records.append(StoredRecord(
+                    key: StorageKey(tenant: tenant, mapName: name, key: key), partition: partition, value: .orMap(part.orMap.entry(forKey: key))))
+            }
+        case nil:
+            break
+        }
+        return records
+    }
+
+    /// This map's part of the Merkle tree in `partition` (empty when it holds no key there).
+    public func merkleHashes(inPartition partition: Int) -> MerkleHashes {
+        guard var part = parts[partition] else { return MerkleHashes() }
+        switch kind {
+        case .lww: return part.lww.merkleTree.hashes
+        case .orMap: return part.orMap.merkleTree.hashes
+        case nil: return MerkleHashes()
+        }
+    }
+
+    /// Forgets what this map holds in `partition` (the partition left this node, or is to be
+    /// reloaded). Live queries keep their results: the keys they hold from the partition
+    /// leave them when those keys next change here. Returns how many keys were dropped.
+    @discardableResult
+    public func dropPartition(_ partition: Int) -> Int {
+        guard let part = parts.remove(partition) else { return 0 }
+        lwwHashes = nil
+        orHashes = nil
+        return part.lww.count + part.orMap.keysWithState.count
+    }
+
     // MARK: - Introspection
 
     public var recordCount: Int {
         switch kind {
-        case .lww: return lww.count
-        case .orMap: return orMap.keyCount
+        case .lww: return parts.parts.reduce(0) { $0 + $1.lww.count }
+        case .orMap: return parts.parts.reduce(0) { $0 + $1.orMap.keyCount }
         case nil: return 0
         }
     }

@@ -252,25 +252,36 @@ public struct MessageDispatcher: Sendable {
 
     // MARK: - Partition map
 
-    /// The map a tenant's client routes by: its entry `p` names the owner of server partition
-    /// `(p + offset(tenant)) % 271` (design.md §3 step 4), so an unmodified client computing
-    /// `fnv1a(key) % 271` reaches the owner. One node owns all 271 partitions; version 1 until
-    /// membership exists.
+    /// The map a tenant's client routes by, built from the current partition table: its
+    /// entry `p` names the owner and backups of server partition `(p + offset(tenant)) % 271`
+    /// (design.md §3 step 4), so an unmodified client computing `fnv1a(key) % 271` reaches the
+    /// owner. Its version is the table's.
     func partitionMap(for tenant: TenantID) -> PartitionMap {
-        let nodeId = services.configuration.nodeId
-        let node = PartitionMapNode(
-            nodeId: nodeId,
-            endpoints: NodeEndpoints(websocket: services.endpoints.websocket, http: services.endpoints.http),
-            status: .active)
-        // Ownership by server partition; with one node every owner is this node.
-        let owners = [String](repeating: nodeId, count: PartitionFunction.partitionCount)
+        Self.partitionMap(
+            table: services.partitionTable.table, tenant: tenant, localNode: services.partitionTable.localNode,
+            localEndpoints: NodeEndpoints(websocket: services.endpoints.websocket, http: services.endpoints.http),
+            generatedAt: services.clock.nowMillis())
+    }
+
+    /// `PARTITION_MAP` for `tenant` from `table`; the local node's endpoints are the bound
+    /// ones when the table does not know them yet.
+    static func partitionMap(
+        table: PartitionTable, tenant: TenantID, localNode: NodeID, localEndpoints: NodeEndpoints, generatedAt: Int64
+    ) -> PartitionMap {
+        let nodes = table.members.map { member in
+            let known = NodeEndpoints(websocket: member.websocketURL, http: member.httpURL)
+            let endpoints = member.id == localNode && member.websocketURL.isEmpty ? localEndpoints : known
+            return PartitionMapNode(nodeId: member.id.rawValue, endpoints: endpoints, status: .active)
+        }
         let partitions = (0..<PartitionFunction.partitionCount).map { clientPartition in
             let serverPartition = PartitionFunction.serverPartition(forClientPartition: clientPartition, tenantID: tenant.rawValue)
-            return PartitionMapEntry(partitionId: Int64(clientPartition), ownerNodeId: owners[serverPartition], backupNodeIds: [])
+            let assignment = table.assignment(of: serverPartition)
+            return PartitionMapEntry(
+                partitionId: Int64(clientPartition), ownerNodeId: assignment.owner.rawValue, backupNodeIds: assignment.backups.map(\.rawValue))
         }
         return PartitionMap(
-            version: 1, partitionCount: Int64(PartitionFunction.partitionCount), nodes: [node], partitions: partitions,
-            generatedAt: services.clock.nowMillis())
+            version: table.version, partitionCount: Int64(PartitionFunction.partitionCount), nodes: nodes, partitions: partitions,
+            generatedAt: generatedAt)
     }
 
     // MARK: - Errors

@@ -42,6 +42,9 @@ public struct WritePath: Sendable {
         // Timestamps further ahead than this are refused for good (the clock-drift rule).
         let latestMillis = Self.latestAcceptedMillis(nowMillis: nowMillis, maxDrift: services.configuration.maxClockDrift)
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
+        // The one routing decision per op: served here, or by the partition's owner.
+        let router = services.partitionTable.router
+        var remote: [NodeID: [Int]] = [:]
         // Group by map, keeping each map's ops in batch order.
         var groups: [(map: String, indices: [Int])] = []
         // Map names compare byte for byte (`HashedKey`): "café" and "cafe\u{301}" are two maps.
@@ -54,6 +57,10 @@ public struct WritePath: Sendable {
                     outcomes[index] = problem
                     continue
                 }
+                if !router.ownsEverything, case .remote(let owner) = router.route(key: ops[index].key, tenant: context.tenant.rawValue) {
+                    remote[owner, default: []].append(index)
+                    continue
+                }
                 let mapName = HashedKey(ops[index].mapName)
                 if let position = groupIndex[mapName] {
                     groups[position].indices.append(index)
@@ -62,6 +69,10 @@ public struct WritePath: Sendable {
                     groups.append((mapName.string, [index]))
                 }
             }
+        }
+        if !remote.isEmpty, services.peers == nil {
+            // Nothing applied: the client sends the batch again once the table is current.
+            return .refused(Self.unreachable(remote.keys.sorted().first!))
         }
         var records: [StoredRecord] = []
         // Past `max_maps`, ops creating a new map are refused for good (their map cannot
@@ -113,6 +124,16 @@ public struct WritePath: Sendable {
             if records.isEmpty { records = result.changedRecords } else { records += result.changedRecords }
             services.journal.append(result.journal, mapName: group.map, tenant: context.tenant)
         }
+        if let peers = services.peers {
+            for (owner, indices) in remote.sorted(by: { $0.key < $1.key }) {
+                // The owner checks and applies them; an owner that cannot answer leaves the
+                // whole batch unacknowledged (the ops applied here merge again harmlessly).
+                guard let answered = try? await peers.applyWrites(indices.map { ops[$0] }, batchConcern: batchConcern, on: owner, context: context),
+                    answered.count == indices.count
+                else { return .refused(Self.unreachable(owner)) }
+                for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
+            }
+        }
         let level = ops.indices.map { ops[$0].writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
         if persists, !records.isEmpty || level == .persisted {
@@ -140,6 +161,13 @@ public struct WritePath: Sendable {
         }
         let ack = OpAck(lastId: ops.last?.id ?? "unknown", achievedLevel: achieved, results: results)
         return Outcome(outcomes: outcomes, ticket: ticket, level: level, ack: ack, rejections: rejections)
+    }
+
+    /// The answer when the owner of some ops' partition cannot take them now.
+    static func unreachable(_ owner: NodeID) -> ErrorMessage {
+        .make(.unavailable, "the partition's owner, node '\(owner)', cannot be reached from this node; send the ops again later", details: [
+            "node": .string(owner.rawValue), "retryAfterMs": .int(1_000),
+        ])
     }
 
     /// The quota that refuses a whole batch for now (design.md §7): operations per second.

@@ -27,12 +27,19 @@ public final class DataPlaneServices: Sendable {
     public let policies: TenantPolicies
     /// Each tenant's usage, counted for billing.
     public let usage: UsageMeter
+    /// Who owns each partition: every routing decision reads it (`PartitionRouter`).
+    public let partitionTable: CurrentPartitionTable
+    /// Where requests for partitions owned elsewhere go; nil on a node on its own.
+    public let peers: (any PartitionPeers)?
 
     public init(
         configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, authenticator: any Authenticator,
         metrics: DataPlaneMetrics = DataPlaneMetrics(), logger: Logger, endpoints: AdvertisedEndpoints = AdvertisedEndpoints(),
-        policies: TenantPolicies? = nil, usage: UsageMeter = UsageMeter()
+        policies: TenantPolicies? = nil, usage: UsageMeter = UsageMeter(), partitionTable: CurrentPartitionTable? = nil,
+        peers: (any PartitionPeers)? = nil
     ) {
+        self.partitionTable = partitionTable ?? CurrentPartitionTable(localNode: NodeID(configuration.nodeId))
+        self.peers = peers
         self.policies = policies ?? TenantPolicies(metadata: nil, logger: logger)
         self.usage = usage
         self.sessions = SessionRegistry(usage: usage)
@@ -47,22 +54,8 @@ public final class DataPlaneServices: Sendable {
         self.endpoints = endpoints
     }
 
-    /// Installs what storage holds: maps and counters.
-    public func restore(_ records: [StoredRecord]) async {
-        var byMap: [MapDirectory.MapID: [StoredRecord]] = [:]
-        var counters: [StoredRecord] = []
-        for record in records {
-            if case .counter = record.value {
-                counters.append(record)
-            } else {
-                byMap[MapDirectory.MapID(tenant: record.key.tenant, name: record.key.mapName), default: []].append(record)
-            }
-        }
-        for (id, records) in byMap {
-            await maps.store(tenant: id.tenant, name: id.name).restore(records)
-        }
-        await self.counters.restore(counters)
-    }
+    /// The partitions this node holds: loaded, streamed and dropped one at a time.
+    public var partitions: LocalPartitions { LocalPartitions(maps: maps, counters: counters) }
 
     /// Forgets a session everywhere it left state.
     public func sessionClosed(_ session: SessionID, maps touched: [MapStore]) async {

@@ -40,7 +40,7 @@ extension DataPlaneServices {
                 if !gone.isEmpty { records.removeAll { gone.contains($0.key.tenant) } }
             }
             loaded += records.count
-            await restore(records)
+            await partitions.install(records)
         }
         for tenant in gone.sorted(by: { $0.rawValue < $1.rawValue }) {
             do {

@@ -1,9 +1,8 @@
 /// The client's Merkle tree over one map (protocol.md §4.2): a depth-3 trie keyed by the
 /// first three hex digits of `fnv1a(key)`, 4096 leaves holding `key → entry hash`.
 ///
-/// Node hash = sum of mix(child hash), so an update adjusts the path from leaf to root by
-/// subtracting the old contribution and adding the new one: O(1) per change, whatever the
-/// size of the map. Nodes once created are kept (with hash 0 when empty), as the client does.
+/// An update adjusts the path from leaf to root by subtracting the old contribution and
+/// adding the new one (`MerkleHashes`): O(1) per change, whatever the size of the map.
 ///
 /// Leaves hold their keys only, not the keys' entry hashes: the owner of the tree knows a
 /// key's current entry hash (an LWW map computes it from the record it replaces), so
@@ -11,24 +10,14 @@
 public struct MerkleTree: Sendable {
     public static let depth = 3
 
-    /// Keys per leaf, indexed by the leaf's 12-bit path.
-    private var leaves: [Set<HashedKey>?]
-    private var leafHashes: [UInt32]
-    private var level2Hashes: [UInt32]  // 256 nodes, 8-bit path
-    private var level1Hashes: [UInt32]  // 16 nodes, 4-bit path
-    private var level2Exists: [Bool]
-    private var level1Exists: [Bool]
-    public private(set) var rootHash: UInt32 = 0
+    /// Keys per leaf that exists, by the leaf's 12-bit index.
+    private var leaves: [Int: Set<HashedKey>] = [:]
+    /// The nodes' hashes.
+    public private(set) var hashes = MerkleHashes()
+    public var rootHash: UInt32 { hashes.rootHash }
     public private(set) var count = 0
 
-    public init() {
-        leaves = Array(repeating: nil, count: 4096)
-        leafHashes = Array(repeating: 0, count: 4096)
-        level2Hashes = Array(repeating: 0, count: 256)
-        level1Hashes = Array(repeating: 0, count: 16)
-        level2Exists = Array(repeating: false, count: 256)
-        level1Exists = Array(repeating: false, count: 16)
-    }
+    public init() {}
 
     /// The 8-hex-digit routing path of a key.
     public static func path(of key: String) -> String {
@@ -54,21 +43,16 @@ public struct MerkleTree: Sendable {
     /// Adds `key` (in leaf `leaf`, which must be `leafIndex(of: key.string)`) with its entry
     /// hash. A key already in the tree is left as it is.
     public mutating func insert(_ key: HashedKey, leaf: Int, entryHash: UInt32) {
-        if leaves[leaf] == nil { leaves[leaf] = [] }
         // In place: copying the leaf out and back would copy its set on every insert.
-        guard leaves[leaf]!.insert(key).inserted else { return }
+        guard leaves[leaf, default: []].insert(key).inserted else { return }
         count += 1
-        level2Exists[leaf >> 4] = true
-        level1Exists[leaf >> 8] = true
-        let old = leafHashes[leaf]
-        propagate(leaf: leaf, old: old, new: old &+ Hashing.mix(entryHash))
+        hashes.insert(leaf: leaf, entryHash: entryHash)
     }
 
     /// Changes the entry hash of a key of leaf `leaf` from `previous` to `entryHash`. The
     /// leaf's key set is not touched: the caller knows the key is there.
     public mutating func replace(leaf: Int, entryHash: UInt32, previous: UInt32) {
-        let old = leafHashes[leaf]
-        propagate(leaf: leaf, old: old, new: old &- Hashing.mix(previous) &+ Hashing.mix(entryHash))
+        hashes.replace(leaf: leaf, entryHash: entryHash, previous: previous)
     }
 
     /// Removes `key`, whose current entry hash is `entryHash`; its leaf (now perhaps empty)
@@ -79,24 +63,9 @@ public struct MerkleTree: Sendable {
 
     /// Removes `key` of leaf `leaf`, whose current entry hash is `entryHash`.
     public mutating func remove(_ key: HashedKey, leaf: Int, entryHash: UInt32) {
-        guard leaves[leaf] != nil, leaves[leaf]!.remove(key) != nil else { return }
+        guard leaves[leaf]?.remove(key) != nil else { return }
         count -= 1
-        let old = leafHashes[leaf]
-        propagate(leaf: leaf, old: old, new: old &- Hashing.mix(entryHash))
-    }
-
-    private mutating func propagate(leaf: Int, old: UInt32, new: UInt32) {
-        guard old != new else { return }
-        leafHashes[leaf] = new
-        let l2 = leaf >> 4
-        let oldL2 = level2Hashes[l2]
-        let newL2 = oldL2 &- Hashing.mix(old) &+ Hashing.mix(new)
-        level2Hashes[l2] = newL2
-        let l1 = l2 >> 4
-        let oldL1 = level1Hashes[l1]
-        let newL1 = oldL1 &- Hashing.mix(oldL2) &+ Hashing.mix(newL2)
-        level1Hashes[l1] = newL1
-        rootHash = rootHash &- Hashing.mix(oldL1) &+ Hashing.mix(newL1)
+        hashes.remove(leaf: leaf, entryHash: entryHash)
     }
 
     /// Whether `key` is in the tree.
@@ -104,64 +73,19 @@ public struct MerkleTree: Sendable {
         leaves[Self.leafIndex(of: key)]?.contains(HashedKey(key)) ?? false
     }
 
-    /// Parses a path of up to three lower- or upper-case hex digits into (level, index).
-    static func node(at path: String) -> (level: Int, index: Int)? {
-        guard path.utf8.count <= Self.depth else { return nil }
-        var index = 0
-        for unit in path.utf8 {
-            guard let digit = hexValue(unit) else { return nil }
-            index = index << 4 | digit
-        }
-        return (path.utf8.count, index)
-    }
-
-    private static func hexValue(_ unit: UInt8) -> Int? {
-        switch unit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(unit - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(unit - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(unit - UInt8(ascii: "A") + 10)
-        default: return nil
-        }
-    }
-
-    private static let hexDigits: [Character] = Array("0123456789abcdef")
-
     /// The hash of the node at `path` ("" is the root); 0 for a missing node.
-    public func hash(atPath path: String) -> UInt32 {
-        guard let (level, index) = Self.node(at: path) else { return 0 }
-        switch level {
-        case 0: return rootHash
-        case 1: return level1Hashes[index]
-        case 2: return level2Hashes[index]
-        default: return leafHashes[index]
-        }
-    }
+    public func hash(atPath path: String) -> UInt32 { hashes.hash(atPath: path) }
 
     /// Child hashes of the internal node at `path`, keyed by one hex digit, for the
     /// children that exist; empty for a leaf or a missing node.
-    public func buckets(atPath path: String) -> [(digit: Character, hash: UInt32)] {
-        guard let (level, index) = Self.node(at: path), level < Self.depth else { return [] }
-        var result: [(digit: Character, hash: UInt32)] = []
-        for digit in 0..<16 {
-            let child = index << 4 | digit
-            switch level {
-            case 0: if level1Exists[child] { result.append((Self.hexDigits[digit], level1Hashes[child])) }
-            case 1: if level2Exists[child] { result.append((Self.hexDigits[digit], level2Hashes[child])) }
-            default: if leaves[child] != nil { result.append((Self.hexDigits[digit], leafHashes[child])) }
-            }
-        }
-        return result
-    }
+    public func buckets(atPath path: String) -> [(digit: Character, hash: UInt32)] { hashes.buckets(atPath: path) }
 
     /// Whether `path` names a leaf that holds at least one key (sync then sends records).
-    public func isNonEmptyLeaf(_ path: String) -> Bool {
-        guard let (level, index) = Self.node(at: path), level == Self.depth else { return false }
-        return !(leaves[index]?.isEmpty ?? true)
-    }
+    public func isNonEmptyLeaf(_ path: String) -> Bool { hashes.isNonEmptyLeaf(path) }
 
     /// The keys in the leaf at `path` (empty unless `path` has three hex digits).
     public func keys(inLeaf path: String) -> [String] {
-        guard let (level, index) = Self.node(at: path), level == Self.depth else { return [] }
+        guard let index = MerkleHashes.leafIndex(atPath: path) else { return [] }
         return leaves[index].map { $0.map(\.string) } ?? []
     }
 }

@@ -1,0 +1,151 @@
+import Logging
+import Synchronization
+import Testing
+import Tenancy
+import TopGunCore
+import TopGunWire
+@testable import DataPlane
+
+/// Ownership decided in one place: a table with several owners routes each key to its
+/// partition's owner; writes for partitions owned elsewhere go to that node (a test double
+/// here), the rest are served locally.
+@Suite struct PartitionRoutingTests {
+    static let here = NodeID("node-a")
+    static let members = ["node-a", "node-b", "node-c"].map { PartitionTable.Member(id: NodeID($0)) }
+
+    /// Partition p owned by node p % 3, backed up by the next one, epoch p + 1.
+    static let threeOwners = PartitionTable(
+        version: 7, members: members,
+        assignments: (0..<PartitionFunction.partitionCount).map { p in
+            PartitionTable.Assignment(owner: members[p % 3].id, backups: [members[(p + 1) % 3].id], epoch: Int64(p + 1))
+        })!
+
+    @Test func aTableNeedsEveryPartitionAndKnownMembers() {
+        let node = NodeID("n")
+        #expect(PartitionTable(version: 1, members: [.init(id: node)], assignments: []) == nil)
+        let stranger = PartitionTable.Assignment(owner: NodeID("elsewhere"), epoch: 1)
+        #expect(PartitionTable(version: 1, members: [.init(id: node)], assignments: Array(repeating: stranger, count: 271)) == nil)
+        let selfBackup = PartitionTable.Assignment(owner: node, backups: [node], epoch: 1)
+        #expect(PartitionTable(version: 1, members: [.init(id: node)], assignments: Array(repeating: selfBackup, count: 271)) == nil)
+        #expect(PartitionTable.singleNode(node).ownsEverything(node))
+        #expect(PartitionTable.singleNode(node).version == 1)
+    }
+
+    @Test func eachKeyRoutesToItsPartitionsOwner() {
+        let router = PartitionRouter(table: Self.threeOwners, localNode: Self.here)
+        #expect(!router.ownsEverything)
+        for index in 0..<500 {
+            let key = "key-\(index)"
+            let partition = PartitionFunction.partition(forKey: key, tenantID: "tn_route")
+            let owner = Self.members[partition % 3].id
+            #expect(router.route(key: key, tenant: "tn_route") == (owner == Self.here ? .local : .remote(owner)))
+        }
+        let keys = (0..<90).map { "k\($0)" }
+        let split = router.split(Array(keys.indices), tenant: "tn_route") { keys[$0] }
+        #expect(split.local.count + split.remote.values.reduce(0) { $0 + $1.count } == keys.count)
+        #expect(Set(split.remote.keys).isSubset(of: [NodeID("node-b"), NodeID("node-c")]))
+        #expect(split.local == split.local.sorted(), "batch order kept")
+        for position in split.local { #expect(router.route(key: keys[position], tenant: "tn_route") == .local) }
+        for (node, positions) in split.remote {
+            for position in positions { #expect(router.route(key: keys[position], tenant: "tn_route") == .remote(node)) }
+        }
+        let plan = router.mapReadPlan()
+        #expect(plan.localPartitions == (0..<271).filter { $0 % 3 == 0 })
+        #expect(plan.remoteNodes == [NodeID("node-b"), NodeID("node-c")])
+    }
+
+    @Test func aNodeOnItsOwnServesEverythingHere() {
+        let router = CurrentPartitionTable(localNode: Self.here).router
+        #expect(router.ownsEverything)
+        #expect(router.route(key: "anything", tenant: "t") == .local)
+        #expect(router.mapReadPlan().remoteNodes.isEmpty)
+    }
+
+    @Test func onlyANewerTableReplacesTheCurrentOne() {
+        let current = CurrentPartitionTable(localNode: Self.here)
+        #expect(current.install(Self.threeOwners))
+        #expect(!current.install(.singleNode(Self.here)), "version 1 is older than 7")
+        #expect(current.table.version == 7)
+        #expect(!current.router.ownsEverything)
+    }
+
+    @Test func partitionMapIsBuiltFromTheTableThroughTheTenantsRotation() {
+        let tenant: TenantID = "tn_rotated"
+        let map = MessageDispatcher.partitionMap(
+            table: Self.threeOwners, tenant: tenant, localNode: Self.here,
+            localEndpoints: NodeEndpoints(websocket: "ws://a", http: "http://a"), generatedAt: 5)
+        #expect(map.version == 7)
+        #expect(map.nodes.map(\.nodeId) == ["node-a", "node-b", "node-c"])
+        #expect(map.nodes.first?.endpoints.websocket == "ws://a")
+        #expect(map.partitions.count == 271)
+        // An unmodified client routes `key` by fnv1a(key) % 271 and must reach the owner.
+        for index in 0..<300 {
+            let key = "doc-\(index)"
+            let entry = map.partitions[PartitionFunction.clientPartition(forKey: key)]
+            let server = PartitionFunction.partition(forKey: key, tenantID: tenant.rawValue)
+            #expect(entry.ownerNodeId == Self.threeOwners.owner(of: server).rawValue)
+            #expect(entry.backupNodeIds == Self.threeOwners.assignment(of: server).backups.map(\.rawValue))
+        }
+    }
+
+    // MARK: - The write path's remote branch
+
+    /// Records what it is asked, answers every op as applied (or fails).
+    final class PeersDouble: PartitionPeers {
+        let asked = Mutex<[(node: NodeID, keys: [String], tenant: TenantID)]>([])
+        let fails: Bool
+        init(fails: Bool = false) { self.fails = fails }
+
+        func applyWrites(_ ops: [ClientOp], batchConcern: WriteConcern?, on node: NodeID, context: RequestContext) async throws -> [OpOutcome] {
+            asked.withLock { $0.append((node, ops.map(\.key), context.tenant)) }
+            if fails { throw CancellationError() }
+            return ops.map { _ in .applied }
+        }
+    }
+
+    static func services(peers: (any PartitionPeers)?) -> DataPlaneServices {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let table = CurrentPartitionTable(localNode: here, table: threeOwners)
+        return DataPlaneServices(
+            configuration: DataPlaneConfiguration(nodeId: here.rawValue), durability: MemoryOnlyDurability(), authenticator: RefusingAuthenticator(),
+            logger: logger, partitionTable: table, peers: peers)
+    }
+
+    static let context = RequestContext(tenant: "tn_route", principal: "user", roles: [], requestId: "r1", keyId: "key_1")
+
+    @Test func writesForOtherOwnersGoToThemAndTheRestAreAppliedHere() async {
+        let peers = PeersDouble()
+        let services = Self.services(peers: peers)
+        let ops = MapPartitionTests.puts(60)
+        let outcome = await WritePath(services: services).apply(ops, batchConcern: .applied, context: Self.context, writer: nil)
+        #expect(outcome.refusal == nil)
+        #expect(outcome.outcomes.allSatisfy { $0.success })
+        let router = services.partitionTable.router
+        let localKeys = ops.map(\.key).filter { router.route(key: $0, tenant: "tn_route") == .local }
+        #expect(!localKeys.isEmpty)
+        #expect(await services.maps.existingStore(tenant: "tn_route", name: "todos")?.recordCount == localKeys.count)
+        let asked = peers.asked.withLock { $0 }
+        #expect(Set(asked.map(\.node)) == [NodeID("node-b"), NodeID("node-c")])
+        for call in asked {
+            #expect(call.tenant == "tn_route")
+            for key in call.keys { #expect(router.route(key: key, tenant: "tn_route") == .remote(call.node)) }
+        }
+        #expect(asked.reduce(0) { $0 + $1.keys.count } + localKeys.count == ops.count)
+    }
+
+    @Test func withoutAWayToTheOwnerNothingIsAppliedOrAcknowledged() async {
+        let services = Self.services(peers: nil)
+        let outcome = await WritePath(services: services).apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil)
+        #expect(outcome.refusal?.code == WireErrorCode.unavailable.rawValue)
+        #expect(services.maps.existingStore(tenant: "tn_route", name: "todos") == nil)
+    }
+
+    @Test func anOwnerThatDoesNotAnswerLeavesTheBatchUnacknowledged() async {
+        let peers = PeersDouble(fails: true)
+        let services = Self.services(peers: peers)
+        let outcome = await WritePath(services: services).apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil)
+        #expect(outcome.refusal?.code == WireErrorCode.unavailable.rawValue)
+        #expect(!peers.asked.withLock { $0 }.isEmpty)
+    }
+}
