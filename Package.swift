@@ -17,6 +17,8 @@ var migrationResources: [Resource] {
         "postgres/0003_control_plane.postgres.sql",
         "sqlite/0004_record_sequence.sqlite.sql",
         "postgres/0004_record_sequence.postgres.sql",
+        "sqlite/0005_map_kinds.sqlite.sql",
+        "postgres/0005_map_kinds.postgres.sql",
     ].map { .embedInCode($0) }
 }
 

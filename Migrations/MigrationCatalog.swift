@@ -76,6 +76,10 @@ public enum MigrationCatalog {
               fileName: "0004_record_sequence.sqlite.sql", bytes: PackageResources._004_record_sequence_sqlite_sql),
         Entry(dialect: .postgres, version: 4, name: "record_sequence",
               fileName: "0004_record_sequence.postgres.sql", bytes: PackageResources._004_record_sequence_postgres_sql),
+        Entry(dialect: .sqlite, version: 5, name: "map_kinds",
+              fileName: "0005_map_kinds.sqlite.sql", bytes: PackageResources._005_map_kinds_sqlite_sql),
+        Entry(dialect: .postgres, version: 5, name: "map_kinds",
+              fileName: "0005_map_kinds.postgres.sql", bytes: PackageResources._005_map_kinds_postgres_sql),
     ]
 }
 

@@ -1,13 +1,8 @@
+import Synchronization
 import NIOCore
 import Tenancy
 import TopGunCore
 import TopGunWire
-
-/// Which CRDT a map holds; fixed by its first write (or by what storage holds).
-public enum MapKind: Sendable, Equatable {
-    case lww
-    case orMap
-}
 
 /// What one op came to.
 public struct OpOutcome: Sendable, Equatable {
@@ -100,6 +95,9 @@ public actor MapStore {
     public nonisolated let tenant: TenantID
     public nonisolated let name: String
     public private(set) var kind: MapKind?
+    /// The kind the metadata store recorded for this map (0 until then; 1 LWW, 2 OR-Map),
+    /// readable without entering the actor: a writer asks the store only when it is 0.
+    private nonisolated let recordedKindCode = Atomic<UInt8>(0)
     /// The map's records, one part per partition that holds keys of it.
     private var parts = PartitionParts()
     /// The whole map's Merkle hashes (the parts' leaves summed), kept until the map changes:
@@ -146,6 +144,25 @@ public actor MapStore {
     /// The partition of `key` in this map's tenant.
     private func partition(of key: borrowing String) -> Int {
         (PartitionFunction.clientPartition(forKey: copy key) + tenantOffset) % PartitionFunction.partitionCount
+    }
+
+    // MARK: - Kind
+
+    /// The kind recorded in the metadata store (`MapKindRecorder`); nil until then.
+    public nonisolated var recordedKind: MapKind? {
+        switch recordedKindCode.load(ordering: .acquiring) {
+        case 1: return .lww
+        case 2: return .orMap
+        default: return nil
+        }
+    }
+
+    /// Takes the recorded kind as this map's. Records of the other kind this node held before
+    /// it learned the recorded one (it decided alone while the store could not answer) stay,
+    /// and further writes of their kind are refused.
+    public func adoptRecordedKind(_ recorded: MapKind) {
+        kind = recorded
+        recordedKindCode.store(recorded == .lww ? 1 : 2, ordering: .releasing)
     }
 
     // MARK: - Loading

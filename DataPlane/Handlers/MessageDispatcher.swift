@@ -229,6 +229,7 @@ public struct MessageDispatcher: Sendable {
             }
         }
         let store = services.maps.store(tenant: context.tenant, name: push.mapName)
+        await services.mapKinds.settle(store, proposing: .orMap)
         let result = await store.pushDiff(push.entries, writer: out.id, nowMillis: services.clock.nowMillis())
         if let rejected = result.outcomes.first(where: { !$0.success }) {
             out.send(.errorMessage(.make(rejected.code ?? .badRequest, rejected.error ?? "rejected", details: ["mapName": .string(push.mapName)])))

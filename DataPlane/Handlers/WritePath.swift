@@ -115,6 +115,9 @@ public struct WritePath: Sendable {
                 if group.indices.isEmpty { continue }
             }
             let store = services.maps.store(tenant: context.tenant, name: group.map)
+            if store.recordedKind == nil, let first = group.indices.first {
+                await services.mapKinds.settle(store, proposing: Self.kind(of: ops[first]))
+            }
             // Usually one map takes the whole batch: hand it over without copying the ops.
             let groupOps = group.indices.count == ops.count ? ops : group.indices.map { ops[$0] }
             let result = await store.apply(groupOps, writer: writer, nowMillis: nowMillis, collectingRecords: persists)
@@ -221,6 +224,13 @@ public struct WritePath: Sendable {
             }
         }
         return kept
+    }
+
+    /// The kind of map an op writes to (`MapStore.apply` tells OR-Map ops the same way).
+    static func kind(of op: ClientOp) -> MapKind {
+        if op.orRecord != nil || op.orTag != nil && op.record == nil { return .orMap }
+        if let type = op.opType, type.uppercased() == "OR_ADD" || type.uppercased() == "OR_REMOVE" { return .orMap }
+        return .lww
     }
 
     /// Whether an op only removes (a tombstone or an OR-Map tag removal).

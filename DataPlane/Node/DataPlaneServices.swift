@@ -27,6 +27,8 @@ public final class DataPlaneServices: Sendable {
     public let policies: TenantPolicies
     /// Each tenant's usage, counted for billing.
     public let usage: UsageMeter
+    /// Fixes each map's CRDT once, in the metadata store.
+    public let mapKinds: MapKindRecorder
     /// Who owns each partition: every routing decision reads it (`PartitionRouter`).
     public let partitionTable: CurrentPartitionTable
     /// Where requests for partitions owned elsewhere go; nil on a node on its own.
@@ -40,6 +42,7 @@ public final class DataPlaneServices: Sendable {
     ) {
         self.partitionTable = partitionTable ?? CurrentPartitionTable(localNode: NodeID(configuration.nodeId))
         self.peers = peers
+        self.mapKinds = MapKindRecorder(metadata: policies?.metadataStore, logger: logger)
         self.policies = policies ?? TenantPolicies(metadata: nil, logger: logger)
         self.usage = usage
         self.sessions = SessionRegistry(usage: usage)

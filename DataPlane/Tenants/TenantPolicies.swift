@@ -35,6 +35,8 @@ public final class TenantPolicies: Sendable {
     }
 
     private let metadata: (any MetadataStore)?
+    /// The store policies are read from (nil on a node without one).
+    public var metadataStore: (any MetadataStore)? { metadata }
     private let logger: Logger
     private let entries = Mutex<[TenantID: Entry]>([:])
 

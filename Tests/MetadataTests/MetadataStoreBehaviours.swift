@@ -25,6 +25,7 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
     case shutdownEndsChangeStreams
     case migratingTwiceIsANoOp
     case storeResolvesKeysForTheTokenVerifier
+    case mapKindsAreRecordedOnceAndRacingNodesAgree
     // ControlPlaneStore (ControlPlaneStoreBehaviours.swift)
     case writeCommitsEverythingTogether
     case throwingWriteRollsBackEverythingIncludingAuditAndNotifications
@@ -67,6 +68,7 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
         case .shutdownEndsChangeStreams: try await Self.shutdownEndsStreams(harness)
         case .migratingTwiceIsANoOp: try await Self.migrateTwice(harness)
         case .storeResolvesKeysForTheTokenVerifier: try await Self.resolverForVerifier(harness)
+        case .mapKindsAreRecordedOnceAndRacingNodesAgree: try await Self.mapKindsRace(harness)
         case .writeCommitsEverythingTogether: try await Self.writeCommitsEverything(harness)
         case .throwingWriteRollsBackEverythingIncludingAuditAndNotifications: try await Self.throwingWriteRollsBackEverything(harness)
         case .transactionIsUnusableAfterItsWrite: try await Self.transactionIsUnusableAfterItsWrite(harness)
@@ -127,6 +129,31 @@ enum StoreBehaviour: String, CaseIterable, Sendable, CustomTestStringConvertible
         } catch let error as MetadataError {
             #expect(error == .conflict("slug 'acme' is taken"))
         }
+    }
+
+    /// Two nodes (two instances) whose first writes to one map differ get one answer: the
+    /// kind inserted first. Other maps and other tenants are separate rows.
+    static func mapKindsRace(_ harness: any StoreHarness) async throws {
+        let first = try await harness.migratedStore()
+        let second = try await harness.openStore()
+        let tenant = try await first.createTenant(slug: "kinds", displayName: "Kinds", plan: "free")
+        let other = try await first.createTenant(slug: "kinds-other", displayName: "Other", plan: "free")
+        // One after another, alternating instances: the primary key settles a true race the
+        // same way (the later insert does nothing), and SQLite instances of one process that
+        // wait on each other's write lock would only share NIO's thread pool.
+        var answers: [MapKind] = []
+        for attempt in 0..<6 {
+            let store = attempt.isMultiple(of: 2) ? first : second
+            answers.append(try await store.recordMapKind(tenant: tenant.id, map: "shared", kind: attempt.isMultiple(of: 2) ? .lww : .orMap))
+        }
+        #expect(answers.first == .lww, "the first proposal is recorded")
+        #expect(Set(answers).count == 1, "every node adopts one kind")
+        let recorded = try #require(answers.first)
+        let opposite: MapKind = recorded == .lww ? .orMap : .lww
+        #expect(try await second.recordMapKind(tenant: tenant.id, map: "shared", kind: opposite) == recorded)
+        #expect(try await first.recordMapKind(tenant: other.id, map: "shared", kind: opposite) == opposite)
+        #expect(try await first.recordMapKind(tenant: tenant.id, map: "caf\u{e9}", kind: .orMap) == .orMap)
+        #expect(try await first.recordMapKind(tenant: tenant.id, map: "cafe\u{301}", kind: .lww) == .lww, "names compare byte for byte")
     }
 
     static func concurrentCreates(_ harness: any StoreHarness) async throws {

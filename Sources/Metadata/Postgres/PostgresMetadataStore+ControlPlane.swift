@@ -44,6 +44,17 @@ extension PostgresMetadataStore {
         ).first.map(PostgresRecordCodec.schemaVersion)
     }
 
+    public func recordMapKind(tenant: TenantID, map: String, kind: MapKind) async throws -> MapKind {
+        // Two statements: under READ COMMITTED the SELECT sees the row of a racing insert,
+        // which a single statement's snapshot might not.
+        _ = try await read("INSERT INTO map_kinds (tenant_id, map, kind) VALUES (\(tenant.rawValue), \(map), \(kind.rawValue)) ON CONFLICT DO NOTHING")
+        let rows = try await read("SELECT kind FROM map_kinds WHERE tenant_id = \(tenant.rawValue) AND map = \(map)")
+        guard let text = try rows.first?.decode(String.self), let recorded = MapKind(rawValue: text) else {
+            throw MetadataError.invalid("no map kind recorded for map '\(map)'")
+        }
+        return recorded
+    }
+
     public func recordUsage(_ flush: UsageFlush) async throws {
         guard MetadataValidation.isPlausibleIdentifier(flush.id) else { throw MetadataError.invalid("usage flush id '\(flush.id)'") }
         // One row per (tenant, hour), in key order: a statement may touch a row once only, and

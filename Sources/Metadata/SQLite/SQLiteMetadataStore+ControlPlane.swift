@@ -143,6 +143,17 @@ extension SQLiteMetadataStore: ControlPlaneStore {
         }
     }
 
+    public func recordMapKind(tenant: TenantID, map: String, kind: MapKind) async throws -> MapKind {
+        let text = try await exclusive { connection in
+            try await connection.query(
+                "INSERT OR IGNORE INTO map_kinds (tenant_id, map, kind) VALUES (?, ?, ?)", [.text(tenant.rawValue), .text(map), .text(kind.rawValue)])
+            return try await connection.query("SELECT kind FROM map_kinds WHERE tenant_id = ? AND map = ?", [.text(tenant.rawValue), .text(map)])
+                .first?.column("kind")?.string
+        }
+        guard let text, let recorded = MapKind(rawValue: text) else { throw MetadataError.invalid("no map kind recorded for map '\(map)'") }
+        return recorded
+    }
+
     public func schemaVersion(tenant: TenantID, map: String, version: Int) async throws -> MapSchemaVersion? {
         try await exclusive(.none) { connection in
             try await Self.schemaVersion(tenant: tenant, map: map, version: version, on: connection)

@@ -56,6 +56,10 @@ public protocol MetadataStore: SigningKeyResolver {
     func quotas(tenant: TenantID) async throws -> TenantQuotas?
     /// The map's schema version in force, nil if none (never put, or deleted).
     func currentSchema(tenant: TenantID, map: String) async throws -> MapSchemaVersion?
+    /// Records `kind` as the CRDT of a tenant's map unless one is recorded already, and
+    /// returns the recorded one: every node asking about one map gets the same answer, the
+    /// first writer's, however their first writes raced.
+    func recordMapKind(tenant: TenantID, map: String, kind: MapKind) async throws -> MapKind
     /// Applies a data-plane node's usage counts (see `UsageFlush`); idempotent by `flush.id`.
     func recordUsage(_ flush: UsageFlush) async throws
 
