@@ -28,6 +28,8 @@ public final class MapDirectory: Sendable {
     public let clocks: TenantClocks
     /// The node's order of changes per partition, shared by every map.
     public let sequences: PartitionSequences
+    /// Partitions whose records are not in memory now: no write goes to them.
+    public let unloaded = UnloadedPartitions()
 
     public init(clocks: TenantClocks, sequences: PartitionSequences = PartitionSequences()) {
         self.clocks = clocks

@@ -100,8 +100,10 @@ public actor MapStore {
     private nonisolated let recordedKindCode = Atomic<UInt8>(0)
     /// The map's records, one part per partition that holds keys of it.
     private var parts = PartitionParts()
-    /// The whole map's Merkle hashes (the parts' leaves summed), kept until the map changes:
-    /// a client's sync asks for the root and then for bucket after bucket.
+    /// The whole map's Merkle hashes (its parts' leaves summed, `MerkleHashes.summing`),
+    /// kept current as the parts change: LWW parts report their (lazy) tree updates to it,
+    /// OR-Map changes adjust the leaf they touched. Nil: to be rebuilt from the parts (at
+    /// first use, after loading OR-Map rows, after dropping a partition).
     private var lwwHashes: MerkleHashes?
     private var orHashes: MerkleHashes?
     /// The tenant's clock (`TenantClocks`).
@@ -160,16 +162,19 @@ public actor MapStore {
     /// Takes the recorded kind as this map's. Records of the other kind this node held before
     /// it learned the recorded one (it decided alone while the store could not answer) stay,
     /// and further writes of their kind are refused.
-    public func adoptRecordedKind(_ recorded: MapKind) {
+    /// Returns the kind the map had here before (nil when new).
+    @discardableResult
+    public func adoptRecordedKind(_ recorded: MapKind) -> MapKind? {
+        let held = kind
         kind = recorded
         recordedKindCode.store(recorded == .lww ? 1 : 2, ordering: .releasing)
+        return held
     }
 
     // MARK: - Loading
 
     /// Installs records read from storage at start-up (no events, no persistence).
     public func restore(_ records: [StoredRecord]) {
-        lwwHashes = nil
         orHashes = nil
         for stored in records {
             let partition = partition(of: stored.key.key)
@@ -188,7 +193,10 @@ public actor MapStore {
                 parts.update(partition) { _ = $0.lww.merge(key: stored.key.key, record: record, sequence: sequence) }
             case .orMap(let entry):
                 kind = kind ?? .orMap
-                parts.update(partition) { _ = $0.orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones) }
+                parts.update(partition) { part in
+                    part.orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
+                    _ = part.orMap.takeLeafChanges()  // the whole is rebuilt (`orHashes` is nil)
+                }
                 sequences.observe(partition: partition, sequence: stored.sequence)
             case .counter:
                 continue
@@ -205,15 +213,17 @@ public actor MapStore {
         var result = MapApplyResult()
         result.outcomes.reserveCapacity(ops.count)
         result.journal.reserveCapacity(ops.count)
-        var changedKeys: [String] = []
+        var changedKeys: [(key: String, partition: Int)] = []
         var events: [ServerEventPayload] = []
         events.reserveCapacity(ops.count)
+        // Each op's partition, hashed once.
+        let partitions = ops.indices.map { partition(of: ops[$0].key) }
         // Keys absent before this call are absent from storage too (memory holds everything
         // storage does): their rows can be plain inserts, which PostgreSQL does much faster.
         var newKeys = Set<HashedKey>()
         if collectingRecords {
             changedKeys.reserveCapacity(ops.count)
-            for index in ops.indices where !hasKey(ops[index].key) { newKeys.insert(HashedKey(ops[index].key)) }
+            for index in ops.indices where !hasKey(ops[index].key, partition: partitions[index]) { newKeys.insert(HashedKey(ops[index].key)) }
         }
         // `newest`: the op with the newest LWW timestamp of the batch. The clock absorbs it
         // once, not once per op (and it is not copied per op, which would retain its node id).
@@ -222,7 +232,7 @@ public actor MapStore {
             var newest: UnsafePointer<ClientOp>?
             for index in ops.indices {
                 let outcome = applyOne(
-                    ops.baseAddress! + index, collectingKeys: collectingRecords, changedKeys: &changedKeys, events: &events, journal: &result.journal,
+                    ops.baseAddress! + index, partition: partitions[index], collectingKeys: collectingRecords, changedKeys: &changedKeys, events: &events, journal: &result.journal,
                     newest: &newest, nowMillis: nowMillis)
                 result.outcomes.append(outcome)
             }
@@ -236,7 +246,7 @@ public actor MapStore {
     /// One op, read in place through a pointer into the batch: passing the op by value made
     /// the compiler copy it (retaining and releasing every field) for each of the batch's ops.
     private func applyOne(
-        _ op: UnsafePointer<ClientOp>, collectingKeys: Bool, changedKeys: inout [String], events: inout [ServerEventPayload],
+        _ op: UnsafePointer<ClientOp>, partition: Int, collectingKeys: Bool, changedKeys: inout [(key: String, partition: Int)], events: inout [ServerEventPayload],
         journal: inout JournalDrafts, newest: inout UnsafePointer<ClientOp>?, nowMillis: Int64
     ) -> OpOutcome {
         let opType = op.pointee.opType.map(Self.opKind) ?? .unnamed
@@ -250,9 +260,8 @@ public actor MapStore {
                 guard let record = op.pointee.orRecord else { return .rejected(.badRequest, "OR_ADD without orRecord") }
                 kind = .orMap
                 clock.observe(record.timestamp)
-                if parts.update(partition(of: op.pointee.key), { $0.orMap.apply(key: op.pointee.key, record: record) }) {
-                    orHashes = nil
-                    if collectingKeys { changedKeys.append(op.pointee.key) }
+                if updateOR(partition: partition, { $0.apply(key: op.pointee.key, record: record) }) {
+                    if collectingKeys { changedKeys.append((op.pointee.key, partition)) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: op.pointee.key, orRecord: record))
                     journal.append(type: .put, key: op.pointee.key, value: .decoded(record.value), previousValue: nil, timestamp: record.timestamp)
                 }
@@ -260,15 +269,16 @@ public actor MapStore {
                 guard let tag = op.pointee.orTag else { return .rejected(.badRequest, "OR_REMOVE without orTag") }
                 kind = .orMap
                 if let timestamp = Timestamp(tag) { clock.observe(timestamp) }
-                let (previous, wasKnown) = parts.update(partition(of: op.pointee.key)) { part in
-                    let previous = part.orMap.records(forKey: op.pointee.key).first { $0.tag.hasSameUTF8(as: tag) }
-                    let wasKnown = part.orMap.isTombstoned(tag)
-                    part.orMap.applyTombstone(tag: tag, key: op.pointee.key)
+                // Tombstones are kept by the partition of the key they are sent with: the
+                // client names the key that holds the tag.
+                let (previous, wasKnown) = updateOR(partition: partition) { orMap in
+                    let previous = orMap.records(forKey: op.pointee.key).first { $0.tag.hasSameUTF8(as: tag) }
+                    let wasKnown = orMap.isTombstoned(tag)
+                    orMap.applyTombstone(tag: tag, key: op.pointee.key)
                     return (previous, wasKnown)
                 }
                 if !wasKnown {
-                    orHashes = nil
-                    if collectingKeys { changedKeys.append(op.pointee.key) }
+                    if collectingKeys { changedKeys.append((op.pointee.key, partition)) }
                     events.append(ServerEventPayload(mapName: name, eventType: .orRemove, key: op.pointee.key, orTag: tag))
                     journal.append(
                         type: .delete, key: op.pointee.key, value: nil, previousValue: previous.map { .decoded($0.value) }, timestamp: previous?.timestamp ?? clock.now())
@@ -287,16 +297,14 @@ public actor MapStore {
         kind = .lww
         if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0.pointee.record.unsafelyUnwrapped.timestamp }) ?? true { newest = op }
         // The one copy the map keeps.
-        let partition = partition(of: op.pointee.key)
         let merge = parts.update(partition) { part in
             part.lww.mergeReplacing(
                 key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped,
                 sequence: sequences.next(partition: partition, nowMillis: nowMillis))
         }
         guard merge.merged else { return .applied }
-        lwwHashes = nil
         let isTombstone = op.pointee.record.unsafelyUnwrapped.isTombstone
-        if collectingKeys { changedKeys.append(op.pointee.key) }
+        if collectingKeys { changedKeys.append((op.pointee.key, partition)) }
         if !queries.isEmpty {
             events.append(ServerEventPayload(
                 mapName: name, eventType: isTombstone ? .remove : .put, key: op.pointee.key, record: op.pointee.record.unsafelyUnwrapped))
@@ -313,6 +321,18 @@ public actor MapStore {
 
     private enum OpKind { case orAdd, orRemove, other, unnamed }
 
+    /// The kind of map `op` writes to, read as `apply` reads it; nil for an op `apply`
+    /// rejects whatever the map's kind (an OR op without its record or tag, a put without a
+    /// record). What a first write proposes to `MapKindRecorder`.
+    public static func kind(of op: ClientOp) -> MapKind? {
+        let opType = op.opType.map(opKind) ?? .unnamed
+        let isORAdd = opType == .orAdd || (opType == .unnamed && op.orRecord != nil)
+        let isORRemove = opType == .orRemove || (opType == .unnamed && op.orRecord == nil && op.orTag != nil && op.record == nil)
+        if isORAdd { return op.orRecord == nil ? nil : .orMap }
+        if isORRemove { return op.orTag == nil ? nil : .orMap }
+        return op.record == nil ? nil : .lww
+    }
+
     /// The op type, compared without case and without building an upper-cased copy.
     private static func opKind(_ opType: String) -> OpKind {
         func equals(_ text: String, _ upper: StaticString) -> Bool {
@@ -328,10 +348,10 @@ public actor MapStore {
     }
 
     /// Whether storage may hold a row for `key` (anything in memory, tombstones included).
-    private func hasKey(_ key: String) -> Bool {
+    private func hasKey(_ key: String, partition: Int) -> Bool {
         switch kind {
-        case .lww: return parts[partition(of: key)]?.lww.contains(HashedKey(key)) ?? false
-        case .orMap: return parts[partition(of: key)]?.orMap.hasState(forKey: key) ?? false
+        case .lww: return parts.read(partition) { $0.lww.contains(HashedKey(key)) } ?? false
+        case .orMap: return parts.read(partition) { $0.orMap.hasState(forKey: key) } ?? false
         case nil: return false
         }
     }
@@ -355,16 +375,15 @@ public actor MapStore {
 
     /// Keys (and `newKeys`) compare byte for byte: canonically equivalent keys are distinct
     /// rows, each to be written.
-    private func storedRecords(for keys: [String], newKeys: Set<HashedKey> = []) -> [StoredRecord] {
+    private func storedRecords(for keys: [(key: String, partition: Int)], newKeys: Set<HashedKey> = []) -> [StoredRecord] {
         var seen = Set<HashedKey>()
         var records: [StoredRecord] = []
         records.reserveCapacity(keys.count)
-        for key in keys where seen.insert(HashedKey(key)).inserted {
+        for (key, partitionId) in keys where seen.insert(HashedKey(key)).inserted {
             let storageKey = StorageKey(tenant: tenant, mapName: name, key: key)
-            let partitionId = partition(of: key)
             switch kind {
             case .lww:
-                if let (record, sequence) = parts[partitionId]?.lww.sequencedRecord(forKey: key) {
+                if let (record, sequence) = parts.read(partitionId, { $0.lww.sequencedRecord(forKey: key) }) ?? nil {
                     records.append(StoredRecord(
                         key: storageKey, partition: partitionId, value: .lww(record), mayExistInStorage: !newKeys.contains(HashedKey(key)),
                         sequence: sequence))
@@ -372,8 +391,9 @@ public actor MapStore {
             case .orMap:
                 // OR-Map keys keep no sequence in memory (HTTP sync carries LWW maps only); the
                 // row still gets one, so that stored rows are ordered alike.
+                let entry = parts.read(partitionId) { $0.orMap.entry(forKey: key) } ?? ORMapEntry(key: key, records: [], tombstones: [])
                 records.append(StoredRecord(
-                    key: storageKey, partition: partitionId, value: .orMap(parts[partitionId]?.orMap.entry(forKey: key) ?? ORMapEntry(key: key, records: [], tombstones: [])), mayExistInStorage: !newKeys.contains(HashedKey(key)),
+                    key: storageKey, partition: partitionId, value: .orMap(entry), mayExistInStorage: !newKeys.contains(HashedKey(key)),
                     sequence: sequences.next(partition: partitionId, nowMillis: clock.nowMillis())))
             case nil:
                 break
@@ -387,9 +407,9 @@ public actor MapStore {
     /// The value a live query sees for `key`: nil when absent, deleted or expired.
     private func queryValue(forKey key: String, nowMillis: Int64) -> DataValue? {
         switch kind {
-        case .lww: return parts[partition(of: key)]?.lww.value(forKey: key, nowMillis: nowMillis)
+        case .lww: return parts.read(partition(of: key)) { $0.lww.value(forKey: key, nowMillis: nowMillis) } ?? nil
         case .orMap:
-            let values = parts[partition(of: key)]?.orMap.values(forKey: key, nowMillis: nowMillis) ?? []
+            let values = parts.read(partition(of: key)) { $0.orMap.values(forKey: key, nowMillis: nowMillis) } ?? []
             return values.isEmpty ? nil : .array(values)
         case nil: return nil
         }
@@ -600,13 +620,18 @@ public actor MapStore {
     /// recomputed (`MerkleHashes.summing`). Kept until the next change.
     private func lwwMerkleHashes() -> MerkleHashes {
         guard kind == .lww else { return MerkleHashes() }
-        if let lwwHashes { return lwwHashes }
-        var partHashes: [MerkleHashes] = []
-        partHashes.reserveCapacity(parts.parts.count)
-        parts.updateEach { partHashes.append($0.lww.merkleTree.hashes) }
-        let hashes = MerkleHashes.summing(partHashes)
-        lwwHashes = hashes
-        return hashes
+        // Moved out while the parts update it: a second reference would copy it.
+        var whole = lwwHashes
+        lwwHashes = nil
+        parts.updateEach { $0.lww.refreshTree(alsoUpdating: &whole) }
+        if whole == nil {
+            var partHashes: [MerkleHashes] = []
+            partHashes.reserveCapacity(parts.parts.count)
+            parts.updateEach { partHashes.append($0.lww.merkleTree.hashes) }
+            whole = MerkleHashes.summing(partHashes)
+        }
+        lwwHashes = whole
+        return whole!
     }
 
     public func lwwRootHash() -> UInt32 {
@@ -700,6 +725,17 @@ public actor MapStore {
         return .ormapSyncRespBuckets(ORMapSyncRespBuckets(mapName: name, path: path, buckets: WireDictionary(buckets)))
     }
 
+    /// Changes the OR-Map part of `partition`, keeping the whole map's hashes current: a
+    /// whole's leaf moves by exactly what that leaf of the part moved (leaves are sums).
+    private func updateOR<Result>(partition: Int, _ body: (inout ORMap) -> Result) -> Result {
+        let (result, changes) = parts.update(partition) { part in
+            let result = body(&part.orMap)
+            return (result, part.orMap.takeLeafChanges())
+        }
+        for change in changes { orHashes?.adjustLeaf(change.leaf, from: change.before, to: change.after) }
+        return result
+    }
+
     public func orEntries(keys: [String]) -> [ORMapEntry] {
         keys.map { key in parts[partition(of: key)]?.orMap.entry(forKey: key) ?? ORMapEntry(key: key, records: [], tombstones: []) }
     }
@@ -714,18 +750,18 @@ public actor MapStore {
         }
         kind = .orMap
         var events: [ServerEventPayload] = []
-        var changedKeys: [String] = []
+        var changedKeys: [(key: String, partition: Int)] = []
         for entry in entries {
             for record in entry.records { clock.observe(record.timestamp) }
-            let (before, beforeTombstones, after, afterTombstones) = parts.update(partition(of: entry.key)) { part in
-                let before = part.orMap.records(forKey: entry.key)
-                let beforeTombstones = part.orMap.tombstones(forKey: entry.key)
-                part.orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
-                return (before, beforeTombstones, part.orMap.records(forKey: entry.key), part.orMap.tombstones(forKey: entry.key))
+            let partition = partition(of: entry.key)
+            let (before, beforeTombstones, after, afterTombstones) = updateOR(partition: partition) { orMap in
+                let before = orMap.records(forKey: entry.key)
+                let beforeTombstones = orMap.tombstones(forKey: entry.key)
+                orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
+                return (before, beforeTombstones, orMap.records(forKey: entry.key), orMap.tombstones(forKey: entry.key))
             }
             guard before != after || beforeTombstones != afterTombstones else { continue }
-            orHashes = nil
-            changedKeys.append(entry.key)
+            changedKeys.append((entry.key, partition))
             let previous = Set(before)
             for record in after where !previous.contains(record) {
                 events.append(ServerEventPayload(mapName: name, eventType: .orAdd, key: entry.key, orRecord: record))
@@ -775,10 +811,12 @@ public actor MapStore {
 
     /// This map's part of the Merkle tree in `partition` (empty when it holds no key there).
     public func merkleHashes(inPartition partition: Int) -> MerkleHashes {
-        guard var part = parts[partition] else { return MerkleHashes() }
         switch kind {
-        case .lww: return part.lww.merkleTree.hashes
-        case .orMap: return part.orMap.merkleTree.hashes
+        case .lww:
+            // Through the whole: a part's tree is brought up to date only together with it.
+            _ = lwwMerkleHashes()
+            return parts.updateIfPresent(partition) { $0.lww.merkleTree.hashes } ?? MerkleHashes()
+        case .orMap: return parts[partition]?.orMap.merkleTree.hashes ?? MerkleHashes()
         case nil: return MerkleHashes()
         }
     }

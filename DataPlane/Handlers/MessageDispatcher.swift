@@ -109,6 +109,9 @@ public struct MessageDispatcher: Sendable {
             out.send(.counterResponse(await services.counters.request(request.name, tenant: context.tenant, outbound: out)))
         case .counterSync(let sync):
             guard (1...256).contains(sync.name.utf8.count) else { return sendInvalidName("counter", sync.name, out) }
+            // A counter merged into a dropped partition would be stored as if it had no past.
+            let partition = PartitionFunction.partition(forKey: sync.name, tenantID: context.tenant.rawValue)
+            if services.maps.unloaded.contains(partition) { return sendUnavailable(WritePath.notLoaded(partition), out) }
             if let record = await services.counters.sync(sync.name, state: sync.state, tenant: context.tenant, outbound: out) {
                 _ = await services.durability.enqueue([record])
             }
@@ -228,9 +231,38 @@ public struct MessageDispatcher: Sendable {
                 }
             }
         }
+        // Routed entry by entry, as ops are: entries of partitions owned elsewhere go to their
+        // owners first; nothing is merged here unless every owner took its share.
+        var entries = push.entries
+        let router = services.partitionTable.router
+        if !router.ownsEverything || !services.maps.unloaded.isEmpty {
+            var remote: [NodeID: [ORMapEntry]] = [:]
+            entries = []
+            for entry in push.entries {
+                let partition = PartitionFunction.partition(forKey: entry.key, tenantID: context.tenant.rawValue)
+                if case .remote(let owner) = router.route(partition: partition) {
+                    remote[owner, default: []].append(entry)
+                } else if services.maps.unloaded.contains(partition) {
+                    return sendUnavailable(WritePath.notLoaded(partition), out)
+                } else {
+                    entries.append(entry)
+                }
+            }
+            for (owner, share) in remote.sorted(by: { $0.key < $1.key }) {
+                guard let peers = services.peers, let outcome = try? await peers.pushORMapEntries(share, mapName: push.mapName, on: owner, context: context) else {
+                    return sendUnavailable(WritePath.unreachable(owner), out)
+                }
+                if !outcome.success {
+                    out.send(.errorMessage(.make(outcome.code ?? .badRequest, outcome.error ?? "rejected", details: ["mapName": .string(push.mapName)])))
+                    return
+                }
+            }
+        }
+        // An empty push creates no map.
+        guard !entries.isEmpty else { return }
         let store = services.maps.store(tenant: context.tenant, name: push.mapName)
         await services.mapKinds.settle(store, proposing: .orMap)
-        let result = await store.pushDiff(push.entries, writer: out.id, nowMillis: services.clock.nowMillis())
+        let result = await store.pushDiff(entries, writer: out.id, nowMillis: services.clock.nowMillis())
         if let rejected = result.outcomes.first(where: { !$0.success }) {
             out.send(.errorMessage(.make(rejected.code ?? .badRequest, rejected.error ?? "rejected", details: ["mapName": .string(push.mapName)])))
             return
@@ -293,6 +325,11 @@ public struct MessageDispatcher: Sendable {
         out.send(.errorMessage(.make(.rateLimited, "the tenant's quota of \(limit) live subscriptions is reached", details: [
             "quota": "max_live_subscriptions", "retryAfterMs": .int(60_000), "limit": .int(limit),
         ])))
+    }
+
+    private func sendUnavailable(_ error: ErrorMessage, _ out: SessionOutbound) {
+        services.metrics.error(code: WireErrorCode.unavailable.rawValue)
+        out.send(.errorMessage(error))
     }
 
     private func sendInvalidTopic(_ topic: String, _ out: SessionOutbound) {

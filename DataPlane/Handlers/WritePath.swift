@@ -44,7 +44,12 @@ public struct WritePath: Sendable {
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
         // The one routing decision per op: served here, or by the partition's owner.
         let router = services.partitionTable.router
+        let unloaded = services.maps.unloaded
+        // A node that owns every partition, all in memory (always, on a node on its own),
+        // looks up no op's partition.
+        let checksPartitions = !router.ownsEverything || !unloaded.isEmpty
         var remote: [NodeID: [Int]] = [:]
+        var notLoaded: Int?
         // Group by map, keeping each map's ops in batch order.
         var groups: [(map: String, indices: [Int])] = []
         // Map names compare byte for byte (`HashedKey`): "café" and "cafe\u{301}" are two maps.
@@ -57,9 +62,13 @@ public struct WritePath: Sendable {
                     outcomes[index] = problem
                     continue
                 }
-                if !router.ownsEverything, case .remote(let owner) = router.route(key: ops[index].key, tenant: context.tenant.rawValue) {
-                    remote[owner, default: []].append(index)
-                    continue
+                if checksPartitions {
+                    let partition = PartitionFunction.partition(forKey: ops[index].key, tenantID: context.tenant.rawValue)
+                    if case .remote(let owner) = router.route(partition: partition) {
+                        remote[owner, default: []].append(index)
+                        continue
+                    }
+                    if unloaded.contains(partition) { notLoaded = partition }
                 }
                 let mapName = HashedKey(ops[index].mapName)
                 if let position = groupIndex[mapName] {
@@ -70,9 +79,20 @@ public struct WritePath: Sendable {
                 }
             }
         }
-        if !remote.isEmpty, services.peers == nil {
-            // Nothing applied: the client sends the batch again once the table is current.
-            return .refused(Self.unreachable(remote.keys.sorted().first!))
+        if let notLoaded {
+            // Nothing applied: the client sends the batch again once the partition is loaded.
+            return .refused(Self.notLoaded(notLoaded))
+        }
+        if !remote.isEmpty {
+            // Before anything is applied here: an owner that cannot answer leaves the whole
+            // batch unapplied and unacknowledged, and the client sends it again.
+            guard let peers = services.peers else { return .refused(Self.unreachable(remote.keys.sorted().first!)) }
+            for (owner, indices) in remote.sorted(by: { $0.key < $1.key }) {
+                guard let answered = try? await peers.applyWrites(indices.map { ops[$0] }, batchConcern: batchConcern, on: owner, context: context),
+                    answered.count == indices.count
+                else { return .refused(Self.unreachable(owner)) }
+                for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
+            }
         }
         var records: [StoredRecord] = []
         // Past `max_maps`, ops creating a new map are refused for good (their map cannot
@@ -115,8 +135,8 @@ public struct WritePath: Sendable {
                 if group.indices.isEmpty { continue }
             }
             let store = services.maps.store(tenant: context.tenant, name: group.map)
-            if store.recordedKind == nil, let first = group.indices.first {
-                await services.mapKinds.settle(store, proposing: Self.kind(of: ops[first]))
+            if store.recordedKind == nil, let proposed = group.indices.lazy.compactMap({ MapStore.kind(of: ops[$0]) }).first {
+                await services.mapKinds.settle(store, proposing: proposed)
             }
             // Usually one map takes the whole batch: hand it over without copying the ops.
             let groupOps = group.indices.count == ops.count ? ops : group.indices.map { ops[$0] }
@@ -126,16 +146,6 @@ public struct WritePath: Sendable {
             // empty array would copy, retaining every element again.
             if records.isEmpty { records = result.changedRecords } else { records += result.changedRecords }
             services.journal.append(result.journal, mapName: group.map, tenant: context.tenant)
-        }
-        if let peers = services.peers {
-            for (owner, indices) in remote.sorted(by: { $0.key < $1.key }) {
-                // The owner checks and applies them; an owner that cannot answer leaves the
-                // whole batch unacknowledged (the ops applied here merge again harmlessly).
-                guard let answered = try? await peers.applyWrites(indices.map { ops[$0] }, batchConcern: batchConcern, on: owner, context: context),
-                    answered.count == indices.count
-                else { return .refused(Self.unreachable(owner)) }
-                for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
-            }
         }
         let level = ops.indices.map { ops[$0].writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
@@ -170,6 +180,13 @@ public struct WritePath: Sendable {
     static func unreachable(_ owner: NodeID) -> ErrorMessage {
         .make(.unavailable, "the partition's owner, node '\(owner)', cannot be reached from this node; send the ops again later", details: [
             "node": .string(owner.rawValue), "retryAfterMs": .int(1_000),
+        ])
+    }
+
+    /// The answer when some ops' partition is not in memory on this node now.
+    static func notLoaded(_ partition: Int) -> ErrorMessage {
+        .make(.unavailable, "partition \(partition) is being loaded on this node; send the ops again later", details: [
+            "partition": .int(Int64(partition)), "retryAfterMs": .int(1_000),
         ])
     }
 
@@ -224,13 +241,6 @@ public struct WritePath: Sendable {
             }
         }
         return kept
-    }
-
-    /// The kind of map an op writes to (`MapStore.apply` tells OR-Map ops the same way).
-    static func kind(of op: ClientOp) -> MapKind {
-        if op.orRecord != nil || op.orTag != nil && op.record == nil { return .orMap }
-        if let type = op.opType, type.uppercased() == "OR_ADD" || type.uppercased() == "OR_REMOVE" { return .orMap }
-        return .lww
     }
 
     /// Whether an op only removes (a tombstone or an OR-Map tag removal).

@@ -38,6 +38,7 @@ public struct LocalPartitions: Sendable {
     public func load(_ partition: Int, from storage: any ServerStorage) async throws -> Int {
         let records = try await storage.loadPartition(partition)
         await install(records)
+        maps.unloaded.remove(partition)
         return records.count
     }
 
@@ -60,9 +61,11 @@ public struct LocalPartitions: Sendable {
     }
 
     /// Forgets every record of `partition` in memory (storage keeps its rows); returns how
-    /// many keys and counters were dropped.
+    /// many keys and counters were dropped. Writes to it are refused until it is loaded again
+    /// (`UnloadedPartitions`); a partition that left this node is routed elsewhere anyway.
     @discardableResult
     public func drop(_ partition: Int) async -> Int {
+        maps.unloaded.insert(partition)
         var dropped = 0
         for store in maps.allStores { dropped += await store.dropPartition(partition) }
         return dropped + (await counters.dropPartition(partition))

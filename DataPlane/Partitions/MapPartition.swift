@@ -10,7 +10,8 @@ import TopGunCore
 struct MapPartition: Sendable {
     let partition: Int
     var lww = LWWMap()
-    var orMap = ORMap()
+    /// Reports its leaf changes: the map keeps its whole tree's hashes from them.
+    var orMap = ORMap(reportingLeafChanges: true)
 
     init(partition: Int) {
         self.partition = partition
@@ -40,6 +41,20 @@ struct PartitionParts: Sendable {
             positions[partition] = Int16(position)
         }
         return try body(&parts[position])
+    }
+
+    /// Runs `body` on the part of `partition` in place, when there is one.
+    mutating func updateIfPresent<Result>(_ partition: Int, _ body: (inout MapPartition) throws -> Result) rethrows -> Result? {
+        let position = Int(positions[partition])
+        guard position >= 0 else { return nil }
+        return try body(&parts[position])
+    }
+
+    /// Reads the part of `partition` in place (no copy of it), when there is one.
+    func read<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result? {
+        let position = Int(positions[partition])
+        guard position >= 0 else { return nil }
+        return try body(parts[position])
     }
 
     /// Runs `body` on every part in place.

@@ -36,6 +36,14 @@ public struct LWWMap: Sendable {
 
     /// Takes every changed record into the tree: O(keys changed since the last time).
     private mutating func refreshTree() {
+        var none: MerkleHashes?
+        refreshTree(alsoUpdating: &none)
+    }
+
+    /// Takes every changed record into the tree, making the same change to `whole`: the hashes
+    /// of a larger tree this map is a part of (a map split over partitions keeps the whole
+    /// map's hashes this way, `MerkleHashes.summing` of its parts, without rebuilding them).
+    public mutating func refreshTree(alsoUpdating whole: inout MerkleHashes?) {
         guard !stale.isEmpty else { return }
         for position in stale {
             let index = Int(position)
@@ -44,14 +52,19 @@ public struct LWWMap: Sendable {
             let leaf = Int(slots[entry: index].leaf)
             if let previous = slots[entry: index].entryHash {
                 tree.replace(leaf: leaf, entryHash: entryHash, previous: previous)
+                whole?.replace(leaf: leaf, entryHash: entryHash, previous: previous)
             } else {
                 tree.insert(key, leaf: leaf, entryHash: entryHash)
+                whole?.insert(leaf: leaf, entryHash: entryHash)
             }
             slots[entry: index].entryHash = entryHash
             slots[entry: index].isStale = false
         }
         stale.removeAll(keepingCapacity: true)
     }
+
+    /// Whether records changed since the tree last took them in.
+    public var hasStaleTree: Bool { !stale.isEmpty }
 
     public init() {}
 

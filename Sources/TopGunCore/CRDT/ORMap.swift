@@ -18,8 +18,23 @@ public struct ORMap: Sendable {
     public private(set) var merkleTree = MerkleTree()
     /// The Merkle entry hash of each key in the tree (the tree keeps keys only).
     private var entryHashes: [HashedKey: UInt32] = [:]
+    /// Whether changes of the tree's leaves are kept for `takeLeafChanges` (for an owner that
+    /// keeps a larger tree this map is a part of).
+    private let reportsLeafChanges: Bool
+    private var leafChanges: [(leaf: Int, before: MerkleHashes.Leaf?, after: MerkleHashes.Leaf?)] = []
 
-    public init() {}
+    public init(reportingLeafChanges: Bool = false) {
+        self.reportsLeafChanges = reportingLeafChanges
+    }
+
+    /// The leaves changed since the last call, each with what it held before and holds now
+    /// (only with `reportingLeafChanges`): one change may touch the leaf of another key than
+    /// the one named (a tombstone removes its tag wherever it is held).
+    public mutating func takeLeafChanges() -> [(leaf: Int, before: MerkleHashes.Leaf?, after: MerkleHashes.Leaf?)] {
+        guard !leafChanges.isEmpty else { return [] }
+        defer { leafChanges.removeAll(keepingCapacity: true) }
+        return leafChanges
+    }
 
     /// The Merkle entry hash of `key` (nil when it holds no record).
     public func entryHash(of key: String) -> UInt32? { entryHashes[HashedKey(key)] }
@@ -158,6 +173,15 @@ public struct ORMap: Sendable {
     }
 
     private mutating func refreshMerkle(key: HashedKey) {
+        guard reportsLeafChanges else { return updateMerkle(key: key) }
+        let leaf = MerkleTree.leafIndex(of: key.string)
+        let before = merkleTree.hashes.leaves[leaf]
+        updateMerkle(key: key)
+        let after = merkleTree.hashes.leaves[leaf]
+        if before != after { leafChanges.append((leaf, before, after)) }
+    }
+
+    private mutating func updateMerkle(key: HashedKey) {
         if let records = items[key], !records.isEmpty {
             let hash = MerkleEntryHash.orMap(key: key.string, records: records.values)
             let previous = entryHashes.updateValue(hash, forKey: key)

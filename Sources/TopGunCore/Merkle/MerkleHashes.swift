@@ -52,8 +52,10 @@ public struct MerkleHashes: Sendable, Equatable {
         propagate(leaf: leaf, old: old, new: old &+ Hashing.mix(entryHash))
     }
 
-    /// Changes one key's entry hash from `previous` to `entryHash` in leaf `leaf`.
+    /// Changes one key's entry hash from `previous` to `entryHash` in leaf `leaf`, which holds
+    /// the key.
     mutating func replace(leaf: Int, entryHash: UInt32, previous: UInt32) {
+        assert(leaves[leaf] != nil, "replacing an entry of a leaf that does not exist")
         let old = leaves[leaf]?.hash ?? 0
         propagate(leaf: leaf, old: old, new: old &- Hashing.mix(previous) &+ Hashing.mix(entryHash))
     }
@@ -63,6 +65,18 @@ public struct MerkleHashes: Sendable, Equatable {
         let old = leaves[leaf]?.hash ?? 0
         leaves[leaf]?.keyCount -= 1
         propagate(leaf: leaf, old: old, new: old &- Hashing.mix(entryHash))
+    }
+
+    /// Moves a leaf of the whole from what one of its parts held (`old`) to what that part
+    /// holds now (`new`): leaves are sums, so the whole's leaf changes by the difference.
+    /// Keeps a whole (`summing`) current as a part changes, in O(1).
+    public mutating func adjustLeaf(_ leaf: Int, from old: Leaf?, to new: Leaf?) {
+        guard old != new, let new else { return }
+        let before = leaves[leaf]?.hash ?? 0
+        leaves[leaf, default: Leaf(hash: 0, keyCount: 0)].keyCount += new.keyCount - (old?.keyCount ?? 0)
+        if level2[leaf >> 4] == nil { level2[leaf >> 4] = 0 }
+        if level1[leaf >> 8] == nil { level1[leaf >> 8] = 0 }
+        propagate(leaf: leaf, old: before, new: before &- (old?.hash ?? 0) &+ new.hash)
     }
 
     private mutating func propagate(leaf: Int, old: UInt32, new: UInt32) {

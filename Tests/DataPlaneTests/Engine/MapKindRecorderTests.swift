@@ -52,6 +52,29 @@ import TopGunWire
         await metadata.shutdown()
     }
 
+    /// A map this node already holds (loaded from storage before kinds were recorded) proposes
+    /// what it holds, whatever the first write after the upgrade is.
+    @Test func aMapThatHoldsRecordsProposesItsOwnKind() async throws {
+        let metadata = try await SQLiteMetadataStore.open(.memory, masterKey: Array(repeating: 7, count: 32), logger: quietLogger)
+        try await metadata.migrate()
+        let tenant = try await metadata.createTenant(slug: "held", displayName: "Held", plan: "free").id
+        let context = RequestContext(tenant: tenant, principal: "u", roles: [], requestId: "r", keyId: "k")
+        let node = Self.node("node-a", metadata: metadata)
+        await node.maps.store(tenant: tenant, name: "notes").restore([
+            StoredRecord(key: StorageKey(tenant: tenant, mapName: "notes", key: "k"), partition: 0,
+                         value: .lww(LWWRecord(value: "old", timestamp: Timestamp(millis: 1, counter: 0, nodeId: "c1")))),
+        ])
+        // A stray OR op first: refused, and the map stays LWW for every node.
+        let stray = await WritePath(services: node).apply([Self.orAdd("x", map: "notes")], batchConcern: .applied, context: context, writer: nil)
+        #expect(stray.outcomes.first?.success == false)
+        #expect(try await metadata.recordMapKind(tenant: tenant, map: "notes", kind: .orMap) == .lww)
+        // An op that no map accepts (a put without a record) proposes nothing.
+        let empty = ClientOp(id: "e", mapName: "fresh", key: "k", opType: "PUT")
+        _ = await WritePath(services: node).apply([empty], batchConcern: .applied, context: context, writer: nil)
+        #expect(try await metadata.recordMapKind(tenant: tenant, map: "fresh", kind: .orMap) == .orMap)
+        await metadata.shutdown()
+    }
+
     @Test func withoutAMetadataStoreTheFirstWriteHereDecides() async {
         var logger = Logger(label: "test")
         logger.logLevel = .critical

@@ -46,6 +46,57 @@ import TopGunWire
         #expect(leaf.records.map(\.key) == tree.keys(inLeaf: leafPath).sorted())
     }
 
+    /// The whole map's hashes are kept current as parts change between a client's reads
+    /// (not rebuilt): after every round of writes they equal the tree of the whole map.
+    @Test func theWholeTreeStaysCurrentBetweenReads() async {
+        let store = MapStoreTests.makeStore(Self.tenant)
+        var whole = LWWMap()
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<12 {
+            var ops: [ClientOp] = []
+            for index in 0..<50 {
+                let key = "k\(Int.random(in: 0..<200, using: &generator))"
+                let value: DataValue? = index % 7 == 0 ? nil : .int(Int64(round * 100 + index))
+                ops.append(MapStoreTests.put(key, value, MapStoreTests.ts(Int64(10_000 + round * 100 + index)), id: "\(index)"))
+            }
+            _ = await store.apply(ops, writer: nil, nowMillis: 0)
+            for op in ops { whole.merge(key: op.key, record: op.record!) }
+            #expect(await store.lwwRootHash() == whole.merkleTree.rootHash, "round \(round)")
+            let path = String(MerkleTree.path(of: ops[0].key).prefix(2))
+            guard case .syncRespBuckets(let reply) = await store.lwwBucket(path: path) else { Issue.record("no buckets"); return }
+            #expect(reply.buckets.entries.map(\.value) == whole.merkleTree.buckets(atPath: path).map(\.hash))
+        }
+    }
+
+    @Test func theWholeORMapTreeStaysCurrentThroughAddsRemovesAndPushes() async {
+        let store = MapStoreTests.makeStore(Self.tenant)
+        var whole = ORMap()
+        for round in 0..<8 {
+            let adds = (0..<30).map { index in
+                let ts = MapStoreTests.ts(Int64(50_000 + round * 100 + index))
+                return ClientOp(id: "\(index)", mapName: "todos", key: "o\((round * 7 + index) % 45)", opType: "OR_ADD",
+                                orRecord: ORMapRecord(value: .int(Int64(index)), timestamp: ts, tag: ts.description))
+            }
+            // Each round removes a tag added in the round before, under its key.
+            var ops = adds
+            if round > 0 {
+                let ts = MapStoreTests.ts(Int64(50_000 + (round - 1) * 100 + 3))
+                ops.append(ClientOp(id: "r", mapName: "todos", key: "o\(((round - 1) * 7 + 3) % 45)", opType: "OR_REMOVE", orTag: ts.description))
+            }
+            _ = await store.apply(ops, writer: nil, nowMillis: 0)
+            for op in ops {
+                if let record = op.orRecord { whole.apply(key: op.key, record: record) } else { whole.applyTombstone(tag: op.orTag!, key: op.key) }
+            }
+            #expect(await store.orRootHash() == whole.merkleTree.rootHash, "round \(round)")
+        }
+        // A push of records and tombstones from an offline client.
+        let ts = MapStoreTests.ts(90_000)
+        let pushed = [ORMapEntry(key: "o1", records: [ORMapRecord(value: "p", timestamp: ts, tag: ts.description)], tombstones: [MapStoreTests.ts(50_001).description])]
+        _ = await store.pushDiff(pushed, writer: nil, nowMillis: 0)
+        whole.mergeKey("o1", records: pushed[0].records, tombstones: pushed[0].tombstones)
+        #expect(await store.orRootHash() == whole.merkleTree.rootHash)
+    }
+
     @Test func aPartitionStreamsDropsAndReloadsOnItsOwn() async {
         let store = MapStoreTests.makeStore(Self.tenant)
         _ = await store.apply(Self.puts(400), writer: nil, nowMillis: 0)

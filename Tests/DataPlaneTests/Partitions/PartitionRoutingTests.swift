@@ -101,6 +101,12 @@ import TopGunWire
             if fails { throw CancellationError() }
             return ops.map { _ in .applied }
         }
+
+        func pushORMapEntries(_ entries: [ORMapEntry], mapName: String, on node: NodeID, context: RequestContext) async throws -> OpOutcome {
+            asked.withLock { $0.append((node, entries.map(\.key), context.tenant)) }
+            if fails { throw CancellationError() }
+            return .applied
+        }
     }
 
     static func services(peers: (any PartitionPeers)?) -> DataPlaneServices {
@@ -147,5 +153,61 @@ import TopGunWire
         let outcome = await WritePath(services: services).apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil)
         #expect(outcome.refusal?.code == WireErrorCode.unavailable.rawValue)
         #expect(!peers.asked.withLock { $0 }.isEmpty)
+        // Asked before anything was applied here: nothing to be lost when the client re-sends.
+        #expect(services.maps.existingStore(tenant: "tn_route", name: "todos") == nil)
+    }
+
+    /// A dropped partition takes no write until it is loaded again: merged into an empty
+    /// part, a write would be stored as if nothing came before it.
+    @Test func aDroppedPartitionTakesNoWriteUntilReloaded() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let storage = MemoryServerStorage()
+        let services = DataPlaneServices(
+            configuration: DataPlaneConfiguration(nodeId: "solo"), durability: MemoryOnlyDurability(), authenticator: RefusingAuthenticator(), logger: logger)
+        let written = await services.maps.store(tenant: "tn_route", name: "todos").apply(MapPartitionTests.puts(30), writer: nil, nowMillis: 0)
+        try await storage.store(written.changedRecords)
+        let partition = PartitionFunction.partition(forKey: "k3", tenantID: "tn_route")
+        await services.partitions.drop(partition)
+        let older = MapStoreTests.put("k3", "older", MapStoreTests.ts(1))
+        let refused = await WritePath(services: services).apply([older], batchConcern: .applied, context: Self.context, writer: nil)
+        #expect(refused.refusal?.code == WireErrorCode.unavailable.rawValue)
+        // Other partitions take writes meanwhile.
+        let elsewhere = MapPartitionTests.puts(30).first { PartitionFunction.partition(forKey: $0.key, tenantID: "tn_route") != partition }!
+        #expect(await WritePath(services: services).apply([elsewhere], batchConcern: .applied, context: Self.context, writer: nil).refusal == nil)
+
+        try await services.partitions.load(partition, from: storage)
+        let after = await WritePath(services: services).apply([older], batchConcern: .applied, context: Self.context, writer: nil)
+        #expect(after.refusal == nil)
+        // The stored, newer record won: the older write changed nothing.
+        let records = await services.maps.existingStore(tenant: "tn_route", name: "todos")!.records(inPartition: partition)
+        let k3 = records.first { $0.key.key == "k3" }
+        guard case .lww(let record) = k3?.value else { Issue.record("k3 missing"); return }
+        #expect(record.value == .int(3))
+    }
+
+    @Test func pushedOrMapEntriesGoToTheirOwnersToo() async {
+        let peers = PeersDouble()
+        let services = Self.services(peers: peers)
+        let dispatcher = MessageDispatcher(services: services)
+        let (outbound, stream) = SessionOutbound.make()
+        var session = SessionState(outbound: outbound, rateLimiter: TokenBucket(capacity: 100, ratePerSecond: 100, nowNanos: 0))
+        let entries = (0..<40).map { index in
+            let ts = Timestamp(millis: 100 + Int64(index), counter: 0, nodeId: "c")
+            return ORMapEntry(key: "tag\(index)", records: [ORMapRecord(value: .int(Int64(index)), timestamp: ts, tag: ts.description)], tombstones: [])
+        }
+        await dispatcher.handle(.ormapPushDiff(ORMapPushDiff(mapName: "tags", entries: entries)), context: Self.context, session: &session)
+        outbound.finish()
+        let router = services.partitionTable.router
+        let asked = peers.asked.withLock { $0 }
+        let localKeys = entries.map(\.key).filter { router.route(key: $0, tenant: "tn_route") == .local }
+        #expect(asked.reduce(0) { $0 + $1.keys.count } + localKeys.count == entries.count)
+        for call in asked {
+            for key in call.keys { #expect(router.route(key: key, tenant: "tn_route") == .remote(call.node)) }
+        }
+        #expect(await services.maps.existingStore(tenant: "tn_route", name: "tags")?.recordCount == localKeys.count)
+        var errors = 0
+        for await item in stream { if case .frame = item { errors += 1 } }
+        #expect(errors == 0, "no error answered")
     }
 }
