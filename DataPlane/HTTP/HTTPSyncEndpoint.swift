@@ -38,6 +38,14 @@ public struct HTTPSyncEndpoint: Sendable {
         } catch {
             throw ProblemDetails(.contentTooLarge, kind: "payload-too-large", title: "Payload Too Large", detail: "the body is larger than \(limit) bytes", extra: ["limit": String(limit)])
         }
+        // The tenant's own limit, as for a WebSocket frame.
+        let quotas = await services.policies.quotas(requestContext.tenant)
+        if let refusal = QuotaGate.message(bytes: body.readableBytes, limit: quotas.maxMessageBytes) {
+            services.metrics.error(code: refusal.code.rawValue)
+            throw ProblemDetails(
+                .contentTooLarge, kind: "payload-too-large", title: "Payload Too Large", detail: refusal.message,
+                extra: ["limit": String(refusal.limit), "quota": refusal.quota.rawValue])
+        }
         let isJSON = request.headers[.contentType]?.lowercased().contains("json") == true
         let codec = WireCodec(limits: MessagePackLimits(maxInputBytes: limit))
         let syncRequest: HTTPSyncRequest

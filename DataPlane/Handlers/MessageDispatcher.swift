@@ -63,8 +63,8 @@ public struct MessageDispatcher: Sendable {
         // Live queries
         case .querySub(let sub):
             // A re-subscription under the same id replaces the query and counts once.
-            guard await services.policies.acquireSubscription(context.tenant, session: out.id, key: "query:" + sub.queryId) else {
-                return await sendSubscriptionQuota(context, out)
+            if let refusal = await services.policies.acquireSubscription(context.tenant, session: out.id, key: "query:" + sub.queryId) {
+                return sendRefusal(refusal, out)
             }
             let id = MapDirectory.MapID(tenant: context.tenant, name: sub.mapName)
             let store = services.maps.store(tenant: context.tenant, name: sub.mapName)
@@ -82,8 +82,8 @@ public struct MessageDispatcher: Sendable {
         // Topics
         case .topicSub(let sub):
             guard TopicRegistry.isValidName(sub.topic) else { return sendInvalidTopic(sub.topic, out) }
-            guard await services.policies.acquireSubscription(context.tenant, session: out.id, key: "topic:" + sub.topic) else {
-                return await sendSubscriptionQuota(context, out)
+            if let refusal = await services.policies.acquireSubscription(context.tenant, session: out.id, key: "topic:" + sub.topic) {
+                return sendRefusal(refusal, out)
             }
             if await services.topics.subscribe(sub.topic, tenant: context.tenant, outbound: out) == .tooManySubscriptions {
                 services.policies.releaseSubscription(session: out.id, key: "topic:" + sub.topic)
@@ -319,12 +319,9 @@ public struct MessageDispatcher: Sendable {
 
     // MARK: - Errors
 
-    private func sendSubscriptionQuota(_ context: RequestContext, _ out: SessionOutbound) async {
-        let limit = await services.policies.quotas(context.tenant).maxLiveSubscriptions
-        services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
-        out.send(.errorMessage(.make(.rateLimited, "the tenant's quota of \(limit) live subscriptions is reached", details: [
-            "quota": "max_live_subscriptions", "retryAfterMs": .int(60_000), "limit": .int(limit),
-        ])))
+    private func sendRefusal(_ refusal: QuotaRefusal, _ out: SessionOutbound) {
+        services.metrics.error(code: refusal.code.rawValue)
+        out.send(.errorMessage(refusal.errorMessage))
     }
 
     private func sendUnavailable(_ error: ErrorMessage, _ out: SessionOutbound) {

@@ -102,23 +102,24 @@ public struct WritePath: Sendable {
             var mapCount = services.maps.stores(of: context.tenant).count
             groups = groups.filter { group in
                 guard services.maps.existingStore(tenant: context.tenant, name: group.map) == nil else { return true }
-                if mapCount < maxMaps {
+                guard let refusal = QuotaGate.newMap(group.map, existing: mapCount, limit: maxMaps) else {
                     mapCount += 1
                     return true
                 }
-                for index in group.indices {
-                    outcomes[index] = .rejected(.rateLimited, "the tenant may hold at most \(maxMaps) maps (max_maps); '\(group.map)' would be one more")
-                }
+                for index in group.indices { outcomes[index] = refusal.opOutcome }
                 return false
             }
         }
-        if services.policies.storageFull(context.tenant, limit: limits.maxStorageBytes) {
+        let storedBytes = limits.maxStorageBytes < TenantPolicies.unlimited.maxStorageBytes ? services.policies.storedBytes(context.tenant) : 0
+        if QuotaGate.write(isDelete: false, storedBytes: storedBytes, limit: limits.maxStorageBytes) != nil {
             // Past `max_storage_bytes` writes are refused for good and deletes still go
             // through, so the tenant can make room; refused for good (not left unacknowledged)
             // because a later ack would otherwise cover them anyway.
             for group in groups {
-                for index in group.indices where !Self.isDelete(ops[index]) {
-                    outcomes[index] = .rejected(.rateLimited, "the tenant's storage quota (max_storage_bytes) is full; delete data or raise the quota")
+                for index in group.indices {
+                    if let refusal = QuotaGate.write(isDelete: Self.isDelete(ops[index]), storedBytes: storedBytes, limit: limits.maxStorageBytes) {
+                        outcomes[index] = refusal.opOutcome
+                    }
                 }
             }
             groups = groups.compactMap { group in
@@ -201,13 +202,12 @@ public struct WritePath: Sendable {
                 "quota": "max_operations_per_second", "retryAfterMs": .int(100),
             ])
         }
-        let decision = services.policies.chargeOperations(tenant, count: ops.count, limit: operationsPerSecond, nowNanos: monotonicNanos())
-        guard case .limited(let retryAfterMs, let limit) = decision else { return nil }
+        guard let refusal = services.policies.chargeOperations(tenant, count: ops.count, limit: operationsPerSecond, nowNanos: monotonicNanos()) else {
+            return nil
+        }
         if let session, let first = opIDs.first { services.policies.refused(first, session: session) }
-        services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
-        return .make(.rateLimited, "the tenant's quota of \(limit) operations per second is spent; send the ops again later", details: [
-            "quota": "max_operations_per_second", "retryAfterMs": .int(retryAfterMs), "limit": .int(limit),
-        ])
+        services.metrics.error(code: refusal.code.rawValue)
+        return refusal.errorMessage
     }
 
     /// Applies the map's schema to the values of `indices` (tombstones are never checked):

@@ -71,19 +71,20 @@ public struct ClientConnection: Sendable {
         services.metrics.connectionsTotal.increment()
         services.logger.debug("connection opened", metadata: ["session": "\(outbound.id)", "request_id": .string(requestId)])
 
-        // The authentication deadline is a timer on the channel's event loop, not a task.
-        let authenticated = AtomicFlag()
+        // The authentication deadline is a timer on the channel's event loop, not a task; the
+        // handshake decides what it means.
+        let handshake = SharedHandshake(SessionHandshake(pathTenant: pathTenant))
         let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(services.configuration.authDeadline)) {
-            if !authenticated.isSet { outbound.close(.unauthorized, reason: "authentication deadline passed") }
+            if case .close(let code, let reason) = handshake.withLock({ $0.deadlineExpired() }) { outbound.close(code, reason: reason) }
         }
-        var loop = Loop(
-            outbound: outbound, requestId: requestId, pathTenant: pathTenant, authenticated: authenticated, deadline: deadline,
+        let loop = Loop(
+            outbound: outbound, requestId: requestId, handshake: handshake, deadline: deadline,
             state: SessionState(
                 outbound: outbound,
                 rateLimiter: TokenBucket(
                     capacity: services.configuration.connectionOpsBurst, ratePerSecond: services.configuration.connectionOpsPerSecond,
                     nowNanos: monotonicNanos())))
-        perform(loop.handshake.connected(), outbound: outbound)
+        perform(handshake.withLock { $0.connected() }, outbound: outbound)
         return loop
     }
 
@@ -91,7 +92,7 @@ public struct ClientConnection: Sendable {
     @inline(never)
     func closed(_ loop: inout Loop) async {
         let outbound = loop.outbound
-        loop.handshake.close()
+        loop.handshake.withLock { $0.close() }
         loop.deadline.cancel()
         loop.state.finishAcks()
         await outbound.finishClosing()
@@ -113,10 +114,8 @@ public struct ClientConnection: Sendable {
     struct Loop {
         let outbound: SessionOutbound
         let requestId: String
-        let pathTenant: TenantID?
-        let authenticated: AtomicFlag
+        let handshake: SharedHandshake
         let deadline: Scheduled<Void>
-        var handshake = SessionHandshake()
         var state: SessionState
         /// Strings this connection repeats from frame to frame (its node id), decoded once.
         var repeatedStrings = RepeatedStrings()
@@ -130,13 +129,12 @@ public struct ClientConnection: Sendable {
         var pager: Task<Void, Never>?
 
         init(
-            outbound: SessionOutbound, requestId: String, pathTenant: TenantID?, authenticated: AtomicFlag, deadline: Scheduled<Void>,
+            outbound: SessionOutbound, requestId: String, handshake: SharedHandshake, deadline: Scheduled<Void>,
             state: SessionState
         ) {
             self.outbound = outbound
             self.requestId = requestId
-            self.pathTenant = pathTenant
-            self.authenticated = authenticated
+            self.handshake = handshake
             self.deadline = deadline
             self.state = state
         }
@@ -211,7 +209,8 @@ public struct ClientConnection: Sendable {
             return .none
         }
         metrics.messageIn(type: message.type)
-        let action = loop.handshake.received(message, nowMillis: services.clock.nowMillis())
+        let nowMillis = services.clock.nowMillis()
+        let action = loop.handshake.withLock { $0.received(message, nowMillis: nowMillis) }
         switch action {
         case .verify(let token):
             return .verify(token: token)
@@ -222,8 +221,10 @@ public struct ClientConnection: Sendable {
             case .text(let text): frameBytes = text.utf8.count
             }
             services.usage.bytesIn(context.tenant, frameBytes)
-            if let limit = services.policies.cachedQuotas(context.tenant)?.maxMessageBytes, Int64(frameBytes) > limit {
-                refuseOversized(message, bytes: frameBytes, limit: limit, loop: &loop)
+            if let limit = services.policies.cachedQuotas(context.tenant)?.maxMessageBytes,
+                let refusal = QuotaGate.message(bytes: frameBytes, limit: limit)
+            {
+                refuseOversized(message, refusal: refusal, loop: &loop)
                 return .none
             }
             // A batch larger than the whole burst costs a full bucket: it waits for one, and is
@@ -250,16 +251,16 @@ public struct ClientConnection: Sendable {
     /// A message over the tenant's `max_message_bytes`: ops in it are rejected for good (an
     /// ack with `success: false` and `OP_REJECTED` 413, so the client stops re-sending them);
     /// any other message gets `ERROR 413`.
-    func refuseOversized(_ message: TopGunMessage, bytes: Int, limit: Int64, loop: inout Loop) {
+    func refuseOversized(_ message: TopGunMessage, refusal: QuotaRefusal, loop: inout Loop) {
         let outbound = loop.outbound
-        services.metrics.error(code: WireErrorCode.tooLarge.rawValue)
-        let reason = "message of \(bytes) bytes is larger than the tenant's max_message_bytes (\(limit))"
+        services.metrics.error(code: refusal.code.rawValue)
+        let reason = refusal.message
         let ops: [ClientOp]
         switch message {
         case .opBatch(let batch): ops = batch.ops
         case .clientOp(let single): ops = [single.op]
         default:
-            outbound.send(.errorMessage(.make(.tooLarge, reason, details: ["quota": "max_message_bytes", "limit": .int(limit)])))
+            outbound.send(.errorMessage(refusal.errorMessage))
             return
         }
         guard let last = ops.last else { return }
@@ -294,32 +295,36 @@ public struct ClientConnection: Sendable {
         authenticated(result, loop: &loop)
     }
 
-    /// The handshake's side of a verification result.
+    /// The handshake's side of a verification result: the handshake decides (the URL's
+    /// tenant, the connection quota through `admit`), this performs.
     @inline(never)
-    func authenticated(_ verified: Result<RequestContext, RefusedToken>, loop: inout Loop) {
-        var result = verified
-        if case .success(let context) = result, let pathTenant = loop.pathTenant, pathTenant != context.tenant {
-            result = .failure(RefusedToken(reason: "the token's tenant does not match the tenant in the URL"))
-        }
-        if case .success(let context) = result {
-            loop.authenticated.set()
-            loop.deadline.cancel()
-            // The connection quota closes with 1013 rather than AUTH_FAIL: the token is
-            // good, and a client that saw AUTH_FAIL would throw it away.
-            let limit = services.policies.cachedQuotas(context.tenant)?.maxConnections ?? .max
-            guard services.sessions.authenticated(loop.outbound.id, context: context, connectionLimit: limit) else {
-                services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
-                loop.outbound.close(.tryAgainLater, reason: "quota max_connections (\(limit)) reached")
-                return
-            }
-            services.logger.debug(
-                "authenticated",
-                metadata: ["principal": .string(context.principal), "tenant": .string(context.tenant.rawValue), "request_id": .string(loop.requestId)])
-        } else if case .failure(let refusal) = result {
+    func authenticated(_ result: Result<RequestContext, RefusedToken>, loop: inout Loop) {
+        if case .failure(let refusal) = result {
             services.logger.info(
                 "authentication refused", metadata: ["reason": .string(String(refusal.detail.prefix(512))), "request_id": .string(loop.requestId)])
         }
-        for next in loop.handshake.verified(result) { perform(next, outbound: loop.outbound) }
+        var actions = loop.handshake.withLock { $0.verified(result) }
+        while !actions.isEmpty {
+            var next: [SessionHandshake.Action] = []
+            for action in actions {
+                guard case .admit(let context) = action else {
+                    perform(action, outbound: loop.outbound)
+                    continue
+                }
+                let limit = services.policies.cachedQuotas(context.tenant)?.maxConnections ?? .max
+                let refusal = services.sessions.authenticated(loop.outbound.id, context: context, connectionLimit: limit)
+                if let refusal {
+                    services.metrics.error(code: refusal.code.rawValue)
+                } else {
+                    loop.deadline.cancel()
+                    services.logger.debug(
+                        "authenticated",
+                        metadata: ["principal": .string(context.principal), "tenant": .string(context.tenant.rawValue), "request_id": .string(loop.requestId)])
+                }
+                next += loop.handshake.withLock { $0.admitted(refusal) }
+            }
+            actions = next
+        }
     }
 
     /// Verifies a token on a short task of its own. Verification goes deep (JWT checks, key
@@ -356,7 +361,7 @@ public struct ClientConnection: Sendable {
         switch action {
         case .send(let message): outbound.send(message)
         case .close(let code, let reason): outbound.close(code, reason: reason)
-        case .dispatch, .verify, .none: break
+        case .dispatch, .verify, .admit, .none: break
         }
     }
 
@@ -381,11 +386,4 @@ public struct ClientConnection: Sendable {
         }
         return .make(.badRequest, "invalid message: \(error)", details: details.isEmpty ? nil : details)
     }
-}
-
-/// A flag set once, read from other tasks.
-final class AtomicFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
 }

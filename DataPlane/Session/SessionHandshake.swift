@@ -1,3 +1,4 @@
+import Synchronization
 import Tenancy
 import TopGunCore
 import TopGunWire
@@ -12,13 +13,20 @@ import TopGunWire
 /// - Any other message before authentication gets `ERROR 401`.
 /// - A duplicate `AUTH` after success is ignored silently (the client sends one on open
 ///   and another in reply to `AUTH_REQUIRED`; re-acking would make it re-send its ops).
-/// - A failed `AUTH` gets `AUTH_FAIL` with the reason, then the connection closes (4001).
-/// - No successful `AUTH` within the deadline: close 4001.
+/// - A failed `AUTH` gets `AUTH_FAIL` with the reason, then the connection closes (4001);
+///   so does a good token of another tenant than the URL names (`/t/{tenantID}/ws`).
+/// - A good token is admitted under the tenant's connection quota (`admit`, then
+///   `admitted`): past it, close 1013 rather than AUTH_FAIL (the token is good, and a client
+///   that saw AUTH_FAIL would throw it away).
+/// - No admitted `AUTH` within the deadline: close 4001 (`deadlineExpired`, from a timer:
+///   the connection keeps its handshake behind a lock, `SharedHandshake`).
 public struct SessionHandshake: Sendable {
     public enum State: Sendable, Equatable {
         case awaitingAuth
         /// A token is being verified; frames that arrive meanwhile wait their turn.
         case verifying
+        /// The token is good; the connection quota is being checked.
+        case admitting(RequestContext)
         case authenticated(RequestContext)
         case closed
     }
@@ -29,13 +37,19 @@ public struct SessionHandshake: Sendable {
         case verify(token: String)
         /// Hand an authenticated message to its handler.
         case dispatch(TopGunMessage, RequestContext)
+        /// Count the connection under its tenant's quota, then report with `admitted(_:)`.
+        case admit(RequestContext)
         case close(CloseCode, reason: String)
         case none
     }
 
     public private(set) var state: State = .awaitingAuth
+    /// The tenant named in the URL, which the token's tenant must equal.
+    public let pathTenant: TenantID?
 
-    public init() {}
+    public init(pathTenant: TenantID? = nil) {
+        self.pathTenant = pathTenant
+    }
 
     public var context: RequestContext? {
         if case .authenticated(let context) = state { return context }
@@ -53,7 +67,7 @@ public struct SessionHandshake: Sendable {
         switch state {
         case .closed:
             return .none
-        case .verifying:
+        case .verifying, .admitting:
             // The inbound loop awaits verification before reading on; nothing arrives here.
             return .none
         case .awaitingAuth:
@@ -81,20 +95,40 @@ public struct SessionHandshake: Sendable {
         guard state == .verifying else { return [] }
         switch result {
         case .success(let context):
-            state = .authenticated(context)
-            return [.send(.authAck(AuthAck(protocolVersion: 1, userId: context.principal)))]
+            if let pathTenant, pathTenant != context.tenant {
+                return refuse(RefusedToken(reason: Self.otherTenantThanTheURL))
+            }
+            state = .admitting(context)
+            return [.admit(context)]
         case .failure(let refusal):
-            state = .closed
-            return [
-                .send(.authFail(AuthFail(error: refusal.reason, code: WireErrorCode.unauthorized.rawValue))),
-                .close(.unauthorized, reason: refusal.reason),
-            ]
+            return refuse(refusal)
         }
+    }
+
+    /// The outcome of `admit`: nil when the connection is counted, the refusal otherwise.
+    public mutating func admitted(_ refusal: QuotaRefusal?) -> [Action] {
+        guard case .admitting(let context) = state else { return [] }
+        if let refusal {
+            state = .closed
+            return [.close(.tryAgainLater, reason: refusal.message)]
+        }
+        state = .authenticated(context)
+        return [.send(.authAck(AuthAck(protocolVersion: 1, userId: context.principal)))]
+    }
+
+    public static let otherTenantThanTheURL = "the token's tenant does not match the tenant in the URL"
+
+    private mutating func refuse(_ refusal: RefusedToken) -> [Action] {
+        state = .closed
+        return [
+            .send(.authFail(AuthFail(error: refusal.reason, code: WireErrorCode.unauthorized.rawValue))),
+            .close(.unauthorized, reason: refusal.reason),
+        ]
     }
 
     public mutating func deadlineExpired() -> Action {
         switch state {
-        case .awaitingAuth, .verifying:
+        case .awaitingAuth, .verifying, .admitting:
             state = .closed
             return .close(.unauthorized, reason: "authentication deadline passed")
         default:
@@ -119,5 +153,18 @@ public struct RefusedToken: Error, Sendable, Equatable {
     public init(reason: String, detail: String? = nil) {
         self.reason = reason
         self.detail = detail ?? reason
+    }
+}
+
+/// A connection's handshake, shared by its inbound loop and its deadline timer.
+public final class SharedHandshake: Sendable {
+    private let handshake: Mutex<SessionHandshake>
+
+    public init(_ handshake: SessionHandshake) {
+        self.handshake = Mutex(handshake)
+    }
+
+    public func withLock<Result: Sendable>(_ body: (inout SessionHandshake) -> Result) -> Result {
+        handshake.withLock { body(&$0) }
     }
 }

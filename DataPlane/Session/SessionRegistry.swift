@@ -23,21 +23,21 @@ public final class SessionRegistry: Sendable {
         entries.withLock { $0[outbound.id] = Entry(outbound: outbound, context: nil) }
     }
 
-    /// Records who the session belongs to, unless the tenant already has `connectionLimit`
-    /// authenticated sessions on this node: then nothing changes and the answer is false (the
-    /// caller closes the socket with 1013).
+    /// Records who the session belongs to, unless `QuotaGate.connection` refuses it (the
+    /// tenant has `connectionLimit` authenticated sessions on this node already): then
+    /// nothing changes and the refusal is returned (the caller closes the socket with 1013).
     @discardableResult
-    public func authenticated(_ session: SessionID, context: RequestContext, connectionLimit: Int64 = .max) -> Bool {
-        let admitted = perTenant.withLock { counts in
+    public func authenticated(_ session: SessionID, context: RequestContext, connectionLimit: Int64 = .max) -> QuotaRefusal? {
+        let refusal = perTenant.withLock { counts -> QuotaRefusal? in
             let open = counts[context.tenant] ?? 0
-            guard open < connectionLimit else { return false }
+            if let refusal = QuotaGate.connection(open: open, limit: connectionLimit) { return refusal }
             counts[context.tenant] = open + 1
-            return true
+            return nil
         }
-        guard admitted else { return false }
+        if let refusal { return refusal }
         entries.withLock { $0[session]?.context = context }
         usage?.connectionOpened(context.tenant)
-        return true
+        return nil
     }
 
     public func remove(_ session: SessionID) {

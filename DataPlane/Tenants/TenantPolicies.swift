@@ -20,12 +20,6 @@ public final class TenantPolicies: Sendable {
         public var schema: MapSchema
     }
 
-    public enum OperationsDecision: Sendable, Equatable {
-        case allowed
-        /// Over `max_operations_per_second`: retry after this many milliseconds.
-        case limited(retryAfterMs: Int64, limit: Int64)
-    }
-
     private struct Entry {
         var quotas: QuotaLimits?
         /// `.some(nil)` caches "no schema" for a map.
@@ -65,10 +59,9 @@ public final class TenantPolicies: Sendable {
         storedBytes.withLock { $0 = bytes }
     }
 
-    /// Whether the tenant is at or past `limit` (its `max_storage_bytes`) at the last measurement.
-    public func storageFull(_ tenant: TenantID, limit: Int64) -> Bool {
-        guard limit < Self.unlimited.maxStorageBytes else { return false }
-        return storedBytes.withLock { $0[tenant] ?? 0 } >= limit
+    /// The tenant's stored bytes at the last measurement (0 before the first).
+    public func storedBytes(_ tenant: TenantID) -> Int64 {
+        storedBytes.withLock { $0[tenant] ?? 0 }
     }
 
     /// No limit of any kind: for nodes without a metadata store (tests, benchmarks).
@@ -101,26 +94,12 @@ public final class TenantPolicies: Sendable {
         entries.withLock { $0[tenant]?.quotas }
     }
 
-    /// Charges `count` operations to the tenant's bucket (capacity and rate: `limit`, its
-    /// `max_operations_per_second`). Nothing is taken when the charge is refused.
-    public func chargeOperations(_ tenant: TenantID, count: Int, limit: Int64, nowNanos: UInt64) -> OperationsDecision {
-        guard limit < Self.unlimited.maxOperationsPerSecond else { return .allowed }
-        // A limit of 0 allows nothing; a bucket of capacity 0 would let free (zero-cost) charges through.
-        guard limit > 0 else { return .limited(retryAfterMs: 1000, limit: 0) }
+    /// Charges `count` operations to the tenant's bucket (`QuotaGate.operations` decides,
+    /// against `limit`, its `max_operations_per_second`); nil when admitted.
+    public func chargeOperations(_ tenant: TenantID, count: Int, limit: Int64, nowNanos: UInt64) -> QuotaRefusal? {
+        guard limit < Self.unlimited.maxOperationsPerSecond else { return nil }
         return entries.withLock { entries in
-            var entry = entries[tenant, default: Entry()]
-            // A new limit starts a new, full bucket.
-            var bucket = entry.bucket.flatMap { $0.ratePerSecond == Double(limit) ? $0 : nil }
-                ?? TokenBucket(capacity: Double(limit), ratePerSecond: Double(limit), nowNanos: nowNanos)
-            // A batch of more than a second's worth costs a full bucket: big batches are
-            // slowed to one per second, never refused for ever.
-            let cost = min(Double(count), Double(limit))
-            let decision: OperationsDecision = bucket.take(cost, nowNanos: nowNanos)
-                ? .allowed
-                : .limited(retryAfterMs: max(1, bucket.millisUntilAvailable(cost)), limit: limit)
-            entry.bucket = bucket
-            entries[tenant] = entry
-            return decision
+            QuotaGate.operations(count, limit: limit, bucket: &entries[tenant, default: Entry()].bucket, nowNanos: nowNanos)
         }
     }
 
@@ -145,18 +124,18 @@ public final class TenantPolicies: Sendable {
     // MARK: Live subscriptions
 
     /// Counts the live subscription `key` of the session (once, however often it is
-    /// repeated), unless the tenant is at its `max_live_subscriptions`: false then.
-    public func acquireSubscription(_ tenant: TenantID, session: SessionID, key: String) async -> Bool {
+    /// repeated), unless `QuotaGate.liveSubscription` refuses: the refusal then.
+    public func acquireSubscription(_ tenant: TenantID, session: SessionID, key: String) async -> QuotaRefusal? {
         let limit = await quotas(tenant).maxLiveSubscriptions
         return subscriptions.withLock { state in
-            if state.perSession[session]?.keys.contains(key) == true { return true }
+            if state.perSession[session]?.keys.contains(key) == true { return nil }
             let open = state.perTenant[tenant] ?? 0
-            guard open < limit else { return false }
+            if let refusal = QuotaGate.liveSubscription(open: open, limit: limit) { return refusal }
             state.perTenant[tenant] = open + 1
             var entry = state.perSession[session] ?? (tenant, [])
             entry.keys.insert(key)
             state.perSession[session] = entry
-            return true
+            return nil
         }
     }
 

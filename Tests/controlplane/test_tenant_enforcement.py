@@ -165,6 +165,20 @@ def test_message_bytes_quota_rejects_the_ops_for_good(plane):
         conn.close()
 
 
+def test_message_bytes_quota_applies_to_http_sync_bodies(plane):
+    from topgun_client import http_sync, unpack
+    tenant, token = tenant_with_token(plane.api, {"max_message_bytes": 2048})
+    ops = Ops()
+    big = http_sync(plane.http_url, token, {"clientId": "h", "clientHlc": ops.hlc.now(),
+                                            "operations": [ops.put("m", "big", "x" * 4000)]})
+    assert big.status == 413, big
+    problem = big.decoded()
+    assert problem["quota"] == "max_message_bytes" and problem["limit"] == "2048"
+    small = http_sync(plane.http_url, token, {"clientId": "h", "clientHlc": ops.hlc.now(), "operations": [ops.put("m", "small", "ok")]})
+    assert small.status == 200, small
+    assert unpack(small.body)["ack"]["results"][0]["success"] is True
+
+
 SCHEMA = {"type": "object", "required": ["customer"],
           "properties": {"customer": {"type": "string"}, "total": {"type": "number", "minimum": 0}}}
 

@@ -32,17 +32,46 @@ import TopGunWire
         #expect(handshake.received(.deviceHello(DeviceHello()), nowMillis: 0) == .none)
     }
 
-    @Test func successfulAuthAcksWithTheUserId() {
-        var handshake = SessionHandshake()
-        #expect(handshake.received(.auth(Auth(token: "t")), nowMillis: 0) == .verify(token: "t"))
-        #expect(handshake.verified(.success(Self.context)) == [.send(.authAck(AuthAck(protocolVersion: 1, userId: "alice")))])
-        #expect(handshake.context == Self.context)
+    /// Verified, then admitted under the connection quota, then acknowledged.
+    static func authenticated(pathTenant: TenantID? = nil) -> SessionHandshake {
+        var handshake = SessionHandshake(pathTenant: pathTenant)
+        _ = handshake.received(.auth(Auth(token: "t")), nowMillis: 0)
+        _ = handshake.verified(.success(context))
+        _ = handshake.admitted(nil)
+        return handshake
     }
 
-    @Test func duplicateAuthIsIgnoredSilently() {
+    @Test func successfulAuthIsAdmittedThenAckedWithTheUserId() {
+        var handshake = SessionHandshake()
+        #expect(handshake.received(.auth(Auth(token: "t")), nowMillis: 0) == .verify(token: "t"))
+        #expect(handshake.verified(.success(Self.context)) == [.admit(Self.context)])
+        #expect(handshake.context == nil, "not authenticated before admission")
+        #expect(handshake.admitted(nil) == [.send(.authAck(AuthAck(protocolVersion: 1, userId: "alice")))])
+        #expect(handshake.context == Self.context)
+        #expect(handshake.admitted(nil).isEmpty, "admitted once")
+    }
+
+    @Test func aConnectionPastTheQuotaClosesWith1013NotAuthFail() {
         var handshake = SessionHandshake()
         _ = handshake.received(.auth(Auth(token: "t")), nowMillis: 0)
         _ = handshake.verified(.success(Self.context))
+        let refusal = QuotaGate.connection(open: 5, limit: 5)
+        #expect(handshake.admitted(refusal) == [.close(.tryAgainLater, reason: "quota max_connections (5) reached")])
+        #expect(handshake.state == .closed)
+        #expect(handshake.received(.topicSub(TopicSub(topic: "t")), nowMillis: 0) == .none)
+    }
+
+    @Test func aTokenOfAnotherTenantThanTheURLIsRefused() {
+        var handshake = SessionHandshake(pathTenant: "tn_other")
+        _ = handshake.received(.auth(Auth(token: "t")), nowMillis: 0)
+        let reason = SessionHandshake.otherTenantThanTheURL
+        #expect(handshake.verified(.success(Self.context)) == [.send(.authFail(AuthFail(error: reason, code: 401))), .close(.unauthorized, reason: reason)])
+        #expect(handshake.state == .closed)
+        #expect(Self.authenticated(pathTenant: "tn_a").context == Self.context, "the URL's own tenant is admitted")
+    }
+
+    @Test func duplicateAuthIsIgnoredSilently() {
+        var handshake = Self.authenticated()
         #expect(handshake.received(.auth(Auth(token: "t")), nowMillis: 0) == .none)
         #expect(handshake.context == Self.context)
     }
@@ -57,9 +86,7 @@ import TopGunWire
     }
 
     @Test func authenticatedMessagesAreDispatchedWithTheContext() {
-        var handshake = SessionHandshake()
-        _ = handshake.received(.auth(Auth(token: "t")), nowMillis: 0)
-        _ = handshake.verified(.success(Self.context))
+        var handshake = Self.authenticated()
         let message = TopGunMessage.topicSub(TopicSub(topic: "news"))
         #expect(handshake.received(message, nowMillis: 0) == .dispatch(message, Self.context))
     }
@@ -67,10 +94,16 @@ import TopGunWire
     @Test func deadlineClosesOnlyUnauthenticatedConnections() {
         var waiting = SessionHandshake()
         #expect(waiting.deadlineExpired() == .close(.unauthorized, reason: "authentication deadline passed"))
-        var done = SessionHandshake()
-        _ = done.received(.auth(Auth(token: "t")), nowMillis: 0)
-        _ = done.verified(.success(Self.context))
+        var done = Self.authenticated()
         #expect(done.deadlineExpired() == .none)
+        // A token verified but not yet admitted when the deadline passes: closed, and the
+        // admission that follows changes nothing.
+        var admitting = SessionHandshake()
+        _ = admitting.received(.auth(Auth(token: "t")), nowMillis: 0)
+        _ = admitting.verified(.success(Self.context))
+        #expect(admitting.deadlineExpired() == .close(.unauthorized, reason: "authentication deadline passed"))
+        #expect(admitting.admitted(nil).isEmpty)
+        #expect(admitting.context == nil)
     }
 
     @Test(arguments: [("/", nil), ("/ws", nil), ("/ws?x=1", nil), ("/t/tn_abc/ws", "tn_abc")] as [(String, String?)])
