@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -9,12 +10,32 @@ import TopGunWire
 /// `POST /sync` (protocol.md §7.1): stateless sync for clients that poll. Bearer JWT, a
 /// MessagePack (or JSON) body in, the same format out; the same write path as WebSocket.
 public struct HTTPSyncEndpoint: Sendable {
-    let services: DataPlaneServices
+    let configuration: DataPlaneConfiguration
+    let authenticator: any Authenticator
+    let policies: TenantPolicies
     let writes: WritePath
+    let maps: MapDirectory
+    let clocks: TenantClocks
+    /// The node's wall clock.
+    let clock: NodeClock
+    let durability: any DurabilityPipeline
+    let metrics: DataPlaneMetrics
+    let logger: Logger
 
-    public init(services: DataPlaneServices) {
-        self.services = services
-        self.writes = WritePath(services: services)
+    public init(
+        configuration: DataPlaneConfiguration, authenticator: any Authenticator, policies: TenantPolicies, writes: WritePath, maps: MapDirectory,
+        clocks: TenantClocks, clock: NodeClock, durability: any DurabilityPipeline, metrics: DataPlaneMetrics, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.authenticator = authenticator
+        self.policies = policies
+        self.writes = writes
+        self.maps = maps
+        self.clocks = clocks
+        self.clock = clock
+        self.durability = durability
+        self.metrics = metrics
+        self.logger = logger
     }
 
     public func handle(_ request: Request, context: some Hummingbird.RequestContext) async throws -> Response {
@@ -24,14 +45,14 @@ public struct HTTPSyncEndpoint: Sendable {
         }
         let token = String(authorization.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
         let requestContext: Tenancy.RequestContext
-        switch await services.authenticator.authenticate(token: token, requestId: requestId) {
+        switch await authenticator.authenticate(token: token, requestId: requestId) {
         case .success(let verified): requestContext = verified
         case .failure(let refusal):
-            services.logger.info(
+            logger.info(
                 "authentication refused", metadata: ["reason": .string(String(refusal.detail.prefix(512))), "request_id": .string(requestId)])
             throw ProblemDetails(.unauthorized, kind: "unauthorized", title: "Unauthorized", detail: refusal.reason)
         }
-        let limit = services.configuration.maxFrameBytes
+        let limit = configuration.maxFrameBytes
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limit)
@@ -39,9 +60,9 @@ public struct HTTPSyncEndpoint: Sendable {
             throw ProblemDetails(.contentTooLarge, kind: "payload-too-large", title: "Payload Too Large", detail: "the body is larger than \(limit) bytes", extra: ["limit": String(limit)])
         }
         // The tenant's own limit, as for a WebSocket frame.
-        let quotas = await services.policies.quotas(requestContext.tenant)
+        let quotas = await policies.quotas(requestContext.tenant)
         if let refusal = QuotaGate.message(bytes: body.readableBytes, limit: quotas.maxMessageBytes) {
-            services.metrics.error(code: refusal.code.rawValue)
+            metrics.error(code: refusal.code.rawValue)
             throw ProblemDetails(
                 .contentTooLarge, kind: "payload-too-large", title: "Payload Too Large", detail: refusal.message,
                 extra: ["limit": String(refusal.limit), "quota": refusal.quota.rawValue])
@@ -80,9 +101,9 @@ public struct HTTPSyncEndpoint: Sendable {
     /// server made them, and a `serverSyncTimestamp` from which the next poll continues; a
     /// query cut short says `hasMore` with a `nextCursor`.
     func process(_ request: HTTPSyncRequest, context: Tenancy.RequestContext) async -> HTTPSyncResponse {
-        let clock = services.clocks.clock(for: context.tenant)
+        let clock = clocks.clock(for: context.tenant)
         // The clock-drift rule: a client clock further ahead than allowed moves nothing.
-        let latestMillis = WritePath.latestAcceptedMillis(nowMillis: services.clock.nowMillis(), maxDrift: services.configuration.maxClockDrift)
+        let latestMillis = WritePath.latestAcceptedMillis(nowMillis: clock.nowMillis(), maxDrift: configuration.maxClockDrift)
         if request.clientHlc.millis <= latestMillis { clock.observe(request.clientHlc) }
         var errors: [HTTPSyncError] = []
         var ack: HTTPSyncAck?
@@ -93,7 +114,7 @@ public struct HTTPSyncEndpoint: Sendable {
                 errors.append(HTTPSyncError(code: refusal.code, message: refusal.message))
                 durable = false
             } else if let ticket = outcome.ticket {
-                durable = await services.durability.waitUntilDurable(ticket, timeout: services.configuration.persistTimeout)
+                durable = await durability.waitUntilDurable(ticket, timeout: configuration.persistTimeout)
             }
             if durable {
                 ack = HTTPSyncAck(lastId: outcome.ack.lastId, results: outcome.ack.results)
@@ -101,12 +122,12 @@ public struct HTTPSyncEndpoint: Sendable {
                 errors.append(HTTPSyncError(code: WireErrorCode.unavailable.rawValue, message: "storage has not confirmed the writes in time; send them again"))
             }
         }
-        var budget = services.configuration.syncResponseBytes
+        var budget = configuration.syncResponseBytes
         var deltas: [HTTPSyncDelta] = []
         for sync in request.syncMaps ?? [] {
             let position = SyncPosition(timestamp: sync.lastSyncTimestamp)
-            guard let store = services.maps.existingStore(tenant: context.tenant, name: sync.mapName) else {
-                deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: [], serverSyncTimestamp: position.timestamp(nowMillis: services.clock.nowMillis())))
+            guard let store = maps.existingStore(tenant: context.tenant, name: sync.mapName) else {
+                deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: [], serverSyncTimestamp: position.timestamp(nowMillis: clock.nowMillis())))
                 continue
             }
             if await store.kind == .orMap {
@@ -120,7 +141,7 @@ public struct HTTPSyncEndpoint: Sendable {
             }
             budget -= records.reduce(0) { $0 + ($1.record.value.map(MessagePackWriter.encodedSize(of:)) ?? 1) }
             deltas.append(HTTPSyncDelta(
-                mapName: sync.mapName, records: records, serverSyncTimestamp: delta.next.timestamp(nowMillis: services.clock.nowMillis())))
+                mapName: sync.mapName, records: records, serverSyncTimestamp: delta.next.timestamp(nowMillis: clock.nowMillis())))
         }
         var queryResults: [HTTPSyncQueryResult] = []
         for query in request.queries ?? [] {
@@ -128,9 +149,9 @@ public struct HTTPSyncEndpoint: Sendable {
             if case .object(let object) = query.filter { filter = object }
             let limit = query.limit.map { Int(max(0, min($0, 10_000))) }
             let typed = Query(where: filter, limit: limit, cursor: query.cursor)
-            let store = services.maps.existingStore(tenant: context.tenant, name: query.mapName)
+            let store = maps.existingStore(tenant: context.tenant, name: query.mapName)
             let cost: @Sendable (QueryRecord) -> Int = { 12 + MessagePackWriter.encodedSize(of: $0.dataValue) }
-            let page = await store?.queryPage(typed, nowMillis: services.clock.nowMillis(), maxBytes: max(budget, 1), cost: cost)
+            let page = await store?.queryPage(typed, nowMillis: clock.nowMillis(), maxBytes: max(budget, 1), cost: cost)
                 ?? QueryPage(results: [], hasMore: false, nextCursor: nil, cursorStatus: typed.cursor == nil ? .none : .invalid)
             budget -= page.results.reduce(0) { $0 + 12 + MessagePackWriter.encodedSize(of: $1.dataValue) }
             queryResults.append(HTTPSyncQueryResult(

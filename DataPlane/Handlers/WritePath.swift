@@ -1,3 +1,4 @@
+import Logging
 import Tenancy
 import TopGunCore
 import TopGunWire
@@ -5,7 +6,19 @@ import TopGunWire
 /// The path of a write (design.md §3 steps 3–6), shared by WebSocket and HTTP sync: checks,
 /// merge on the map's store, journal, write-behind, and the ack the write concern calls for.
 public struct WritePath: Sendable {
-    let services: DataPlaneServices
+    let maps: MapDirectory
+    let mapKinds: MapKindRecorder
+    let policies: TenantPolicies
+    let durability: any DurabilityPipeline
+    let journal: EventJournal
+    let partitionTable: CurrentPartitionTable
+    let peers: (any PartitionPeers)?
+    /// The node's wall clock.
+    let clock: NodeClock
+    let maxClockDrift: Duration
+    let usage: UsageMeter
+    let metrics: DataPlaneMetrics
+    let logger: Logger
 
     /// Longest accepted key and map name, in UTF-8 bytes.
     public static let maxKeyBytes = 1024
@@ -28,23 +41,38 @@ public struct WritePath: Sendable {
         }
     }
 
-    public init(services: DataPlaneServices) {
-        self.services = services
+    public init(
+        maps: MapDirectory, mapKinds: MapKindRecorder, policies: TenantPolicies, durability: any DurabilityPipeline, journal: EventJournal,
+        partitionTable: CurrentPartitionTable, peers: (any PartitionPeers)?, clock: NodeClock, maxClockDrift: Duration, usage: UsageMeter,
+        metrics: DataPlaneMetrics, logger: Logger
+    ) {
+        self.maps = maps
+        self.mapKinds = mapKinds
+        self.policies = policies
+        self.durability = durability
+        self.journal = journal
+        self.partitionTable = partitionTable
+        self.peers = peers
+        self.clock = clock
+        self.maxClockDrift = maxClockDrift
+        self.usage = usage
+        self.metrics = metrics
+        self.logger = logger
     }
 
     public func apply(_ ops: [ClientOp], batchConcern: WriteConcern?, context: RequestContext, writer: SessionID?) async -> Outcome {
         // Read once per batch: every quota below checks against these.
-        let limits = await services.policies.quotas(context.tenant)
+        let limits = await policies.quotas(context.tenant)
         if let refusal = admit(ops, tenant: context.tenant, operationsPerSecond: limits.maxOperationsPerSecond, session: writer) {
             return .refused(refusal)
         }
-        let nowMillis = services.clock.nowMillis()
+        let nowMillis = clock.nowMillis()
         // Timestamps further ahead than this are refused for good (the clock-drift rule).
-        let latestMillis = Self.latestAcceptedMillis(nowMillis: nowMillis, maxDrift: services.configuration.maxClockDrift)
+        let latestMillis = Self.latestAcceptedMillis(nowMillis: nowMillis, maxDrift: maxClockDrift)
         var outcomes = [OpOutcome](repeating: .applied, count: ops.count)
         // The one routing decision per op: served here, or by the partition's owner.
-        let router = services.partitionTable.router
-        let unloaded = services.maps.unloaded
+        let router = partitionTable.router
+        let unloaded = maps.unloaded
         // A node that owns every partition, all in memory (always, on a node on its own),
         // looks up no op's partition.
         let checksPartitions = !router.ownsEverything || !unloaded.isEmpty
@@ -86,7 +114,7 @@ public struct WritePath: Sendable {
         if !remote.isEmpty {
             // Before anything is applied here: an owner that cannot answer leaves the whole
             // batch unapplied and unacknowledged, and the client sends it again.
-            guard let peers = services.peers else { return .refused(Self.unreachable(remote.keys.sorted().first!)) }
+            guard let peers = peers else { return .refused(Self.unreachable(remote.keys.sorted().first!)) }
             for (owner, indices) in remote.sorted(by: { $0.key < $1.key }) {
                 guard let answered = try? await peers.applyWrites(indices.map { ops[$0] }, batchConcern: batchConcern, on: owner, context: context),
                     answered.count == indices.count
@@ -99,9 +127,9 @@ public struct WritePath: Sendable {
         // exist until the quota is raised); ops on existing maps go through.
         let maxMaps = limits.maxMaps
         if maxMaps < TenantPolicies.unlimited.maxMaps {
-            var mapCount = services.maps.stores(of: context.tenant).count
+            var mapCount = maps.stores(of: context.tenant).count
             groups = groups.filter { group in
-                guard services.maps.existingStore(tenant: context.tenant, name: group.map) == nil else { return true }
+                guard maps.existingStore(tenant: context.tenant, name: group.map) == nil else { return true }
                 guard let refusal = QuotaGate.newMap(group.map, existing: mapCount, limit: maxMaps) else {
                     mapCount += 1
                     return true
@@ -110,7 +138,7 @@ public struct WritePath: Sendable {
                 return false
             }
         }
-        let storedBytes = limits.maxStorageBytes < TenantPolicies.unlimited.maxStorageBytes ? services.policies.storedBytes(context.tenant) : 0
+        let storedBytes = limits.maxStorageBytes < TenantPolicies.unlimited.maxStorageBytes ? policies.storedBytes(context.tenant) : 0
         if QuotaGate.write(isDelete: false, storedBytes: storedBytes, limit: limits.maxStorageBytes) != nil {
             // Past `max_storage_bytes` writes are refused for good and deletes still go
             // through, so the tenant can make room; refused for good (not left unacknowledged)
@@ -129,15 +157,15 @@ public struct WritePath: Sendable {
         }
         // Whether changed rows go anywhere: with records in memory only there is nothing to
         // persist, and nothing for a PERSISTED ack to wait for.
-        let persists = services.durability.needsRecords
+        let persists = durability.needsRecords
         for var group in groups {
-            if let policy = await services.policies.schema(context.tenant, map: group.map) {
+            if let policy = await policies.schema(context.tenant, map: group.map) {
                 group.indices = checkSchema(policy, ops: ops, indices: group.indices, map: group.map, tenant: context.tenant, outcomes: &outcomes)
                 if group.indices.isEmpty { continue }
             }
-            let store = services.maps.store(tenant: context.tenant, name: group.map)
+            let store = maps.store(tenant: context.tenant, name: group.map)
             if store.recordedKind == nil, let proposed = group.indices.lazy.compactMap({ MapStore.kind(of: ops[$0]) }).first {
-                await services.mapKinds.settle(store, proposing: proposed)
+                await mapKinds.settle(store, proposing: proposed)
             }
             // Usually one map takes the whole batch: hand it over without copying the ops.
             let groupOps = group.indices.count == ops.count ? ops : group.indices.map { ops[$0] }
@@ -146,16 +174,16 @@ public struct WritePath: Sendable {
             // The first (usually only) map's rows are taken as they are: appending them to an
             // empty array would copy, retaining every element again.
             if records.isEmpty { records = result.changedRecords } else { records += result.changedRecords }
-            services.journal.append(result.journal, mapName: group.map, tenant: context.tenant)
+            journal.append(result.journal, mapName: group.map, tenant: context.tenant)
         }
         let level = ops.indices.map { ops[$0].writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
         if persists, !records.isEmpty || level == .persisted {
-            let queued = await services.durability.enqueue(records)
+            let queued = await durability.enqueue(records)
             if level == .persisted { ticket = queued }
         }
-        services.metrics.opsApplied.increment(by: ops.count)
-        services.usage.operations(context.tenant, count: ops.count)
+        metrics.opsApplied.increment(by: ops.count)
+        usage.operations(context.tenant, count: ops.count)
         let achieved: WriteConcern = level == .replicated ? .applied : level
         var results: [OpResult] = []
         var rejections: [OpRejected] = []
@@ -170,7 +198,7 @@ public struct WritePath: Sendable {
                 rejections.append(OpRejected(
                     opId: opId, reason: outcome.error ?? "rejected", code: outcome.code?.rawValue,
                     details: outcome.field.map { ["field": .string($0)] }))
-                services.metrics.error(code: outcome.code?.rawValue ?? 400)
+                metrics.error(code: outcome.code?.rawValue ?? 400)
             }
         }
         let ack = OpAck(lastId: ops.last?.id ?? "unknown", achievedLevel: achieved, results: results)
@@ -196,17 +224,17 @@ public struct WritePath: Sendable {
     func admit(_ ops: [ClientOp], tenant: TenantID, operationsPerSecond: Int64, session: SessionID?) -> ErrorMessage? {
         guard !ops.isEmpty else { return nil }
         let opIDs = ops.indices.map { ops[$0].id ?? String($0) }
-        if let session, !services.policies.mayConsider(opIDs, session: session) {
-            services.metrics.error(code: WireErrorCode.rateLimited.rawValue)
+        if let session, !policies.mayConsider(opIDs, session: session) {
+            metrics.error(code: WireErrorCode.rateLimited.rawValue)
             return .make(.rateLimited, "an earlier batch of this connection was refused by a quota; send its ops again first", details: [
                 "quota": "max_operations_per_second", "retryAfterMs": .int(100),
             ])
         }
-        guard let refusal = services.policies.chargeOperations(tenant, count: ops.count, limit: operationsPerSecond, nowNanos: monotonicNanos()) else {
+        guard let refusal = policies.chargeOperations(tenant, count: ops.count, limit: operationsPerSecond, nowNanos: monotonicNanos()) else {
             return nil
         }
-        if let session, let first = opIDs.first { services.policies.refused(first, session: session) }
-        services.metrics.error(code: refusal.code.rawValue)
+        if let session, let first = opIDs.first { policies.refused(first, session: session) }
+        metrics.error(code: refusal.code.rawValue)
         return refusal.errorMessage
     }
 
@@ -226,13 +254,13 @@ public struct WritePath: Sendable {
             }
             switch policy.enforcement {
             case .strict:
-                services.metrics.schemaViolation(mode: "strict")
+                metrics.schemaViolation(mode: "strict")
                 outcomes[index] = .rejected(
                     .schemaViolation,
                     "value violates schema version \(policy.version) of map '\(map)' at \(violation.pointer.isEmpty ? "/" : violation.pointer): \(violation.message)")
             case .warn:
-                services.metrics.schemaViolation(mode: "warn")
-                services.logger.notice("schema violation accepted (warn mode)", metadata: [
+                metrics.schemaViolation(mode: "warn")
+                logger.notice("schema violation accepted (warn mode)", metadata: [
                     "tenant": "\(tenant)", "map": "\(map)", "version": "\(policy.version)", "path": "\(violation.pointer)",
                 ])
                 kept.append(index)

@@ -69,7 +69,7 @@ public struct DataPlaneNode: Sendable {
             durability = MemoryOnlyDurability()
         }
         let endpoints = AdvertisedEndpoints()
-        let services = DataPlaneServices(
+        let services = NodeComponents(
             configuration: configuration, durability: durability, authenticator: authenticator, logger: logger, endpoints: endpoints,
             policies: TenantPolicies(metadata: metadata, logger: logger))
         var loaded = 0
@@ -77,12 +77,12 @@ public struct DataPlaneNode: Sendable {
         switch storage {
         case .persistent(let storage):
             // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
-            loaded = try await services.loadPartitions(from: storage, checkingTenantsIn: metadata)
+            loaded = try await services.partitions.loadAll(from: storage, checkingTenantsIn: metadata, purge: services.tenantPurge, logger: logger)
             measureStoredBytes = { try await storage.storedBytes() }
         case .memoryOnly:
             measureStoredBytes = { [maps = services.maps] in await maps.storedBytes() }
         }
-        let purger = TenantPurger(services: services, logger: logger)
+        let purger = TenantPurger(purge: services.tenantPurge, logger: logger)
         logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
         var storageProbe: StorageProbe?
         if case .persistent(let storage) = storage {
@@ -91,7 +91,10 @@ public struct DataPlaneNode: Sendable {
         let readiness = Readiness(storageProbe: storageProbe)
         readiness.markLoaded()
         let host = configuration.host
-        let application = DataPlaneServer(services: services, readiness: readiness).application { port in
+        let application = DataPlaneServer(
+            configuration: configuration, durability: durability, metrics: services.metrics, logger: logger, connection: services.clientConnection,
+            sync: services.httpSync, readiness: readiness
+        ).application { port in
             let bound = Bound(port: port, webSocketURL: "ws://\(host):\(port)/ws", httpURL: "http://\(host):\(port)")
             endpoints.set(websocket: bound.webSocketURL, http: bound.httpURL)
             await onBound(bound)
@@ -182,7 +185,7 @@ struct SessionDrainService: Service {
 
 /// Expires lock leases.
 struct LockExpiryService: Service {
-    let locks: LockManager
+    let locks: LockRegistry
 
     func run() async throws {
         await cancelWhenGracefulShutdown {

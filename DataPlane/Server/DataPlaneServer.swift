@@ -17,12 +17,25 @@ import TopGunWire
 /// WebSocket upgrades on `/`, `/ws` and `/t/{tenantID}/ws`; `GET /health`, `GET /ready`,
 /// `GET /metrics`; `POST /sync`.
 public struct DataPlaneServer: Sendable {
-    let services: DataPlaneServices
+    let configuration: DataPlaneConfiguration
+    let durability: any DurabilityPipeline
+    let metrics: DataPlaneMetrics
+    let logger: Logger
+    let connection: ClientConnection
+    let sync: HTTPSyncEndpoint
     let readiness: Readiness
     let registry: PrometheusCollectorRegistry
 
-    public init(services: DataPlaneServices, readiness: Readiness) {
-        self.services = services
+    public init(
+        configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, metrics: DataPlaneMetrics, logger: Logger,
+        connection: ClientConnection, sync: HTTPSyncEndpoint, readiness: Readiness
+    ) {
+        self.configuration = configuration
+        self.durability = durability
+        self.metrics = metrics
+        self.logger = logger
+        self.connection = connection
+        self.sync = sync
         self.readiness = readiness
         self.registry = MetricsBootstrap.prometheusRegistry()
     }
@@ -32,14 +45,14 @@ public struct DataPlaneServer: Sendable {
     public func application(onBound: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemDetailsMiddleware())
-        let services = self.services
+        let (configuration, durability, metrics) = (self.configuration, self.durability, self.metrics)
         let readiness = self.readiness
         let registry = self.registry
         router.get("/health") { _, _ -> Response in
-            Self.json(["status": "ok", "nodeId": services.configuration.nodeId])
+            Self.json(["status": "ok", "nodeId": configuration.nodeId])
         }
         router.get("/ready") { _, _ -> Response in
-            let health = await services.durability.health()
+            let health = await durability.health()
             let loaded = readiness.isLoaded
             let reachable = readiness.isStorageReachable
             if loaded, reachable, health.isHealthy {
@@ -52,7 +65,7 @@ public struct DataPlaneServer: Sendable {
             throw ProblemDetails(.serviceUnavailable, kind: "not-ready", title: "Service Unavailable", detail: detail)
         }
         router.get("/metrics") { _, _ -> Response in
-            services.metrics.writeBehindPending.record(await services.durability.health().pending)
+            metrics.writeBehindPending.record(await durability.health().pending)
             var buffer: [UInt8] = []
             buffer.reserveCapacity(16 * 1024)
             registry.emit(into: &buffer)
@@ -60,13 +73,13 @@ public struct DataPlaneServer: Sendable {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        let sync = HTTPSyncEndpoint(services: services)
+        let sync = self.sync
         router.post("/sync") { request, context in
             try await sync.handle(request, context: context)
         }
 
-        let connection = ClientConnection(services: services)
-        let maxFrame = services.configuration.maxFrameBytes
+        let connection = self.connection
+        let maxFrame = configuration.maxFrameBytes
         let shouldUpgrade: ShouldUpgrade = { request, channel, _ in
             guard let route = WebSocketRoute(path: request.path ?? "/") else { return .dontUpgrade }
             let requestId = UUIDText.random()
@@ -76,7 +89,6 @@ public struct DataPlaneServer: Sendable {
                 }
             }
         }
-        let configuration = services.configuration
         return Application(
             router: router,
             server: Self.server(
@@ -84,14 +96,14 @@ public struct DataPlaneServer: Sendable {
                 // validateUTF8: a text frame that is not UTF-8 fails the connection with 1007
                 // (RFC 6455 §8.1) instead of reaching us with its bad bytes replaced by U+FFFD.
                 webSocket: .init(
-                    maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: services.configuration.closeTimeout,
+                    maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: configuration.closeTimeout,
                     validateUTF8: true),
                 shouldUpgrade: shouldUpgrade),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "topgun-data-plane"),
             onServerRunning: { channel in
                 await onBound(channel.localAddress?.port ?? configuration.port)
             },
-            logger: services.logger
+            logger: logger
         )
     }
 

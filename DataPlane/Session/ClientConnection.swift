@@ -16,14 +16,37 @@ import TopGunWire
 /// A bad frame never ends the connection by itself: it gets a typed `ERROR` and the loop
 /// goes on. Nothing here can crash the process or touch another connection.
 public struct ClientConnection: Sendable {
-    let services: DataPlaneServices
-    let dispatcher: MessageDispatcher
+    let configuration: DataPlaneConfiguration
+    let authenticator: any Authenticator
+    let sessions: SessionRegistry
+    let policies: TenantPolicies
+    let durability: any DurabilityPipeline
+    let usage: UsageMeter
+    /// The node's wall clock.
+    let clock: NodeClock
+    let metrics: DataPlaneMetrics
+    let logger: Logger
+    let router: MessageRouter
+    let cleanup: SessionCleanup
     let codec: WireCodec
 
-    public init(services: DataPlaneServices) {
-        self.services = services
-        self.dispatcher = MessageDispatcher(services: services)
-        self.codec = WireCodec(limits: MessagePackLimits(maxInputBytes: services.configuration.maxFrameBytes))
+    public init(
+        configuration: DataPlaneConfiguration, authenticator: any Authenticator, sessions: SessionRegistry, policies: TenantPolicies,
+        durability: any DurabilityPipeline, usage: UsageMeter, clock: NodeClock, metrics: DataPlaneMetrics, logger: Logger, router: MessageRouter,
+        cleanup: SessionCleanup
+    ) {
+        self.configuration = configuration
+        self.authenticator = authenticator
+        self.sessions = sessions
+        self.policies = policies
+        self.durability = durability
+        self.usage = usage
+        self.clock = clock
+        self.metrics = metrics
+        self.logger = logger
+        self.router = router
+        self.cleanup = cleanup
+        self.codec = WireCodec(limits: MessagePackLimits(maxInputBytes: configuration.maxFrameBytes))
     }
 
     /// - Parameters:
@@ -54,27 +77,26 @@ public struct ClientConnection: Sendable {
     /// Sets a connection up (synchronous, so its temporaries stay off the long-lived frame).
     @inline(never)
     func opened(writer: WebSocketOutboundWriter, channel: any Channel, pathTenant: TenantID?, requestId: String) -> Loop {
-        let configuration = services.configuration
         let id = SessionID.next()
         let outbound = SessionOutbound.channel(
             channel, closingThrough: writer, id: id,
             limits: SessionOutbound.Limits(
                 maxQueuedBytes: configuration.outboundQueueBytes, closeTimeout: configuration.closeTimeout,
                 stallTimeout: configuration.slowConsumerTimeout),
-            onClosing: { [services] in
+            onClosing: { [cleanup] in
                 // Locks, topics and counters are released as soon as the close starts, not
                 // when the socket ends (up to the close timeout later).
-                Task { await services.sessionEnding(id) }
+                Task { await cleanup.ending(id) }
             })
-        services.sessions.register(outbound)
-        services.metrics.connections.increment()
-        services.metrics.connectionsTotal.increment()
-        services.logger.debug("connection opened", metadata: ["session": "\(outbound.id)", "request_id": .string(requestId)])
+        sessions.register(outbound)
+        metrics.connections.increment()
+        metrics.connectionsTotal.increment()
+        logger.debug("connection opened", metadata: ["session": "\(outbound.id)", "request_id": .string(requestId)])
 
         // The authentication deadline is a timer on the channel's event loop, not a task; the
         // handshake decides what it means.
         let handshake = SharedHandshake(SessionHandshake(pathTenant: pathTenant))
-        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(services.configuration.authDeadline)) {
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(configuration.authDeadline)) {
             if case .close(let code, let reason) = handshake.withLock({ $0.deadlineExpired() }) { outbound.close(code, reason: reason) }
         }
         let loop = Loop(
@@ -82,7 +104,7 @@ public struct ClientConnection: Sendable {
             state: SessionState(
                 outbound: outbound,
                 rateLimiter: TokenBucket(
-                    capacity: services.configuration.connectionOpsBurst, ratePerSecond: services.configuration.connectionOpsPerSecond,
+                    capacity: configuration.connectionOpsBurst, ratePerSecond: configuration.connectionOpsPerSecond,
                     nowNanos: monotonicNanos())))
         perform(handshake.withLock { $0.connected() }, outbound: outbound)
         return loop
@@ -104,10 +126,10 @@ public struct ClientConnection: Sendable {
         }
         // `finish` woke the pager if it waited for room; it stops there.
         await loop.pager?.value
-        services.sessions.remove(outbound.id)
-        await services.sessionClosed(outbound.id, maps: Array(loop.state.touchedMaps.values))
-        services.metrics.connections.decrement()
-        services.logger.debug("connection closed", metadata: ["session": "\(outbound.id)", "request_id": .string(loop.requestId)])
+        sessions.remove(outbound.id)
+        await cleanup.closed(outbound.id, maps: Array(loop.state.touchedMaps.values))
+        metrics.connections.decrement()
+        logger.debug("connection closed", metadata: ["session": "\(outbound.id)", "request_id": .string(loop.requestId)])
     }
 
     /// What the inbound loop keeps between messages.
@@ -149,7 +171,7 @@ public struct ClientConnection: Sendable {
     }
 
     private func readLoop(_ inbound: WebSocketInboundStream, loop: inout Loop) async {
-        var messages = inbound.messages(maxSize: services.configuration.maxFrameBytes).makeAsyncIterator()
+        var messages = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
         while true {
             // Back-pressure: while the client has not read what it was sent, its next request
             // is not read either (its socket fills up instead of the server's memory). A client
@@ -177,12 +199,12 @@ public struct ClientConnection: Sendable {
 
     @inline(never)
     func inboundFailed(_ error: any Error, loop: inout Loop) {
-        services.logger.debug("inbound ended with error", metadata: ["error": "\(error)", "request_id": .string(loop.requestId)])
+        logger.debug("inbound ended with error", metadata: ["error": "\(error)", "request_id": .string(loop.requestId)])
         if Self.isTooLarge(error) {
-            services.metrics.error(code: WireErrorCode.tooLarge.rawValue)
-            loop.outbound.close(.messageTooBig, reason: "frame larger than the \(services.configuration.maxFrameBytes)-byte limit")
+            metrics.error(code: WireErrorCode.tooLarge.rawValue)
+            loop.outbound.close(.messageTooBig, reason: "frame larger than the \(configuration.maxFrameBytes)-byte limit")
         } else if Self.isNotUTF8Text(error) {
-            services.metrics.error(code: WireErrorCode.badRequest.rawValue)
+            metrics.error(code: WireErrorCode.badRequest.rawValue)
             loop.outbound.close(.invalidFramePayload, reason: "text frame is not valid UTF-8")
         }
     }
@@ -191,7 +213,6 @@ public struct ClientConnection: Sendable {
     /// its locals live on the thread's stack, not in the connection's frame.
     @inline(never)
     func prepare(_ frame: WebSocketMessage, loop: inout Loop) -> Step {
-        let metrics = services.metrics
         let outbound = loop.outbound
         let message: TopGunMessage
         do throws(WireDecodingError) {
@@ -209,7 +230,7 @@ public struct ClientConnection: Sendable {
             return .none
         }
         metrics.messageIn(type: message.type)
-        let nowMillis = services.clock.nowMillis()
+        let nowMillis = clock.nowMillis()
         let action = loop.handshake.withLock { $0.received(message, nowMillis: nowMillis) }
         switch action {
         case .verify(let token):
@@ -220,8 +241,8 @@ public struct ClientConnection: Sendable {
             case .binary(let buffer): frameBytes = buffer.readableBytes
             case .text(let text): frameBytes = text.utf8.count
             }
-            services.usage.bytesIn(context.tenant, frameBytes)
-            if let limit = services.policies.cachedQuotas(context.tenant)?.maxMessageBytes,
+            usage.bytesIn(context.tenant, frameBytes)
+            if let limit = policies.cachedQuotas(context.tenant)?.maxMessageBytes,
                 let refusal = QuotaGate.message(bytes: frameBytes, limit: limit)
             {
                 refuseOversized(message, refusal: refusal, loop: &loop)
@@ -231,7 +252,7 @@ public struct ClientConnection: Sendable {
             // never refused for good (the client would send it again for ever).
             let cost: Double
             if case .opBatch(let batch) = message {
-                cost = min(Double(max(1, batch.ops.count)), services.configuration.connectionOpsBurst)
+                cost = min(Double(max(1, batch.ops.count)), configuration.connectionOpsBurst)
             } else {
                 cost = 1
             }
@@ -253,7 +274,7 @@ public struct ClientConnection: Sendable {
     /// any other message gets `ERROR 413`.
     func refuseOversized(_ message: TopGunMessage, refusal: QuotaRefusal, loop: inout Loop) {
         let outbound = loop.outbound
-        services.metrics.error(code: refusal.code.rawValue)
+        metrics.error(code: refusal.code.rawValue)
         let reason = refusal.message
         let ops: [ClientOp]
         switch message {
@@ -279,7 +300,7 @@ public struct ClientConnection: Sendable {
     @inline(never)
     func dispatch(_ step: Step, loop: inout Loop) async {
         guard case .dispatch(let message, let context) = step else { return }
-        await dispatcher.handle(message, context: context, session: &loop.state)
+        await router.handle(message, context: context, session: &loop.state)
         if let acks = loop.state.takeAckPipeline() {
             let outbound = loop.outbound
             loop.ackPipeline = Task { await runAckPipeline(acks, outbound: outbound) }
@@ -300,7 +321,7 @@ public struct ClientConnection: Sendable {
     @inline(never)
     func authenticated(_ result: Result<RequestContext, RefusedToken>, loop: inout Loop) {
         if case .failure(let refusal) = result {
-            services.logger.info(
+            logger.info(
                 "authentication refused", metadata: ["reason": .string(String(refusal.detail.prefix(512))), "request_id": .string(loop.requestId)])
         }
         var actions = loop.handshake.withLock { $0.verified(result) }
@@ -311,13 +332,13 @@ public struct ClientConnection: Sendable {
                     perform(action, outbound: loop.outbound)
                     continue
                 }
-                let limit = services.policies.cachedQuotas(context.tenant)?.maxConnections ?? .max
-                let refusal = services.sessions.authenticated(loop.outbound.id, context: context, connectionLimit: limit)
+                let limit = policies.cachedQuotas(context.tenant)?.maxConnections ?? .max
+                let refusal = sessions.authenticated(loop.outbound.id, context: context, connectionLimit: limit)
                 if let refusal {
-                    services.metrics.error(code: refusal.code.rawValue)
+                    metrics.error(code: refusal.code.rawValue)
                 } else {
                     loop.deadline.cancel()
-                    services.logger.debug(
+                    logger.debug(
                         "authenticated",
                         metadata: ["principal": .string(context.principal), "tenant": .string(context.tenant.rawValue), "request_id": .string(loop.requestId)])
                 }
@@ -332,8 +353,8 @@ public struct ClientConnection: Sendable {
     /// connection's task, it would keep that depth allocated for the connection's whole life.
     @inline(never)
     func verify(token: String, requestId: String) async -> Result<RequestContext, RefusedToken> {
-        let authenticator = services.authenticator
-        let policies = services.policies
+        let authenticator = self.authenticator
+        let policies = self.policies
         let task = Task {
             let result = await authenticator.authenticate(token: token, requestId: requestId)
             // Reads the tenant's quotas now, so the connection quota can be checked at once.
@@ -347,8 +368,8 @@ public struct ClientConnection: Sendable {
     func runAckPipeline(_ acks: AsyncStream<PendingAck>, outbound: SessionOutbound) async {
         for await pending in acks {
             if let ticket = pending.ticket {
-                guard await services.durability.waitUntilDurable(ticket, timeout: pending.timeout) else {
-                    services.metrics.error(code: WireErrorCode.unavailable.rawValue)
+                guard await durability.waitUntilDurable(ticket, timeout: pending.timeout) else {
+                    metrics.error(code: WireErrorCode.unavailable.rawValue)
                     outbound.send(.errorMessage(.make(.unavailable, "storage has not confirmed the write in time; it will be retried", details: ["retryAfterMs": 1000])))
                     continue
                 }

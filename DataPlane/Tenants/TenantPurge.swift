@@ -8,11 +8,30 @@ import TopGunCore
 /// Purging a deleted tenant (issue 5, "live control"): its records leave memory and storage
 /// for good. A deletion is final (the control plane never revives a deleted tenant), so every
 /// part of the node may remember a purged tenant and ignore its late writes.
-extension DataPlaneServices {
+public struct TenantPurge: Sendable {
+    let maps: MapDirectory
+    let counters: CounterRegistry
+    let journal: EventJournal
+    let topics: TopicRegistry
+    let locks: LockRegistry
+    let durability: any DurabilityPipeline
+
+    public init(
+        maps: MapDirectory, counters: CounterRegistry, journal: EventJournal, topics: TopicRegistry, locks: LockRegistry,
+        durability: any DurabilityPipeline
+    ) {
+        self.maps = maps
+        self.counters = counters
+        self.journal = journal
+        self.topics = topics
+        self.locks = locks
+        self.durability = durability
+    }
+
     /// Removes every record of `tenant` from memory (maps with their Merkle trees and live
     /// queries, counters, journal, topic subscriptions, locks), then from the write-behind
     /// queue and storage. Idempotent; throws when storage fails (call again).
-    public func purgeTenant(_ tenant: TenantID) async throws {
+    public func purge(_ tenant: TenantID) async throws {
         // Memory first: the data stops being visible at once, whatever storage does.
         maps.removeTenant(tenant, forever: true)
         await counters.removeTenant(tenant)
@@ -22,12 +41,19 @@ extension DataPlaneServices {
         try await durability.purgeTenant(tenant)
     }
 
-    /// Loads every partition of `storage` into memory and returns how many records it
-    /// installed. With `metadata`, the rows of tenants it says are deleted (or does not know)
-    /// are left out and purged: a purge cut short (a crash, a storage outage) must not bring
-    /// a deleted tenant's data back at the next start. A tenant metadata cannot answer for is
-    /// loaded (the store may be down briefly; losing data is worse).
-    public func loadPartitions(from storage: any ServerStorage, checkingTenantsIn metadata: (any MetadataStore)?) async throws -> Int {
+    /// The tenants with maps in memory.
+    public var tenantsInMemory: Set<TenantID> { maps.tenants }
+}
+
+extension LocalPartitions {
+    /// Loads every partition of `storage` into memory, one at a time, and returns how many
+    /// records it installed. With `metadata`, the rows of tenants it says are deleted (or
+    /// does not know) are left out and purged: a purge cut short (a crash, a storage outage)
+    /// must not bring a deleted tenant's data back at the next start. A tenant metadata cannot
+    /// answer for is loaded (the store may be down briefly; losing data is worse).
+    public func loadAll(
+        from storage: any ServerStorage, checkingTenantsIn metadata: (any MetadataStore)?, purge: TenantPurge, logger: Logger
+    ) async throws -> Int {
         var gone = Set<TenantID>()
         var kept = Set<TenantID>()
         var loaded = 0
@@ -35,16 +61,16 @@ extension DataPlaneServices {
             var records = try await storage.loadPartition(partition)
             if let metadata {
                 for tenant in Set(records.map(\.key.tenant)) where !gone.contains(tenant) && !kept.contains(tenant) {
-                    if await isDeleted(tenant, in: metadata) { gone.insert(tenant) } else { kept.insert(tenant) }
+                    if await Self.isDeleted(tenant, in: metadata, logger: logger) { gone.insert(tenant) } else { kept.insert(tenant) }
                 }
                 if !gone.isEmpty { records.removeAll { gone.contains($0.key.tenant) } }
             }
             loaded += records.count
-            await partitions.install(records)
+            await install(records)
         }
         for tenant in gone.sorted(by: { $0.rawValue < $1.rawValue }) {
             do {
-                try await purgeTenant(tenant)
+                try await purge.purge(tenant)
                 logger.info("purged the stored rows of a deleted tenant", metadata: ["tenant": "\(tenant)"])
             } catch {
                 // Its rows stay out of memory; the next start tries again.
@@ -54,7 +80,7 @@ extension DataPlaneServices {
         return loaded
     }
 
-    private func isDeleted(_ tenant: TenantID, in metadata: any MetadataStore) async -> Bool {
+    private static func isDeleted(_ tenant: TenantID, in metadata: any MetadataStore, logger: Logger) async -> Bool {
         do {
             let found = try await metadata.tenant(id: tenant)
             return found == nil || found?.status == .deleted
@@ -69,15 +95,15 @@ extension DataPlaneServices {
 /// storage agrees: the metadata follower only asks (`request`), so a long `DELETE` never
 /// delays the next change it applies (a revocation must take effect in under a second).
 public final class TenantPurger: Service, Sendable {
-    private let services: DataPlaneServices
+    private let purge: TenantPurge
     private let logger: Logger
     private let requests: AsyncStream<TenantID>
     private let continuation: AsyncStream<TenantID>.Continuation
     /// Tenants purged by this process: asking again is free.
     private let purged = Mutex<Set<TenantID>>([])
 
-    public init(services: DataPlaneServices, logger: Logger) {
-        self.services = services
+    public init(purge: TenantPurge, logger: Logger) {
+        self.purge = purge
         self.logger = logger
         (requests, continuation) = AsyncStream.makeStream(of: TenantID.self)
     }
@@ -95,7 +121,7 @@ public final class TenantPurger: Service, Sendable {
 
     /// The tenants with maps in memory (re-checked after the metadata stream resynchronizes,
     /// since a deletion may have been missed meanwhile).
-    public var tenantsInMemory: Set<TenantID> { services.maps.tenants }
+    public var tenantsInMemory: Set<TenantID> { purge.tenantsInMemory }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -112,7 +138,7 @@ public final class TenantPurger: Service, Sendable {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await services.purgeTenant(tenant)
+                try await purge.purge(tenant)
                 purged.withLock { _ = $0.insert(tenant) }
                 logger.info("purged a deleted tenant", metadata: ["tenant": "\(tenant)", "elapsed": "\(ContinuousClock.now - start)"])
                 return

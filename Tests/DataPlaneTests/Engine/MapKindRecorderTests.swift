@@ -9,10 +9,10 @@ import TopGunWire
 /// A map's kind is fixed once per tenant and map in the shared metadata store: two nodes
 /// whose first writes differ agree, and each refuses writes of the other kind.
 @Suite struct MapKindRecorderTests {
-    static func node(_ id: String, metadata: any MetadataStore) -> DataPlaneServices {
+    static func node(_ id: String, metadata: any MetadataStore) -> NodeComponents {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        return DataPlaneServices(
+        return NodeComponents(
             configuration: DataPlaneConfiguration(nodeId: id), durability: MemoryOnlyDurability(), authenticator: RefusingAuthenticator(),
             logger: logger, policies: TenantPolicies(metadata: metadata, logger: logger))
     }
@@ -35,9 +35,9 @@ import TopGunWire
         let b = Self.node("node-b", metadata: metadata)
 
         // Node A sees an LWW put first; node B, which has never seen the map, an OR_ADD.
-        let first = await WritePath(services: a).apply([Self.put("k", map: "notes")], batchConcern: .applied, context: context, writer: nil)
+        let first = await a.writePath.apply([Self.put("k", map: "notes")], batchConcern: .applied, context: context, writer: nil)
         #expect(first.outcomes.allSatisfy { $0.success })
-        let second = await WritePath(services: b).apply([Self.orAdd("k", map: "notes")], batchConcern: .applied, context: context, writer: nil)
+        let second = await b.writePath.apply([Self.orAdd("k", map: "notes")], batchConcern: .applied, context: context, writer: nil)
         #expect(second.outcomes.first?.success == false)
         #expect(second.outcomes.first?.code == .badRequest)
         #expect(await b.maps.existingStore(tenant: tenant, name: "notes")?.kind == .lww)
@@ -45,8 +45,8 @@ import TopGunWire
         #expect(b.maps.existingStore(tenant: tenant, name: "notes")?.recordedKind == .lww)
 
         // The other way round on another map: B's OR_ADD first, then A's put is refused.
-        _ = await WritePath(services: b).apply([Self.orAdd("t", map: "tags")], batchConcern: .applied, context: context, writer: nil)
-        let refused = await WritePath(services: a).apply([Self.put("t", map: "tags")], batchConcern: .applied, context: context, writer: nil)
+        _ = await b.writePath.apply([Self.orAdd("t", map: "tags")], batchConcern: .applied, context: context, writer: nil)
+        let refused = await a.writePath.apply([Self.put("t", map: "tags")], batchConcern: .applied, context: context, writer: nil)
         #expect(refused.outcomes.first?.success == false)
         #expect(try await metadata.recordMapKind(tenant: tenant, map: "tags", kind: .lww) == .orMap)
         await metadata.shutdown()
@@ -65,12 +65,12 @@ import TopGunWire
                          value: .lww(LWWRecord(value: "old", timestamp: Timestamp(millis: 1, counter: 0, nodeId: "c1")))),
         ])
         // A stray OR op first: refused, and the map stays LWW for every node.
-        let stray = await WritePath(services: node).apply([Self.orAdd("x", map: "notes")], batchConcern: .applied, context: context, writer: nil)
+        let stray = await node.writePath.apply([Self.orAdd("x", map: "notes")], batchConcern: .applied, context: context, writer: nil)
         #expect(stray.outcomes.first?.success == false)
         #expect(try await metadata.recordMapKind(tenant: tenant, map: "notes", kind: .orMap) == .lww)
         // An op that no map accepts (a put without a record) proposes nothing.
         let empty = ClientOp(id: "e", mapName: "fresh", key: "k", opType: "PUT")
-        _ = await WritePath(services: node).apply([empty], batchConcern: .applied, context: context, writer: nil)
+        _ = await node.writePath.apply([empty], batchConcern: .applied, context: context, writer: nil)
         #expect(try await metadata.recordMapKind(tenant: tenant, map: "fresh", kind: .orMap) == .orMap)
         await metadata.shutdown()
     }
@@ -78,11 +78,11 @@ import TopGunWire
     @Test func withoutAMetadataStoreTheFirstWriteHereDecides() async {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let services = DataPlaneServices(
+        let services = NodeComponents(
             configuration: DataPlaneConfiguration(nodeId: "solo"), durability: MemoryOnlyDurability(), authenticator: RefusingAuthenticator(), logger: logger)
         let context = RequestContext(tenant: "tn_solo", principal: "u", roles: [], requestId: "r", keyId: "k")
-        _ = await WritePath(services: services).apply([Self.orAdd("k", map: "m")], batchConcern: .applied, context: context, writer: nil)
-        let refused = await WritePath(services: services).apply([Self.put("k", map: "m")], batchConcern: .applied, context: context, writer: nil)
+        _ = await services.writePath.apply([Self.orAdd("k", map: "m")], batchConcern: .applied, context: context, writer: nil)
+        let refused = await services.writePath.apply([Self.put("k", map: "m")], batchConcern: .applied, context: context, writer: nil)
         #expect(refused.outcomes.first?.success == false)
         #expect(services.maps.existingStore(tenant: "tn_solo", name: "m")?.recordedKind == nil)
     }

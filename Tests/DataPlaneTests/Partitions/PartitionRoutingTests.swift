@@ -71,7 +71,7 @@ import TopGunWire
 
     @Test func partitionMapIsBuiltFromTheTableThroughTheTenantsRotation() {
         let tenant: TenantID = "tn_rotated"
-        let map = MessageDispatcher.partitionMap(
+        let map = PartitionMapHandler.partitionMap(
             table: Self.threeOwners, tenant: tenant, localNode: Self.here,
             localEndpoints: NodeEndpoints(websocket: "ws://a", http: "http://a"), generatedAt: 5)
         #expect(map.version == 7)
@@ -109,11 +109,11 @@ import TopGunWire
         }
     }
 
-    static func services(peers: (any PartitionPeers)?) -> DataPlaneServices {
+    static func services(peers: (any PartitionPeers)?) -> NodeComponents {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let table = CurrentPartitionTable(localNode: here, table: threeOwners)
-        return DataPlaneServices(
+        return NodeComponents(
             configuration: DataPlaneConfiguration(nodeId: here.rawValue), durability: MemoryOnlyDurability(), authenticator: RefusingAuthenticator(),
             logger: logger, partitionTable: table, peers: peers)
     }
@@ -124,7 +124,7 @@ import TopGunWire
         let peers = PeersDouble()
         let services = Self.services(peers: peers)
         let ops = MapPartitionTests.puts(60)
-        let outcome = await WritePath(services: services).apply(ops, batchConcern: .applied, context: Self.context, writer: nil)
+        let outcome = await services.writePath.apply(ops, batchConcern: .applied, context: Self.context, writer: nil)
         #expect(outcome.refusal == nil)
         #expect(outcome.outcomes.allSatisfy { $0.success })
         let router = services.partitionTable.router
@@ -142,7 +142,7 @@ import TopGunWire
 
     @Test func withoutAWayToTheOwnerNothingIsAppliedOrAcknowledged() async {
         let services = Self.services(peers: nil)
-        let outcome = await WritePath(services: services).apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil)
+        let outcome = await services.writePath.apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil)
         #expect(outcome.refusal?.code == WireErrorCode.unavailable.rawValue)
         #expect(services.maps.existingStore(tenant: "tn_route", name: "todos") == nil)
     }
@@ -150,7 +150,7 @@ import TopGunWire
     @Test func anOwnerThatDoesNotAnswerLeavesTheBatchUnacknowledged() async {
         let peers = PeersDouble(fails: true)
         let services = Self.services(peers: peers)
-        let outcome = await WritePath(services: services).apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil)
+        let outcome = await services.writePath.apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil)
         #expect(outcome.refusal?.code == WireErrorCode.unavailable.rawValue)
         #expect(!peers.asked.withLock { $0 }.isEmpty)
         // Asked before anything was applied here: nothing to be lost when the client re-sends.
@@ -163,21 +163,21 @@ import TopGunWire
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let storage = MemoryServerStorage()
-        let services = DataPlaneServices(
+        let services = NodeComponents(
             configuration: DataPlaneConfiguration(nodeId: "solo"), durability: MemoryOnlyDurability(), authenticator: RefusingAuthenticator(), logger: logger)
         let written = await services.maps.store(tenant: "tn_route", name: "todos").apply(MapPartitionTests.puts(30), writer: nil, nowMillis: 0)
         try await storage.store(written.changedRecords)
         let partition = PartitionFunction.partition(forKey: "k3", tenantID: "tn_route")
         await services.partitions.drop(partition)
         let older = MapStoreTests.put("k3", "older", MapStoreTests.ts(1))
-        let refused = await WritePath(services: services).apply([older], batchConcern: .applied, context: Self.context, writer: nil)
+        let refused = await services.writePath.apply([older], batchConcern: .applied, context: Self.context, writer: nil)
         #expect(refused.refusal?.code == WireErrorCode.unavailable.rawValue)
         // Other partitions take writes meanwhile.
         let elsewhere = MapPartitionTests.puts(30).first { PartitionFunction.partition(forKey: $0.key, tenantID: "tn_route") != partition }!
-        #expect(await WritePath(services: services).apply([elsewhere], batchConcern: .applied, context: Self.context, writer: nil).refusal == nil)
+        #expect(await services.writePath.apply([elsewhere], batchConcern: .applied, context: Self.context, writer: nil).refusal == nil)
 
         try await services.partitions.load(partition, from: storage)
-        let after = await WritePath(services: services).apply([older], batchConcern: .applied, context: Self.context, writer: nil)
+        let after = await services.writePath.apply([older], batchConcern: .applied, context: Self.context, writer: nil)
         #expect(after.refusal == nil)
         // The stored, newer record won: the older write changed nothing.
         let records = await services.maps.existingStore(tenant: "tn_route", name: "todos")!.records(inPartition: partition)
@@ -189,7 +189,7 @@ import TopGunWire
     @Test func pushedOrMapEntriesGoToTheirOwnersToo() async {
         let peers = PeersDouble()
         let services = Self.services(peers: peers)
-        let dispatcher = MessageDispatcher(services: services)
+        let dispatcher = services.messageRouter
         let (outbound, stream) = SessionOutbound.make()
         var session = SessionState(outbound: outbound, rateLimiter: TokenBucket(capacity: 100, ratePerSecond: 100, nowNanos: 0))
         let entries = (0..<40).map { index in

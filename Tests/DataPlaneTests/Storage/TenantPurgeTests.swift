@@ -126,7 +126,7 @@ extension StorageTests {
             let metadata: SQLiteMetadataStore
             let storage: any ServerStorage
             let queue: WriteBehindQueue
-            let services: DataPlaneServices
+            let services: NodeComponents
             let purger: TenantPurger
             let a: TenantID
             let b: TenantID
@@ -149,11 +149,11 @@ extension StorageTests {
                 let a = try await metadata.createTenant(slug: "purge-a", displayName: "A", plan: "free").id
                 let b = try await metadata.createTenant(slug: "purge-b", displayName: "B", plan: "free").id
                 let queue = WriteBehindQueue(storage: storage, configuration: WriteBehindQueueTests.configuration(), logger: quietLogger)
-                let services = DataPlaneServices(
+                let services = NodeComponents(
                     configuration: DataPlaneConfiguration(nodeId: "purge-test"), durability: queue, authenticator: RefusingAuthenticator(),
                     logger: quietLogger)
                 return Node(metadata: metadata, storage: storage, queue: queue, services: services,
-                            purger: TenantPurger(services: services, logger: quietLogger), a: a, b: b)
+                            purger: TenantPurger(purge: services.tenantPurge, logger: quietLogger), a: a, b: b)
             }
 
             /// The same map names and keys in both tenants: LWW, OR-Map and counter rows.
@@ -174,7 +174,7 @@ extension StorageTests {
         func deletingATenantPurgesItsMemoryAndStorageAndLeavesTheOtherTenant(_ backend: StorageBackend) async throws {
             try await backend.withStorage { storage, _ in try await Node.with(storage: storage) { node in
                 try await storage.store(node.rows)
-                #expect(try await node.services.loadPartitions(from: storage, checkingTenantsIn: node.metadata) == 6)
+                #expect(try await node.services.partitions.loadAll(from: storage, checkingTenantsIn: node.metadata, purge: node.services.tenantPurge, logger: quietLogger) == 6)
                 var drafts = JournalDrafts()
                 drafts.append(type: .put, key: "shared", value: .decoded(.int(1)), previousValue: nil, timestamp: StorageFixtures.timestamp(1))
                 node.services.journal.append(drafts, mapName: "todos", tenant: node.a)
@@ -202,7 +202,7 @@ extension StorageTests {
                 #expect(node.services.maps.existingStore(tenant: node.a, name: "todos") == nil)
 
                 // Idempotent: asking again (another change, a resynchronization) is harmless.
-                try await node.services.purgeTenant(node.a)
+                try await node.services.tenantPurge.purge(node.a)
                 await control.apply(.resynchronize)
                 #expect(StorageFixtures.sorted(try await loadEverything(storage)) == loaded)
             } }
@@ -214,7 +214,7 @@ extension StorageTests {
                 // Rows of a tenant deleted while the node was down (or whose purge was cut short).
                 try await storage.store(node.rows)
                 _ = try await node.metadata.setTenantStatus(node.a, .deleted)
-                #expect(try await node.services.loadPartitions(from: storage, checkingTenantsIn: node.metadata) == 3)
+                #expect(try await node.services.partitions.loadAll(from: storage, checkingTenantsIn: node.metadata, purge: node.services.tenantPurge, logger: quietLogger) == 3)
                 #expect(node.services.maps.tenants == [node.b])
                 let loaded = StorageFixtures.sorted(try await loadEverything(storage))
                 #expect(loaded == StorageFixtures.sorted(node.rows.filter { $0.key.tenant == node.b }))
@@ -225,7 +225,7 @@ extension StorageTests {
             let storage = MemoryServerStorage()
             try await Node.with(storage: storage) { node in
                 try await storage.store(node.rows)
-                _ = try await node.services.loadPartitions(from: storage, checkingTenantsIn: node.metadata)
+                _ = try await node.services.partitions.loadAll(from: storage, checkingTenantsIn: node.metadata, purge: node.services.tenantPurge, logger: quietLogger)
                 let control = SessionControl(metadata: node.metadata, sessions: node.services.sessions, logger: quietLogger, purger: node.purger)
                 _ = try await node.metadata.setTenantStatus(node.a, .suspended)
                 await control.apply(.tenant(node.a))

@@ -4,8 +4,10 @@ import Tenancy
 import TopGunCore
 import TopGunWire
 
-/// Everything a node's handlers share: maps, coordination services, durability, clock.
-public final class DataPlaneServices: Sendable {
+/// The parts of one data-plane node, made once and wired together here: the only type that
+/// holds every collaborator. Each handler, the connection, the HTTP endpoint and the
+/// background services receive only the parts they use (the extension below builds them).
+public final class NodeComponents: Sendable {
     public let configuration: DataPlaneConfiguration
     /// The node's own clock: wall time (`nowMillis`) for what belongs to no tenant.
     public let clock: NodeClock
@@ -13,7 +15,7 @@ public final class DataPlaneServices: Sendable {
     public var clocks: TenantClocks { maps.clocks }
     public let maps: MapDirectory
     public let topics = TopicRegistry()
-    public let locks = LockManager()
+    public let locks = LockRegistry()
     public let counters = CounterRegistry()
     public let journal: EventJournal
     public let sessions: SessionRegistry
@@ -59,22 +61,51 @@ public final class DataPlaneServices: Sendable {
 
     /// The partitions this node holds: loaded, streamed and dropped one at a time.
     public var partitions: LocalPartitions { LocalPartitions(maps: maps, counters: counters) }
+}
 
-    /// Forgets a session everywhere it left state.
-    public func sessionClosed(_ session: SessionID, maps touched: [MapStore]) async {
-        for store in touched { await store.removeSession(session) }
-        await sessionEnding(session)
+extension NodeComponents {
+    public var writePath: WritePath {
+        WritePath(
+            maps: maps, mapKinds: mapKinds, policies: policies, durability: durability, journal: journal, partitionTable: partitionTable, peers: peers,
+            clock: clock, maxClockDrift: configuration.maxClockDrift, usage: usage, metrics: metrics, logger: logger)
     }
 
-    /// Releases what a closing session holds outside its maps (locks, topic and journal
-    /// subscriptions, counter watches, subscription quota). Safe to call more than once: a
-    /// session starting to close calls it at once, and again when its socket is gone.
-    public func sessionEnding(_ session: SessionID) async {
-        await topics.removeSession(session)
-        await locks.removeSession(session)
-        await counters.removeSession(session)
-        journal.removeSession(session)
-        policies.releaseSubscriptions(session: session)
+    /// Every domain's handler, each with its own collaborators.
+    public var messageRouter: MessageRouter {
+        MessageRouter(
+            handlers: MessageRouter.Handlers(
+                writes: WriteHandler(writes: writePath, persistTimeout: configuration.persistTimeout, metrics: metrics),
+                lwwSync: LWWSyncHandler(maps: maps, clocks: clocks, metrics: metrics),
+                orMapSync: ORMapSyncHandler(
+                    maps: maps, mapKinds: mapKinds, clocks: clocks, clock: clock, maxClockDrift: configuration.maxClockDrift, policies: policies,
+                    partitionTable: partitionTable, peers: peers, journal: journal, durability: durability, metrics: metrics),
+                queries: QueryHandler(maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, metrics: metrics),
+                topics: TopicHandler(topics: topics, policies: policies, clock: clock, metrics: metrics),
+                locks: LockHandler(locks: locks, metrics: metrics),
+                counters: CounterHandler(counters: counters, durability: durability, unloaded: maps.unloaded, metrics: metrics),
+                journal: JournalHandler(journal: journal, metrics: metrics),
+                partitionMap: PartitionMapHandler(partitionTable: partitionTable, endpoints: endpoints, clock: clock)),
+            metrics: metrics)
+    }
+
+    public var sessionCleanup: SessionCleanup {
+        SessionCleanup(topics: topics, locks: locks, counters: counters, journal: journal, policies: policies)
+    }
+
+    public var clientConnection: ClientConnection {
+        ClientConnection(
+            configuration: configuration, authenticator: authenticator, sessions: sessions, policies: policies, durability: durability, usage: usage,
+            clock: clock, metrics: metrics, logger: logger, router: messageRouter, cleanup: sessionCleanup)
+    }
+
+    public var httpSync: HTTPSyncEndpoint {
+        HTTPSyncEndpoint(
+            configuration: configuration, authenticator: authenticator, policies: policies, writes: writePath, maps: maps, clocks: clocks, clock: clock,
+            durability: durability, metrics: metrics, logger: logger)
+    }
+
+    public var tenantPurge: TenantPurge {
+        TenantPurge(maps: maps, counters: counters, journal: journal, topics: topics, locks: locks, durability: durability)
     }
 }
 

@@ -3,7 +3,7 @@ import TopGunCore
 import TopGunWire
 
 /// Distributed locks of a node: performs what `LockTable` decides, and expires leases.
-public actor LockManager {
+public actor LockRegistry {
     private var table = LockTable()
     private var outbounds: [SessionID: SessionOutbound] = [:]
 

@@ -1,0 +1,134 @@
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// OR-Map Merkle sync (protocol.md §6.6.4): the map's root and buckets assembled from its
+/// partitions, the entries of a leaf or of named keys, and the entries an offline client
+/// pushes back (checked for clock drift and the map's schema, routed to their partitions'
+/// owners, merged, journaled and stored).
+public struct ORMapSyncHandler: Sendable {
+    let maps: MapDirectory
+    let mapKinds: MapKindRecorder
+    let clocks: TenantClocks
+    /// The node's wall clock.
+    let clock: NodeClock
+    let maxClockDrift: Duration
+    let policies: TenantPolicies
+    let partitionTable: CurrentPartitionTable
+    let peers: (any PartitionPeers)?
+    let journal: EventJournal
+    let durability: any DurabilityPipeline
+    let metrics: DataPlaneMetrics
+    let replies: ErrorReplies
+
+    public init(
+        maps: MapDirectory, mapKinds: MapKindRecorder, clocks: TenantClocks, clock: NodeClock, maxClockDrift: Duration, policies: TenantPolicies,
+        partitionTable: CurrentPartitionTable, peers: (any PartitionPeers)?, journal: EventJournal, durability: any DurabilityPipeline,
+        metrics: DataPlaneMetrics
+    ) {
+        self.maps = maps
+        self.mapKinds = mapKinds
+        self.clocks = clocks
+        self.clock = clock
+        self.maxClockDrift = maxClockDrift
+        self.policies = policies
+        self.partitionTable = partitionTable
+        self.peers = peers
+        self.journal = journal
+        self.durability = durability
+        self.metrics = metrics
+        self.replies = ErrorReplies(metrics: metrics)
+    }
+
+    func syncInit(_ request: ORMapSyncInit, context: RequestContext, out: SessionOutbound) async {
+        let store = maps.existingStore(tenant: context.tenant, name: request.mapName)
+        if let store, await store.kind == .lww {
+            replies.send(.make(.badRequest, "map '\(request.mapName)' is an LWW map", details: ["mapName": .string(request.mapName)]), to: out)
+            return
+        }
+        let root = await store?.orRootHash() ?? 0
+        out.send(.ormapSyncRespRoot(ORMapSyncRespRoot(mapName: request.mapName, rootHash: root, timestamp: clocks.clock(for: context.tenant).now())))
+    }
+
+    func bucket(_ request: ORMapMerkleReqBucket, context: RequestContext, out: SessionOutbound) async {
+        if let store = maps.existingStore(tenant: context.tenant, name: request.mapName) {
+            out.send(await store.orBucket(path: request.path))
+        } else {
+            out.send(.ormapSyncRespBuckets(ORMapSyncRespBuckets(mapName: request.mapName, path: request.path, buckets: WireDictionary([]))))
+        }
+    }
+
+    func diff(_ request: ORMapDiffRequest, context: RequestContext, out: SessionOutbound) async {
+        let entries = await maps.existingStore(tenant: context.tenant, name: request.mapName)?.orEntries(keys: request.keys)
+        out.send(.ormapDiffResponse(ORMapDiffResponse(mapName: request.mapName, entries: entries ?? [])))
+    }
+
+    func pushDiff(_ push: ORMapPushDiff, context: RequestContext, out: SessionOutbound) async {
+        // The clock-drift rule holds here as for ops: a record (or a removed tag) stamped too
+        // far ahead refuses the push.
+        let latestMillis = WritePath.latestAcceptedMillis(nowMillis: clock.nowMillis(), maxDrift: maxClockDrift)
+        for entry in push.entries {
+            let ahead = entry.records.first { $0.timestamp.millis > latestMillis }?.timestamp.millis
+                ?? entry.tombstones.lazy.compactMap { Timestamp($0)?.millis }.first { $0 > latestMillis }
+            if let ahead {
+                replies.send(.make(
+                    .badRequest, "timestamp \(ahead) of key '\(entry.key)' is further ahead of the server's clock than the allowed drift",
+                    details: ["mapName": .string(push.mapName), "field": "timestamp"]), to: out)
+                return
+            }
+        }
+        // The values a client pushes after being offline are writes too: the map's schema
+        // applies (tombstones are never checked). Strict refuses the whole push.
+        if let policy = await policies.schema(context.tenant, map: push.mapName) {
+            for entry in push.entries {
+                for record in entry.records {
+                    guard let violation = policy.schema.validate(record.value) else { continue }
+                    metrics.schemaViolation(mode: policy.enforcement.rawValue)
+                    guard policy.enforcement == .strict else { continue }
+                    out.send(.errorMessage(.make(
+                        .schemaViolation, "value of key '\(entry.key)' violates schema version \(policy.version) of map '\(push.mapName)': \(violation.message)",
+                        details: ["mapName": .string(push.mapName), "path": .string(violation.pointer), "schemaVersion": .int(Int64(policy.version))])))
+                    return
+                }
+            }
+        }
+        // Routed entry by entry, as ops are: entries of partitions owned elsewhere go to their
+        // owners first; nothing is merged here unless every owner took its share.
+        var entries = push.entries
+        let router = partitionTable.router
+        if !router.ownsEverything || !maps.unloaded.isEmpty {
+            var remote: [NodeID: [ORMapEntry]] = [:]
+            entries = []
+            for entry in push.entries {
+                let partition = PartitionFunction.partition(forKey: entry.key, tenantID: context.tenant.rawValue)
+                if case .remote(let owner) = router.route(partition: partition) {
+                    remote[owner, default: []].append(entry)
+                } else if maps.unloaded.contains(partition) {
+                    return replies.send(WritePath.notLoaded(partition), to: out)
+                } else {
+                    entries.append(entry)
+                }
+            }
+            for (owner, share) in remote.sorted(by: { $0.key < $1.key }) {
+                guard let peers = peers, let outcome = try? await peers.pushORMapEntries(share, mapName: push.mapName, on: owner, context: context) else {
+                    return replies.send(WritePath.unreachable(owner), to: out)
+                }
+                if !outcome.success {
+                    out.send(.errorMessage(.make(outcome.code ?? .badRequest, outcome.error ?? "rejected", details: ["mapName": .string(push.mapName)])))
+                    return
+                }
+            }
+        }
+        // An empty push creates no map.
+        guard !entries.isEmpty else { return }
+        let store = maps.store(tenant: context.tenant, name: push.mapName)
+        await mapKinds.settle(store, proposing: .orMap)
+        let result = await store.pushDiff(entries, writer: out.id, nowMillis: clock.nowMillis())
+        if let rejected = result.outcomes.first(where: { !$0.success }) {
+            out.send(.errorMessage(.make(rejected.code ?? .badRequest, rejected.error ?? "rejected", details: ["mapName": .string(push.mapName)])))
+            return
+        }
+        journal.append(result.journal, mapName: push.mapName, tenant: context.tenant)
+        if !result.changedRecords.isEmpty { _ = await durability.enqueue(result.changedRecords) }
+    }
+}

@@ -1,0 +1,42 @@
+import Tenancy
+import TopGunWire
+
+/// Live queries (protocol.md §6.6.5): `QUERY_SUB` answers with a bounded `QUERY_RESP` and
+/// keeps the query live (its further result pages follow as the client reads);
+/// `QUERY_UNSUB` ends it. Each live query counts against the tenant's subscriptions quota.
+public struct QueryHandler: Sendable {
+    let maps: MapDirectory
+    let policies: TenantPolicies
+    let resultPageBytes: Int
+    let clock: NodeClock
+    let replies: ErrorReplies
+
+    public init(maps: MapDirectory, policies: TenantPolicies, resultPageBytes: Int, clock: NodeClock, metrics: DataPlaneMetrics) {
+        self.maps = maps
+        self.policies = policies
+        self.resultPageBytes = resultPageBytes
+        self.clock = clock
+        self.replies = ErrorReplies(metrics: metrics)
+    }
+
+    func subscribe(_ sub: QuerySub, context: RequestContext, session: inout SessionState) async {
+        let out = session.outbound
+        // A re-subscription under the same id replaces the query and counts once.
+        if let refusal = await policies.acquireSubscription(context.tenant, session: out.id, key: "query:" + sub.queryId) {
+            return replies.refused(refusal, to: out)
+        }
+        let id = MapDirectory.MapID(tenant: context.tenant, name: sub.mapName)
+        let store = maps.store(tenant: context.tenant, name: sub.mapName)
+        let morePages = await store.subscribe(sub, outbound: out, nowMillis: clock.nowMillis(), pageBytes: resultPageBytes)
+        session.touchedMaps[id] = store
+        session.queryMaps[sub.queryId] = id
+        if morePages { session.sendRemainingPages(of: sub.queryId, from: store, pageBytes: resultPageBytes) }
+    }
+
+    func unsubscribe(_ unsub: QueryUnsub, session: inout SessionState) async {
+        let out = session.outbound
+        guard let id = session.queryMaps.removeValue(forKey: unsub.queryId) else { return }
+        policies.releaseSubscription(session: out.id, key: "query:" + unsub.queryId)
+        if let store = session.touchedMaps[id] { await store.unsubscribe(queryId: unsub.queryId, session: out.id) }
+    }
+}
