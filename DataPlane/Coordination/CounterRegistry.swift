@@ -5,19 +5,8 @@ import TopGunWire
 /// PN counters of a node, keyed by tenant and name (protocol.md §6.6.8). States arrive in
 /// either spelling and leave in both, so old and new clients understand them.
 public actor CounterRegistry {
-    struct CounterKey: Hashable {
-        var tenant: TenantID
-        var name: String
-
-        /// Names compare byte for byte, as the client's JavaScript strings do (two
-        /// canonically equivalent names are two counters, and two rows in storage).
-        static func == (lhs: CounterKey, rhs: CounterKey) -> Bool { lhs.tenant == rhs.tenant && lhs.name.hasSameUTF8(as: rhs.name) }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(tenant)
-            hasher.combine(name)
-        }
-    }
+    /// A counter of a tenant.
+    typealias CounterKey = TenantScopedName
 
     /// The storage namespace of counters: `StoredValue.counter` rows use it as their map
     /// name (the row kind keeps them apart from a map of the same name).

@@ -15,19 +15,8 @@ public struct LockTable: Sendable {
         public var requestId: String
     }
 
-    public struct LockName: Hashable, Sendable {
-        public var tenant: TenantID
-        public var name: String
-
-        /// Names compare byte for byte, as the client's JavaScript strings do (two
-        /// canonically equivalent names are two locks).
-        public static func == (lhs: LockName, rhs: LockName) -> Bool { lhs.tenant == rhs.tenant && lhs.name.hasSameUTF8(as: rhs.name) }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(tenant)
-            hasher.combine(name)
-        }
-    }
+    /// A lock of a tenant.
+    public typealias LockName = TenantScopedName
 
     struct Holder: Sendable {
         var owner: Owner

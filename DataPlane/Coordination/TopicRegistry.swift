@@ -5,19 +5,8 @@ import TopGunWire
 /// Pub/sub topics of a node, keyed by tenant: a message goes to every subscriber of the
 /// topic except the publisher's own connection (protocol.md §6.6.7).
 public actor TopicRegistry {
-    public struct TopicKey: Hashable, Sendable {
-        var tenant: TenantID
-        var topic: String
-
-        /// Names compare byte for byte, as the client's JavaScript strings do (two
-        /// canonically equivalent names are two topics).
-        public static func == (lhs: TopicKey, rhs: TopicKey) -> Bool { lhs.tenant == rhs.tenant && lhs.topic.hasSameUTF8(as: rhs.topic) }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(tenant)
-            hasher.combine(topic)
-        }
-    }
+    /// A topic of a tenant.
+    public typealias TopicKey = TenantScopedName
 
     /// Most topics one connection may subscribe to.
     public static let maxSubscriptionsPerSession = 100
@@ -47,7 +36,7 @@ public actor TopicRegistry {
     }
 
     public func subscribe(_ topic: String, tenant: TenantID, outbound: SessionOutbound) -> SubscribeResult {
-        let key = TopicKey(tenant: tenant, topic: topic)
+        let key = TopicKey(tenant: tenant, name: topic)
         var topics = topicsBySession[outbound.id] ?? []
         if !topics.contains(key) && topics.count >= Self.maxSubscriptionsPerSession { return .tooManySubscriptions }
         topics.insert(key)
@@ -57,7 +46,7 @@ public actor TopicRegistry {
     }
 
     public func unsubscribe(_ topic: String, tenant: TenantID, session: SessionID) {
-        let key = TopicKey(tenant: tenant, topic: topic)
+        let key = TopicKey(tenant: tenant, name: topic)
         topicsBySession[session]?.remove(key)
         subscribers[key]?.removeValue(forKey: session)
         if subscribers[key]?.isEmpty == true { subscribers.removeValue(forKey: key) }
@@ -66,7 +55,7 @@ public actor TopicRegistry {
     /// Delivers to every other subscriber; returns how many received it.
     @discardableResult
     public func publish(_ topic: String, data: DataValue, tenant: TenantID, publisher: SessionID, nowMillis: Int64) -> Int {
-        guard let targets = subscribers[TopicKey(tenant: tenant, topic: topic)] else { return 0 }
+        guard let targets = subscribers[TopicKey(tenant: tenant, name: topic)] else { return 0 }
         let message = TopGunMessage.topicMessage(TopicMessage(topic: topic, data: data, publisherId: publisher.description, timestamp: nowMillis))
         let bytes = WireCodec().encode(message)
         var delivered = 0

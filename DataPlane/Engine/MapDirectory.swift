@@ -5,21 +5,8 @@ import TopGunCore
 /// Finds (or creates) the store of a map of a tenant. Maps are keyed by tenant first, so
 /// two tenants using the same map name never share one.
 public final class MapDirectory: Sendable {
-    public struct MapID: Hashable, Sendable {
-        public var tenant: TenantID
-        public var name: String
-
-        /// Map names compare byte for byte, as the client and storage compare them (two
-        /// canonically equivalent names are two maps).
-        public static func == (lhs: MapID, rhs: MapID) -> Bool {
-            lhs.tenant == rhs.tenant && lhs.name.hasSameUTF8(as: rhs.name)
-        }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(tenant)
-            hasher.combine(name)
-        }
-    }
+    /// A map of a tenant.
+    public typealias MapID = TenantScopedName
 
     private let stores = Mutex<[MapID: MapStore]>([:])
     /// Deleted tenants, whose maps are never registered again (a deletion is final).

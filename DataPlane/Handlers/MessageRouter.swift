@@ -3,7 +3,8 @@ import TopGunWire
 
 /// Hands an authenticated message to the handler of its domain (protocol.md §6.6), and
 /// nothing else: each domain's rules live in its handler, with the collaborators it uses.
-public struct MessageRouter: Sendable {
+/// A class, made once per node and shared by every connection.
+public final class MessageRouter: Sendable {
     public struct Handlers: Sendable {
         public var writes: WriteHandler
         public var lwwSync: LWWSyncHandler

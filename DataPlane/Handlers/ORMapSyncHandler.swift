@@ -1,3 +1,4 @@
+import Logging
 import Tenancy
 import TopGunCore
 import TopGunWire
@@ -19,12 +20,13 @@ public struct ORMapSyncHandler: Sendable {
     let journal: EventJournal
     let durability: any DurabilityPipeline
     let metrics: DataPlaneMetrics
+    let schemas: SchemaGate
     let replies: ErrorReplies
 
     public init(
         maps: MapDirectory, mapKinds: MapKindRecorder, clocks: TenantClocks, clock: NodeClock, maxClockDrift: Duration, policies: TenantPolicies,
         partitionTable: CurrentPartitionTable, peers: (any PartitionPeers)?, journal: EventJournal, durability: any DurabilityPipeline,
-        metrics: DataPlaneMetrics
+        metrics: DataPlaneMetrics, logger: Logger
     ) {
         self.maps = maps
         self.mapKinds = mapKinds
@@ -37,6 +39,7 @@ public struct ORMapSyncHandler: Sendable {
         self.journal = journal
         self.durability = durability
         self.metrics = metrics
+        self.schemas = SchemaGate(metrics: metrics, logger: logger)
         self.replies = ErrorReplies(metrics: metrics)
     }
 
@@ -82,13 +85,9 @@ public struct ORMapSyncHandler: Sendable {
         if let policy = await policies.schema(context.tenant, map: push.mapName) {
             for entry in push.entries {
                 for record in entry.records {
-                    guard let violation = policy.schema.validate(record.value) else { continue }
-                    metrics.schemaViolation(mode: policy.enforcement.rawValue)
-                    guard policy.enforcement == .strict else { continue }
-                    out.send(.errorMessage(.make(
-                        .schemaViolation, "value of key '\(entry.key)' violates schema version \(policy.version) of map '\(push.mapName)': \(violation.message)",
-                        details: ["mapName": .string(push.mapName), "path": .string(violation.pointer), "schemaVersion": .int(Int64(policy.version))])))
-                    return
+                    if let rejection = schemas.check(record.value, policy: policy, map: push.mapName, tenant: context.tenant) {
+                        return replies.send(rejection.errorMessage(key: entry.key), to: out)
+                    }
                 }
             }
         }

@@ -238,37 +238,19 @@ public struct WritePath: Sendable {
         return refusal.errorMessage
     }
 
-    /// Applies the map's schema to the values of `indices` (tombstones are never checked):
-    /// `strict` rejects a violating op for good, `warn` counts and logs it. Returns the ops
-    /// that go on to the map.
+    /// Applies the map's schema to the values of `indices` (`SchemaGate`): a rejected op is
+    /// refused for good. Returns the ops that go on to the map.
     func checkSchema(
         _ policy: TenantPolicies.SchemaPolicy, ops: [ClientOp], indices: [Int], map: String, tenant: TenantID, outcomes: inout [OpOutcome]
     ) -> [Int] {
-        var kept: [Int] = []
-        kept.reserveCapacity(indices.count)
-        for index in indices {
-            let op = ops[index]
-            guard let value = op.record?.value ?? op.orRecord?.value, let violation = policy.schema.validate(value) else {
-                kept.append(index)
-                continue
-            }
-            switch policy.enforcement {
-            case .strict:
-                metrics.schemaViolation(mode: "strict")
-                outcomes[index] = .rejected(
-                    .schemaViolation,
-                    "value violates schema version \(policy.version) of map '\(map)' at \(violation.pointer.isEmpty ? "/" : violation.pointer): \(violation.message)")
-            case .warn:
-                metrics.schemaViolation(mode: "warn")
-                logger.notice("schema violation accepted (warn mode)", metadata: [
-                    "tenant": "\(tenant)", "map": "\(map)", "version": "\(policy.version)", "path": "\(violation.pointer)",
-                ])
-                kept.append(index)
-            case .off:
-                kept.append(index)
-            }
+        let gate = SchemaGate(metrics: metrics, logger: logger)
+        return indices.filter { index in
+            guard let value = ops[index].record?.value ?? ops[index].orRecord?.value,
+                let rejection = gate.check(value, policy: policy, map: map, tenant: tenant)
+            else { return true }
+            outcomes[index] = rejection.opOutcome
+            return false
         }
-        return kept
     }
 
     /// Whether an op only removes (a tombstone or an OR-Map tag removal).

@@ -1,3 +1,4 @@
+import TopGunWire
 import Foundation
 import Hummingbird
 import Logging

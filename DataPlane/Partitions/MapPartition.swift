@@ -6,8 +6,9 @@ import TopGunCore
 /// (`MerkleHashes.summing`); its query results are read across its parts.
 ///
 /// A map holds LWW records or OR-Map entries, never both (`MapKind`); the part of the other
-/// kind stays empty.
-struct MapPartition: Sendable {
+/// kind stays empty. A class, owned by its map's actor alone: a part is reached by reference
+/// on every op, never copied (a copy would retain each of its tables).
+final class MapPartition {
     let partition: Int
     var lww = LWWMap()
     /// Reports its leaf changes: the map keeps its whole tree's hashes from them.
@@ -20,7 +21,7 @@ struct MapPartition: Sendable {
 
 /// A map's parts by partition, allocated as keys arrive: a small map touches a few of the
 /// 271 partitions and pays for those only.
-struct PartitionParts: Sendable {
+struct PartitionParts {
     /// Position in `parts` of each partition's part; -1 when absent.
     private var positions = [Int16](repeating: -1, count: PartitionFunction.partitionCount)
     private(set) var parts: ContiguousArray<MapPartition> = []
@@ -32,34 +33,36 @@ struct PartitionParts: Sendable {
         return position < 0 ? nil : parts[Int(position)]
     }
 
-    /// Runs `body` on the part of `partition` in place, creating it when absent.
-    mutating func update<Result>(_ partition: Int, _ body: (inout MapPartition) throws -> Result) rethrows -> Result {
-        var position = Int(positions[partition])
-        if position < 0 {
-            position = parts.count
-            parts.append(MapPartition(partition: partition))
-            positions[partition] = Int16(position)
-        }
-        return try body(&parts[position])
-    }
-
-    /// Runs `body` on the part of `partition` in place, when there is one.
-    mutating func updateIfPresent<Result>(_ partition: Int, _ body: (inout MapPartition) throws -> Result) rethrows -> Result? {
+    /// The part of `partition`, created when absent.
+    mutating func part(_ partition: Int) -> MapPartition {
         let position = Int(positions[partition])
-        guard position >= 0 else { return nil }
-        return try body(&parts[position])
+        if position >= 0 { return parts[position] }
+        let part = MapPartition(partition: partition)
+        positions[partition] = Int16(parts.count)
+        parts.append(part)
+        return part
     }
 
-    /// Reads the part of `partition` in place (no copy of it), when there is one.
-    func read<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result? {
+    /// Runs `body` on the part of `partition`, creating it when absent.
+    mutating func update<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result {
+        try body(part(partition))
+    }
+
+    /// Runs `body` on the part of `partition`, when there is one.
+    func updateIfPresent<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result? {
         let position = Int(positions[partition])
         guard position >= 0 else { return nil }
         return try body(parts[position])
     }
 
-    /// Runs `body` on every part in place.
-    mutating func updateEach(_ body: (inout MapPartition) throws -> Void) rethrows {
-        for index in parts.indices { try body(&parts[index]) }
+    /// Reads the part of `partition`, when there is one.
+    func read<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result? {
+        try updateIfPresent(partition, body)
+    }
+
+    /// Runs `body` on every part.
+    func updateEach(_ body: (MapPartition) throws -> Void) rethrows {
+        for part in parts { try body(part) }
     }
 
     /// Takes the part of `partition` out (nil when absent).

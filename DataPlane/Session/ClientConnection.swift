@@ -15,7 +15,10 @@ import TopGunWire
 ///
 /// A bad frame never ends the connection by itself: it gets a typed `ERROR` and the loop
 /// goes on. Nothing here can crash the process or touch another connection.
-public struct ClientConnection: Sendable {
+///
+/// A class, made once per node: every connection's task holds one reference to it, not a
+/// copy of everything it holds.
+public final class ClientConnection: Sendable {
     let configuration: DataPlaneConfiguration
     let authenticator: any Authenticator
     let sessions: SessionRegistry

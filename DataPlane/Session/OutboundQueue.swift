@@ -1,3 +1,4 @@
+import TopGunWire
 import NIOCore
 
 /// The frames one connection has produced and its socket has not taken yet, bounded in

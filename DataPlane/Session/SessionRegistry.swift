@@ -1,3 +1,4 @@
+import TopGunWire
 import Synchronization
 import Tenancy
 

@@ -42,35 +42,15 @@ public final class PostgresServerStorage: ServerStorage {
         connectTimeout: Duration = .seconds(5),
         logger: Logger = Logger(label: "topgun.storage.postgres")
     ) {
+        self.init(endpoint: endpoint, maximumConnections: maximumConnections, connectTimeout: connectTimeout, rowsPerStatement: 20_000, logger: logger)
+    }
+
+    /// The same, splitting batches into statements of at most `rowsPerStatement` rows (tests).
+    convenience init(endpoint: PostgresEndpoint, maximumConnections: Int, connectTimeout: Duration, rowsPerStatement: Int, logger: Logger) {
         self.init(
             client: endpoint.clientConfiguration(connectTimeout: connectTimeout, maximumConnections: max(1, maximumConnections)),
             probe: { try endpoint.connectionConfiguration(connectTimeout: connectTimeout) },
-            description: endpoint.description, connectTimeout: connectTimeout, rowsPerStatement: 20_000, logger: logger)
-    }
-
-    /// The same, from a `PostgresConnectionURL` (no TLS).
-    public convenience init(
-        url: PostgresConnectionURL,
-        maximumConnections: Int = 4,
-        connectTimeout: Duration = .seconds(5),
-        logger: Logger = Logger(label: "topgun.storage.postgres")
-    ) {
-        self.init(url: url, maximumConnections: maximumConnections, connectTimeout: connectTimeout, rowsPerStatement: 20_000, logger: logger)
-    }
-
-    convenience init(url: PostgresConnectionURL, maximumConnections: Int, connectTimeout: Duration, rowsPerStatement: Int, logger: Logger) {
-        var configuration = url.clientConfiguration
-        configuration.options.maximumConnections = max(1, maximumConnections)
-        configuration.options.connectTimeout = connectTimeout
-        self.init(
-            client: configuration,
-            probe: {
-                var probe = url.connectionConfiguration
-                probe.options.connectTimeout = .nanoseconds(connectTimeout.components.seconds * 1_000_000_000
-                    + connectTimeout.components.attoseconds / 1_000_000_000)
-                return probe
-            },
-            description: url.description, connectTimeout: connectTimeout, rowsPerStatement: rowsPerStatement, logger: logger)
+            description: endpoint.description, connectTimeout: connectTimeout, rowsPerStatement: rowsPerStatement, logger: logger)
     }
 
     private init(

@@ -1,3 +1,4 @@
+import TopGunWire
 import Logging
 import Metadata
 import Tenancy

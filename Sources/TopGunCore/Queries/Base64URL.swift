@@ -1,5 +1,8 @@
-/// base64url without padding (RFC 4648 §5), small enough not to need Foundation.
-enum Base64URL {
+/// base64url without padding (RFC 4648 §5; JWTs use it so, RFC 7515 §2): the one codec of
+/// the project, for JWT parts, shown-once secrets, query cursors and sync positions. Reads
+/// strictly (the alphabet only, no padding, unused bits zero), so every byte string has one
+/// encoding. Small enough not to need Foundation.
+public enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     private static let reverse: [UInt8] = {
@@ -8,7 +11,8 @@ enum Base64URL {
         return table
     }()
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        let bytes = Array(bytes)
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
         var index = 0
@@ -31,8 +35,9 @@ enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// nil for characters outside the alphabet, padding, or an impossible length.
-    static func decode(_ text: String) -> [UInt8]? {
+    /// nil for characters outside the alphabet (standard base64's `+` and `/`, and padding,
+    /// included) or an impossible length.
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let symbols = Array(text.utf8)
         guard symbols.count % 4 != 1 else { return nil }
         var out: [UInt8] = []

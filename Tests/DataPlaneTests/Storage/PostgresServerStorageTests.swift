@@ -1,28 +1,17 @@
 @testable import DataPlane
+import Metadata
 import Testing
 
 extension StorageTests {
-    /// What is particular to the PostgreSQL storage: its URL, and failing fast and clearly when
-    /// the server is not there.
+    /// What is particular to the PostgreSQL storage: failing fast and clearly when the server is
+    /// not there (its URL is `PostgresEndpoint`'s, tested with the metadata store).
     @Suite("PostgresServerStorage")
     struct PostgresServerStorageTests {
-        @Test func parsesConnectionURLs() throws {
-            let url = try PostgresConnectionURL("postgres://postgres@127.0.0.1:55432/topgun_test")
-            #expect(url == PostgresConnectionURL(host: "127.0.0.1", port: 55432, username: "postgres", database: "topgun_test"))
-            let withPassword = try PostgresConnectionURL("postgresql://app:s%40cret@db.internal/records?sslmode=disable")
-            #expect(withPassword.password == "s@cret")
-            #expect(withPassword.port == 5432)
-            #expect(withPassword.description == "postgres://app:***@db.internal:5432/records")
-            for bad in ["mysql://u@h/db", "postgres://h/db", "postgres://u@h", "postgres://u@h/db?sslmode=require", "not a url"] {
-                #expect(throws: StorageError.self) { try PostgresConnectionURL(bad) }
-            }
-        }
-
         @Test(.timeLimit(.minutes(1)))
         func prepareFailsFastWhenNothingListens() async throws {
             // Port 9 (discard) on loopback: nothing listens there.
             let storage = PostgresServerStorage(
-                url: PostgresConnectionURL(host: "127.0.0.1", port: 9, username: "postgres", database: "none"),
+                endpoint: PostgresEndpoint(host: "127.0.0.1", port: 9, username: "postgres", database: "none", tls: .disable),
                 connectTimeout: .seconds(2), logger: quietLogger)
             let started = ContinuousClock.now
             await #expect {
@@ -42,7 +31,7 @@ extension StorageTests {
         @Test(.enabled(if: PostgresTestEnvironment.isIncluded), .timeLimit(.minutes(1)))
         func aMissingDatabaseFailsFastWithTheServersReason() async throws {
             let url = try PostgresTestEnvironment.url().with(database: "topgun_no_such_database")
-            let storage = PostgresServerStorage(url: url, connectTimeout: .seconds(2), logger: quietLogger)
+            let storage = PostgresServerStorage(endpoint: url, connectTimeout: .seconds(2), logger: quietLogger)
             await #expect {
                 try await storage.prepare()
             } throws: { error in

@@ -2,6 +2,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Metadata
 import Testing
 
 /// The PostgreSQL server the tests may use: `TOPGUN_TEST_POSTGRES_URL` (`ops/postgres start`
@@ -27,20 +28,20 @@ enum PostgresTestEnvironment {
         """
 
     /// The server's URL, or a recorded failure.
-    static func url() throws -> PostgresConnectionURL {
+    static func url() throws -> PostgresEndpoint {
         guard let urlText else {
             Issue.record(missingMessage)
             throw StorageError.unavailable("TOPGUN_TEST_POSTGRES_URL is not set")
         }
-        return try PostgresConnectionURL(urlText)
+        return try PostgresEndpoint(url: urlText)
     }
 }
 
 /// A database of its own for one test, created through a maintenance connection to the
 /// server's URL and dropped (with its connections) at the end.
 struct PostgresTestDatabase: Sendable {
-    let url: PostgresConnectionURL
-    let maintenanceURL: PostgresConnectionURL
+    let url: PostgresEndpoint
+    let maintenanceURL: PostgresEndpoint
 
     static func create() async throws -> PostgresTestDatabase {
         let server = try PostgresTestEnvironment.url()
@@ -62,8 +63,8 @@ struct PostgresTestDatabase: Sendable {
         try await Self.execute(sql, on: database.map { maintenanceURL.with(database: $0) } ?? maintenanceURL)
     }
 
-    static func execute(_ sql: String, on url: PostgresConnectionURL) async throws {
-        let connection = try await PostgresConnection.connect(configuration: url.connectionConfiguration, id: 1, logger: testLogger)
+    static func execute(_ sql: String, on url: PostgresEndpoint) async throws {
+        let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 1, logger: testLogger)
         do {
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
         } catch {

@@ -47,7 +47,7 @@ enum StorageBackend: String, Sendable, CaseIterable, CustomTestStringConvertible
         case .postgres:
             let database = try await PostgresTestDatabase.create()
             let storage = PostgresServerStorage(
-                url: database.url, maximumConnections: 4, connectTimeout: .seconds(5),
+                endpoint: database.url, maximumConnections: 4, connectTimeout: .seconds(5),
                 rowsPerStatement: rowsPerStatement ?? 20_000, logger: quietLogger)
             do {
                 try await storage.prepare()

@@ -1,5 +1,4 @@
 import TopGunCore
-import TopGunWire
 
 /// The project's error codes on the wire (protocol.md §15).
 public enum WireErrorCode: Int64, Sendable {
@@ -40,7 +39,7 @@ public enum CloseCode: UInt16, Sendable {
 
 extension ErrorMessage {
     /// An `ERROR` with one of the project's codes.
-    static func make(_ code: WireErrorCode, _ message: String, details: DataObject? = nil) -> ErrorMessage {
+    public static func make(_ code: WireErrorCode, _ message: String, details: DataObject? = nil) -> ErrorMessage {
         ErrorMessage(code: code.rawValue, message: message, details: details.map { .object($0) })
     }
 }
