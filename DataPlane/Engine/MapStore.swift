@@ -297,11 +297,12 @@ public actor MapStore {
         kind = .lww
         if newest.map({ op.pointee.record.unsafelyUnwrapped.timestamp > $0.pointee.record.unsafelyUnwrapped.timestamp }) ?? true { newest = op }
         // The one copy the map keeps.
-        let merge = parts.update(partition) { part in
-            part.lww.mergeReplacing(
-                key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped,
-                sequence: sequences.next(partition: partition, nowMillis: nowMillis))
-        }
+        // The part by reference, the merge called directly (not from a closure), so that it
+        // is inlined as it was before maps were split by partition.
+        let part = parts.part(partition)
+        let merge = part.lww.mergeReplacing(
+            key: op.pointee.key, hash: op.pointee.key.hashValue, record: op.pointee.record.unsafelyUnwrapped,
+            sequence: sequences.next(partition: partition, nowMillis: nowMillis))
         guard merge.merged else { return .applied }
         let isTombstone = op.pointee.record.unsafelyUnwrapped.isTombstone
         if collectingKeys { changedKeys.append((op.pointee.key, partition)) }

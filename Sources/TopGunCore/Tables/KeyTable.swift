@@ -153,9 +153,15 @@ public struct KeyTable<Value> {
         while count * 4 > capacity * 3 { capacity *= 2 }
         guard capacity != buckets.count else { return }
         var fresh = [UInt64](repeating: 0, count: capacity)
-        for (index, entry) in entries.enumerated() {
-            let bucket = Self.emptyBucket(for: entry.key.hash, in: fresh)
-            fresh[bucket] = Self.tag(entry.key.hash) << 32 | UInt64(index + 1)
+        // Each entry's hash is read in place: iterating the entries would copy each one,
+        // retaining and releasing its key and value, for every entry of the table.
+        entries.withUnsafeBufferPointer { entries in
+            guard let base = entries.baseAddress else { return }
+            for index in entries.indices {
+                let hash = (base + index).pointee.key.hash
+                let bucket = Self.emptyBucket(for: hash, in: fresh)
+                fresh[bucket] = Self.tag(hash) << 32 | UInt64(index + 1)
+            }
         }
         buckets = fresh
     }

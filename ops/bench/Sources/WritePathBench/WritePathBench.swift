@@ -12,13 +12,15 @@ import TopGunWire
 // network stack (WebSocket, syscalls, task switches); this figure moves only with the
 // write path's own code, and much less with the machine's noise.
 //
-// Usage: WritePathBench [seconds]   prints one JSON line.
+// Usage: WritePathBench [seconds] [new]   prints one JSON line; `new`: every put a new key
+// (what an initial load looks like) instead of the working set.
 
 @main
 enum WritePathBench {
     static func main() async {
         let seconds = CommandLine.arguments.count > 1 ? Double(CommandLine.arguments[1]) ?? 5 : 5
-        let connections = 50, keySpace = 100, opsPerBatch = 100
+        let newKeys = CommandLine.arguments.dropFirst(2).first == "new"
+        let connections = 50, keySpace: Int? = newKeys ? nil : 100, opsPerBatch = 100
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
         var frames = (0..<connections).map {
             BatchFrames(
@@ -49,9 +51,9 @@ enum WritePathBench {
         }
 
         // Fill the working set first, so every measured put replaces a record.
-        for _ in 0..<keySpace { await round() }
+        for _ in 0..<(keySpace ?? 0) { await round() }
         let records = await store.recordCount
-        guard records == connections * keySpace * opsPerBatch else { fatalError("expected a full working set, have \(records) records") }
+        guard newKeys || records == connections * (keySpace ?? 0) * opsPerBatch else { fatalError("expected a full working set, have \(records) records") }
 
         // Best of five rounds of `seconds / 5`: the round least disturbed by the machine.
         var best = 0.0
@@ -69,7 +71,7 @@ enum WritePathBench {
             best = max(best, Double(batches) / elapsed)
         }
         let line = String(
-            format: "{\"figure\": \"write_path_in_process\", \"batches_per_s\": %.1f, \"us_per_batch\": %.1f, \"puts_per_s\": %.1f, \"records\": %d, \"ack_bytes\": %d}",
+            format: "{\"figure\": \"write_path_in_process\", \"keys\": \"\(newKeys ? "new" : "working set")\", \"batches_per_s\": %.1f, \"us_per_batch\": %.1f, \"puts_per_s\": %.1f, \"records\": %d, \"ack_bytes\": %d}",
             best, 1e6 / best, best * Double(opsPerBatch), records, ackBytes / max(1, batch * connections))
         print(line)
     }
