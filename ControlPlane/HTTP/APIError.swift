@@ -18,7 +18,9 @@ public enum ProblemKind: String, Sendable, CaseIterable {
     case rateLimited = "rate-limited"
     case headerFieldsTooLarge = "request-header-fields-too-large"
     case internalError = "internal-error"
-    case notImplemented = "not-implemented"
+    /// A request method the server does not recognise at all (`FROB`): RFC 9110 §15.6.2 names
+    /// its status 501; the problem type is the contract's (`openapi.yaml`). Not a feature gap.
+    case unknownMethod = "not-implemented"
     case serviceUnavailable = "service-unavailable"
 
     public static let typeBase = "https://topgun.dev/problems/"
@@ -41,7 +43,7 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .rateLimited: "Too many requests"
         case .headerFieldsTooLarge: "Request header fields too large"
         case .internalError: "Internal server error"
-        case .notImplemented: "Not implemented"
+        case .unknownMethod: "Not implemented"
         case .serviceUnavailable: "Service unavailable"
         }
     }
@@ -61,7 +63,7 @@ public enum ProblemKind: String, Sendable, CaseIterable {
         case .rateLimited: .tooManyRequests
         case .headerFieldsTooLarge: .requestHeaderFieldsTooLarge
         case .internalError: .internalServerError
-        case .notImplemented: .notImplemented
+        case .unknownMethod: .notImplemented
         case .serviceUnavailable: .serviceUnavailable
         }
     }

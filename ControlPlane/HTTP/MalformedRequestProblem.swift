@@ -8,7 +8,7 @@ enum MalformedRequestProblem {
         let kind: ProblemKind =
             switch refusal.kind {
             case .headerFieldsTooLarge: .headerFieldsTooLarge
-            case .unknownMethod: .notImplemented
+            case .unknownMethod: .unknownMethod
             case .malformed: .validationFailed
             }
         // The request's own X-Request-Id was never parsed.

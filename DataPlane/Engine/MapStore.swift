@@ -190,13 +190,12 @@ public actor MapStore {
                 } else {
                     sequences.observe(partition: partition, sequence: sequence)
                 }
-                parts.update(partition) { _ = $0.lww.merge(key: stored.key.key, record: record, sequence: sequence) }
+                parts.part(partition).lww.merge(key: stored.key.key, record: record, sequence: sequence)
             case .orMap(let entry):
                 kind = kind ?? .orMap
-                parts.update(partition) { part in
-                    part.orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
-                    _ = part.orMap.takeLeafChanges()  // the whole is rebuilt (`orHashes` is nil)
-                }
+                let part = parts.part(partition)
+                part.orMap.mergeKey(entry.key, records: entry.records, tombstones: entry.tombstones)
+                _ = part.orMap.takeLeafChanges()  // the whole is rebuilt (`orHashes` is nil)
                 sequences.observe(partition: partition, sequence: stored.sequence)
             case .counter:
                 continue
@@ -351,8 +350,8 @@ public actor MapStore {
     /// Whether storage may hold a row for `key` (anything in memory, tombstones included).
     private func hasKey(_ key: String, partition: Int) -> Bool {
         switch kind {
-        case .lww: return parts.read(partition) { $0.lww.contains(HashedKey(key)) } ?? false
-        case .orMap: return parts.read(partition) { $0.orMap.hasState(forKey: key) } ?? false
+        case .lww: return parts[partition]?.lww.contains(HashedKey(key)) ?? false
+        case .orMap: return parts[partition]?.orMap.hasState(forKey: key) ?? false
         case nil: return false
         }
     }
@@ -384,7 +383,7 @@ public actor MapStore {
             let storageKey = StorageKey(tenant: tenant, mapName: name, key: key)
             switch kind {
             case .lww:
-                if let (record, sequence) = parts.read(partitionId, { $0.lww.sequencedRecord(forKey: key) }) ?? nil {
+                if let (record, sequence) = parts[partitionId]?.lww.sequencedRecord(forKey: key) {
                     records.append(StoredRecord(
                         key: storageKey, partition: partitionId, value: .lww(record), mayExistInStorage: !newKeys.contains(HashedKey(key)),
                         sequence: sequence))
@@ -392,7 +391,7 @@ public actor MapStore {
             case .orMap:
                 // OR-Map keys keep no sequence in memory (HTTP sync carries LWW maps only); the
                 // row still gets one, so that stored rows are ordered alike.
-                let entry = parts.read(partitionId) { $0.orMap.entry(forKey: key) } ?? ORMapEntry(key: key, records: [], tombstones: [])
+                let entry = parts[partitionId]?.orMap.entry(forKey: key) ?? ORMapEntry(key: key, records: [], tombstones: [])
                 records.append(StoredRecord(
                     key: storageKey, partition: partitionId, value: .orMap(entry), mayExistInStorage: !newKeys.contains(HashedKey(key)),
                     sequence: sequences.next(partition: partitionId, nowMillis: clock.nowMillis())))
@@ -408,9 +407,9 @@ public actor MapStore {
     /// The value a live query sees for `key`: nil when absent, deleted or expired.
     private func queryValue(forKey key: String, nowMillis: Int64) -> DataValue? {
         switch kind {
-        case .lww: return parts.read(partition(of: key)) { $0.lww.value(forKey: key, nowMillis: nowMillis) } ?? nil
+        case .lww: return parts[partition(of: key)]?.lww.value(forKey: key, nowMillis: nowMillis)
         case .orMap:
-            let values = parts.read(partition(of: key)) { $0.orMap.values(forKey: key, nowMillis: nowMillis) } ?? []
+            let values = parts[partition(of: key)]?.orMap.values(forKey: key, nowMillis: nowMillis) ?? []
             return values.isEmpty ? nil : .array(values)
         case nil: return nil
         }
@@ -624,11 +623,11 @@ public actor MapStore {
         // Moved out while the parts update it: a second reference would copy it.
         var whole = lwwHashes
         lwwHashes = nil
-        parts.updateEach { $0.lww.refreshTree(alsoUpdating: &whole) }
+        for part in parts.parts { part.lww.refreshTree(alsoUpdating: &whole) }
         if whole == nil {
             var partHashes: [MerkleHashes] = []
             partHashes.reserveCapacity(parts.parts.count)
-            parts.updateEach { partHashes.append($0.lww.merkleTree.hashes) }
+            for part in parts.parts { partHashes.append(part.lww.merkleTree.hashes) }
             whole = MerkleHashes.summing(partHashes)
         }
         lwwHashes = whole
@@ -646,7 +645,7 @@ public actor MapStore {
         if hashes.isNonEmptyLeaf(path) {
             // A leaf's keys lie in every partition: each part's tree knows its own.
             var records: [SyncLeafRecord] = []
-            parts.updateEach { part in
+            for part in parts.parts {
                 for key in part.lww.merkleTree.keys(inLeaf: path) {
                     if let record = part.lww.record(forKey: key) { records.append(SyncLeafRecord(key: key, record: record)) }
                 }
@@ -729,11 +728,9 @@ public actor MapStore {
     /// Changes the OR-Map part of `partition`, keeping the whole map's hashes current: a
     /// whole's leaf moves by exactly what that leaf of the part moved (leaves are sums).
     private func updateOR<Result>(partition: Int, _ body: (inout ORMap) -> Result) -> Result {
-        let (result, changes) = parts.update(partition) { part in
-            let result = body(&part.orMap)
-            return (result, part.orMap.takeLeafChanges())
-        }
-        for change in changes { orHashes?.adjustLeaf(change.leaf, from: change.before, to: change.after) }
+        let part = parts.part(partition)
+        let result = body(&part.orMap)
+        for change in part.orMap.takeLeafChanges() { orHashes?.adjustLeaf(change.leaf, from: change.before, to: change.after) }
         return result
     }
 
@@ -816,7 +813,7 @@ public actor MapStore {
         case .lww:
             // Through the whole: a part's tree is brought up to date only together with it.
             _ = lwwMerkleHashes()
-            return parts.updateIfPresent(partition) { $0.lww.merkleTree.hashes } ?? MerkleHashes()
+            return parts[partition]?.lww.merkleTree.hashes ?? MerkleHashes()
         case .orMap: return parts[partition]?.orMap.merkleTree.hashes ?? MerkleHashes()
         case nil: return MerkleHashes()
         }

@@ -19,7 +19,6 @@ public struct ORMapSyncHandler: Sendable {
     let peers: (any PartitionPeers)?
     let journal: EventJournal
     let durability: any DurabilityPipeline
-    let metrics: DataPlaneMetrics
     let schemas: SchemaGate
     let replies: ErrorReplies
 
@@ -38,7 +37,6 @@ public struct ORMapSyncHandler: Sendable {
         self.peers = peers
         self.journal = journal
         self.durability = durability
-        self.metrics = metrics
         self.schemas = SchemaGate(metrics: metrics, logger: logger)
         self.replies = ErrorReplies(metrics: metrics)
     }

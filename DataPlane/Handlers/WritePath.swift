@@ -18,7 +18,8 @@ public struct WritePath: Sendable {
     let maxClockDrift: Duration
     let usage: UsageMeter
     let metrics: DataPlaneMetrics
-    let logger: Logger
+    /// The map's schema on every written value.
+    let schemas: SchemaGate
 
     /// Longest accepted key and map name, in UTF-8 bytes.
     public static let maxKeyBytes = 1024
@@ -57,7 +58,7 @@ public struct WritePath: Sendable {
         self.maxClockDrift = maxClockDrift
         self.usage = usage
         self.metrics = metrics
-        self.logger = logger
+        self.schemas = SchemaGate(metrics: metrics, logger: logger)
     }
 
     public func apply(_ ops: [ClientOp], batchConcern: WriteConcern?, context: RequestContext, writer: SessionID?) async -> Outcome {
@@ -243,10 +244,9 @@ public struct WritePath: Sendable {
     func checkSchema(
         _ policy: TenantPolicies.SchemaPolicy, ops: [ClientOp], indices: [Int], map: String, tenant: TenantID, outcomes: inout [OpOutcome]
     ) -> [Int] {
-        let gate = SchemaGate(metrics: metrics, logger: logger)
-        return indices.filter { index in
+        indices.filter { index in
             guard let value = ops[index].record?.value ?? ops[index].orRecord?.value,
-                let rejection = gate.check(value, policy: policy, map: map, tenant: tenant)
+                let rejection = schemas.check(value, policy: policy, map: map, tenant: tenant)
             else { return true }
             outcomes[index] = rejection.opOutcome
             return false

@@ -70,7 +70,7 @@ public struct DataPlaneNode: Sendable {
             durability = MemoryOnlyDurability()
         }
         let endpoints = AdvertisedEndpoints()
-        let services = NodeComponents(
+        let components = NodeComponents(
             configuration: configuration, durability: durability, authenticator: authenticator, logger: logger, endpoints: endpoints,
             policies: TenantPolicies(metadata: metadata, logger: logger))
         var loaded = 0
@@ -78,12 +78,12 @@ public struct DataPlaneNode: Sendable {
         switch storage {
         case .persistent(let storage):
             // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
-            loaded = try await services.partitions.loadAll(from: storage, checkingTenantsIn: metadata, purge: services.tenantPurge, logger: logger)
+            loaded = try await components.partitions.loadAll(from: storage, checkingTenantsIn: metadata, purge: components.tenantPurge, logger: logger)
             measureStoredBytes = { try await storage.storedBytes() }
         case .memoryOnly:
-            measureStoredBytes = { [maps = services.maps] in await maps.storedBytes() }
+            measureStoredBytes = { [maps = components.maps] in await maps.storedBytes() }
         }
-        let purger = TenantPurger(purge: services.tenantPurge, logger: logger)
+        let purger = TenantPurger(purge: components.tenantPurge, logger: logger)
         logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
         var storageProbe: StorageProbe?
         if case .persistent(let storage) = storage {
@@ -93,8 +93,8 @@ public struct DataPlaneNode: Sendable {
         readiness.markLoaded()
         let host = configuration.host
         let application = DataPlaneServer(
-            configuration: configuration, durability: durability, metrics: services.metrics, logger: logger, connection: services.clientConnection,
-            sync: services.httpSync, readiness: readiness
+            configuration: configuration, durability: durability, metrics: components.metrics, logger: logger, connection: components.clientConnection,
+            sync: components.httpSync, readiness: readiness
         ).application { port in
             let bound = Bound(port: port, webSocketURL: "ws://\(host):\(port)/ws", httpURL: "http://\(host):\(port)")
             endpoints.set(websocket: bound.webSocketURL, http: bound.httpURL)
@@ -106,26 +106,26 @@ public struct DataPlaneNode: Sendable {
         if let writeBehind { entries.append(Entry(service: writeBehind)) }
         entries.append(Entry(service: purger))
         if let storageProbe { entries.append(Entry(service: storageProbe)) }
-        entries.append(Entry(service: LockExpiryService(locks: services.locks)))
+        entries.append(Entry(service: LockExpiryService(locks: components.locks)))
         entries.append(Entry(service: StorageMeterService(
-            measure: measureStoredBytes, policies: services.policies, usage: services.usage,
+            measure: measureStoredBytes, policies: components.policies, usage: components.usage,
             interval: configuration.storageMeterInterval, logger: logger)))
         entries.append(Entry(
             service: MetadataFollower(
                 metadata: metadata, authenticator: authenticator,
-                control: metadata.map { SessionControl(metadata: $0, sessions: services.sessions, logger: logger, purger: purger) },
-                policies: services.policies,
+                control: metadata.map { SessionControl(metadata: $0, sessions: components.sessions, logger: logger, purger: purger) },
+                policies: components.policies,
                 logger: logger),
             successTerminationBehavior: .ignore))
         if let metadata {
             entries.append(Entry(service: UsageFlushService(
-                meter: services.usage, metadata: metadata, nodeId: configuration.nodeId, logger: logger,
-                beforeDrain: { [sessions = services.sessions] in sessions.meterBytesSent() })))
+                meter: components.usage, metadata: metadata, nodeId: configuration.nodeId, logger: logger,
+                beforeDrain: { [sessions = components.sessions] in sessions.meterBytesSent() })))
         }
         entries += alongside.map { Entry(service: $0) }
         entries.append(Entry(service: application))
         entries.append(Entry(service: SessionDrainService(
-            sessions: services.sessions, wait: min(configuration.closeTimeout + .milliseconds(250), configuration.shutdownTimeout * 3 / 10),
+            sessions: components.sessions, wait: min(configuration.closeTimeout + .milliseconds(250), configuration.shutdownTimeout * 3 / 10),
             logger: logger)))
         // Signalled first (services stop in reverse order): from here the stop has its bound.
         entries.append(Entry(service: ShutdownWatchdog(timeout: configuration.shutdownTimeout, logger: logger)))

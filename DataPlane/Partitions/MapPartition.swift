@@ -43,28 +43,6 @@ struct PartitionParts {
         return part
     }
 
-    /// Runs `body` on the part of `partition`, creating it when absent.
-    mutating func update<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result {
-        try body(part(partition))
-    }
-
-    /// Runs `body` on the part of `partition`, when there is one.
-    func updateIfPresent<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result? {
-        let position = Int(positions[partition])
-        guard position >= 0 else { return nil }
-        return try body(parts[position])
-    }
-
-    /// Reads the part of `partition`, when there is one.
-    func read<Result>(_ partition: Int, _ body: (MapPartition) throws -> Result) rethrows -> Result? {
-        try updateIfPresent(partition, body)
-    }
-
-    /// Runs `body` on every part.
-    func updateEach(_ body: (MapPartition) throws -> Void) rethrows {
-        for part in parts { try body(part) }
-    }
-
     /// Takes the part of `partition` out (nil when absent).
     @discardableResult
     mutating func remove(_ partition: Int) -> MapPartition? {

@@ -23,6 +23,7 @@ public struct MalformedRequest: Sendable, Equatable {
     public var status: HTTPResponseStatus {
         switch kind {
         case .headerFieldsTooLarge: .requestHeaderFieldsTooLarge
+        // RFC 9110 §15.6.2: the answer to a method the server does not recognise.
         case .unknownMethod: .notImplemented
         case .malformed: .badRequest
         }
