@@ -180,7 +180,8 @@ public struct WritePath: Sendable {
         let level = ops.indices.map { ops[$0].writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
         if persists, !records.isEmpty || level == .persisted {
-            let queued = await durability.enqueue(records)
+            let queued = await durability.enqueue(records, touching: Self.partitionsWithoutRecords(
+                ops, applied: groups.lazy.flatMap(\.indices).filter { outcomes[$0].success }, records: records, tenant: context.tenant))
             if level == .persisted { ticket = queued }
         }
         metrics.opsApplied.increment(by: ops.count)
@@ -204,6 +205,20 @@ public struct WritePath: Sendable {
         }
         let ack = OpAck(lastId: ops.last?.id ?? "unknown", achievedLevel: achieved, results: results)
         return Outcome(outcomes: outcomes, ticket: ticket, level: level, ack: ack, rejections: rejections)
+    }
+
+    /// The partitions a PERSISTED ack must also wait for beyond those of `records`: an op
+    /// that changed nothing (an idempotent re-send) waits for its partition's rows of the
+    /// first send. Looked up only when some applied op left no record of its own.
+    static func partitionsWithoutRecords(
+        _ ops: [ClientOp], applied: some Collection<Int>, records: [StoredRecord], tenant: TenantID
+    ) -> PartitionSet {
+        var partitions = PartitionSet()
+        guard records.count < applied.count else { return partitions }
+        for index in applied {
+            partitions.insert(PartitionFunction.partition(forKey: ops[index].key, tenantID: tenant.rawValue))
+        }
+        return partitions
     }
 
     /// The answer when the owner of some ops' partition cannot take them now.

@@ -1,4 +1,5 @@
 import Tenancy
+import TopGunCore
 
 /// The seam between the write path and storage: records go in, a ticket comes back, and
 /// the ticket tells when they are durable. `WriteBehindQueue` is the implementation;
@@ -9,10 +10,12 @@ public protocol DurabilityPipeline: Sendable {
     /// nothing to wait for.
     var needsRecords: Bool { get }
     /// Queues the new states of changed keys; returns a ticket covering everything queued
-    /// so far (an empty list returns the current tail, which is how an idempotent re-send
-    /// waits for the flush of the first send).
-    func enqueue(_ records: [StoredRecord]) async -> FlushTicket
-    /// Waits until everything up to `ticket` is committed; false on timeout.
+    /// so far in `partitions` (those of every op of the batch) and the records' own. An empty
+    /// list returns the current tail, which is how an idempotent re-send waits for the flush
+    /// of the first send.
+    func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket
+    /// Waits until everything up to `ticket` in its partitions is committed; false on
+    /// timeout, or when those rows will not be written by this node (a fenced partition).
     func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool
     /// Rows waiting for a flush, and whether the last flush succeeded (for `/ready`).
     func health() async -> DurabilityHealth
@@ -39,5 +42,12 @@ extension WriteBehindQueue: DurabilityPipeline {
     public func health() async -> DurabilityHealth {
         let status = self.status
         return DurabilityHealth(pending: status.pendingCount, isHealthy: status.isHealthy, lastError: status.lastError)
+    }
+}
+
+extension DurabilityPipeline {
+    /// Queues records whose own partitions are all the batch touched.
+    public func enqueue(_ records: [StoredRecord]) async -> FlushTicket {
+        await enqueue(records, touching: PartitionSet())
     }
 }

@@ -1,4 +1,5 @@
 import Tenancy
+import TopGunCore
 
 /// The durability of a node whose records live in its maps and nowhere else
 /// (`topgun dev --storage memory`): there is nothing to write, so a write is as durable as it
@@ -10,7 +11,7 @@ public struct MemoryOnlyDurability: DurabilityPipeline {
 
     public var needsRecords: Bool { false }
 
-    public func enqueue(_ records: [StoredRecord]) async -> FlushTicket { FlushTicket(sequence: 0) }
+    public func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket { FlushTicket(sequence: 0) }
 
     public func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool { true }
 

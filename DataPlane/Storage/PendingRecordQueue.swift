@@ -85,27 +85,34 @@ struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
         return taken
     }
 
-    /// Drops the queued entries whose record matches (a purged tenant's); the rest keep their
-    /// order. Returns how many were dropped.
+    /// Drops the queued entries whose record matches (a purged tenant's, a fenced
+    /// partition's); the rest keep their order. Returns the dropped entries.
     @discardableResult
-    mutating func removeAll(where shouldRemove: (StoredRecord) -> Bool) -> Int {
-        let kept = entries[head...].filter { !shouldRemove($0.record) }
-        let removed = count - kept.count
-        if removed > 0 { rebuild(kept) }
+    mutating func removeAll(where shouldRemove: (StoredRecord) -> Bool) -> [Entry] {
+        var kept: [Entry] = []
+        var removed: [Entry] = []
+        for entry in entries[head...] {
+            if shouldRemove(entry.record) { removed.append(entry) } else { kept.append(entry) }
+        }
+        if !removed.isEmpty { rebuild(kept) }
         return removed
     }
 
     /// Puts entries whose flush failed back among the queued ones, in first-ticket order.
     /// Where a newer write to the same row was queued meanwhile, that newer record (a
-    /// superset) replaces the old one, which keeps its place and first ticket.
-    mutating func putBack(_ failed: [Entry]) {
-        guard !failed.isEmpty else { return }
+    /// superset) replaces the old one, which keeps its place and first ticket. Returns the
+    /// queued entries that were replaced that way.
+    @discardableResult
+    mutating func putBack(_ failed: [Entry]) -> [Entry] {
+        guard !failed.isEmpty else { return [] }
         var failed = failed
         var superseded = Set<Int>()
+        var replaced: [Entry] = []
         for index in failed.indices {
             if let place = places[failed[index].record.identity] {
                 failed[index].record = Self.newer(entries[place - base].record, replacing: failed[index].record)
                 superseded.insert(place)
+                replaced.append(entries[place - base])
             }
         }
         // Both runs are sorted by first ticket: merge them.
@@ -126,6 +133,7 @@ struct PendingRecordQueue<Instant: Comparable & Sendable>: Sendable {
             pending = next.next()
         }
         rebuild(merged)
+        return replaced
     }
 
     private mutating func rebuild(_ newEntries: [Entry]) {

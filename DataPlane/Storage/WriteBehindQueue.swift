@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import Tenancy
+import TopGunCore
 
 /// Write-behind between the in-memory partitions and the `ServerStorage`: the heart of
 /// durability (design.md §3 step 6, §4).
@@ -16,7 +17,10 @@ import Tenancy
 /// to the storage, a timer, resuming callers.
 ///
 /// One queue serves every partition of a node: a group commit across partitions is what
-/// makes PERSISTED cheap (271 per-partition queues would mean many small transactions).
+/// makes PERSISTED cheap (271 per-partition queues would mean many small transactions). Its
+/// durability is kept per partition all the same: a ticket names the partitions it touched
+/// and resolves as soon as they are written, and a partition can be drained (`drain(partition:)`)
+/// or fenced (`fence`) on its own, which is what moving a partition to another node needs.
 ///
 /// Flushing happens while `run()` runs (a `Service`: at a graceful shutdown it drains, then
 /// returns) or while someone `drain`s. It is also the node's `DurabilityPipeline`.
@@ -57,13 +61,17 @@ public actor WriteBehindQueue: Service {
     /// to wait on. Suspends while the queue is full (back-pressure); a caller cancelled while
     /// suspended is admitted anyway, since its rows are already merged in memory.
     ///
+    /// `partitions` are those of every op of the batch, changed or not, so that an
+    /// idempotent re-send waits for the rows of its first send; the records' own partitions
+    /// are added. With neither, the ticket waits for every partition.
+    ///
     /// Records should be valid (`StoredRecord.validate()`): an invalid one is dropped here,
     /// with an error logged, because a row the database refuses would fail every group
     /// commit it is part of.
-    public func enqueue(_ records: [StoredRecord]) async -> FlushTicket {
+    public func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket {
         let records = Self.validRecords(records, logger: logger)
         let id = makeWaiterID()
-        switch machine.enqueue(records, id: id, now: clock.now) {
+        switch machine.enqueue(records, touching: partitions, id: id, now: clock.now) {
         case .admitted(let ticket, let wake):
             if wake { reconcile() }
             return ticket
@@ -105,7 +113,12 @@ public actor WriteBehindQueue: Service {
 
     /// Whether `ticket` is durable now, without waiting.
     public func isDurable(_ ticket: FlushTicket) -> Bool {
-        ticket <= machine.status.durableThrough
+        machine.isDurable(ticket) ?? false
+    }
+
+    /// Rows of `partition` queued or being flushed.
+    public func unwrittenCount(inPartition partition: Int) -> Int {
+        machine.unwrittenCount(inPartition: partition)
     }
 
     /// Deletes every row of `tenant` for good (a deleted tenant): its pending rows are dropped,
@@ -120,6 +133,52 @@ public actor WriteBehindQueue: Service {
         // flight has landed (and a failed one did not requeue the tenant's rows).
         for id in flights { await flushTasks[id]?.value }
         try await storage.deleteTenant(tenant)
+    }
+
+    // MARK: Partitions
+
+    /// Flushes `partition`'s rows now and returns true once none is queued, in flight or
+    /// waiting for room, or false when `timeout` passes first or the partition is fenced
+    /// meanwhile. Other partitions' rows ride along in the same group commits. Writes to the
+    /// partition should be stopped first (the router): a partition that keeps taking writes
+    /// may not drain before the timeout.
+    public func drain(partition: Int, timeout: Duration) async -> Bool {
+        let id = makeWaiterID()
+        activeDrains += 1
+        defer {
+            activeDrains -= 1
+            if activeDrains == 0 && !isRunning { stopTimer() }
+        }
+        return await withCheckedContinuation { continuation in
+            let now = clock.now
+            if let answer = machine.drain(partition: partition, id: id, deadline: now.advanced(by: timeout), now: now) {
+                continuation.resume(returning: answer)
+            } else {
+                drainWaiters[id] = continuation
+                reconcile()
+            }
+        }
+    }
+
+    /// Stops writing `partition`: another node owns it now, or owns it under a newer epoch.
+    /// Its pending rows are dropped, later rows of it too, and every acknowledgement still
+    /// waiting for one of them is released with "not durable" (the client sends the write
+    /// again, to the new owner). Returns once no flush that could still commit its rows is
+    /// under way, with the rows it dropped: merged states that the caller may hand to the new
+    /// owner (a CRDT merge there loses nothing). Idempotent; `unfence` undoes it.
+    public func fence(partition: Int) async -> [StoredRecord] {
+        let fence = machine.fence(partition, now: clock.now)
+        resume(fence.resumptions)
+        reconcile()
+        // A flush's task reports to the machine before it ends, so once it has ended the
+        // flight has landed, and its rows were either committed or left over.
+        for id in fence.flightsToAwait { await flushTasks[id]?.value }
+        return fence.dropped + machine.takeFencedLeftovers(partition)
+    }
+
+    /// This node writes `partition` again (it owns it again), from the next enqueue on.
+    public func unfence(partition: Int) {
+        machine.unfence(partition)
     }
 
     // MARK: Lifecycle

@@ -1,13 +1,17 @@
 import Tenancy
+import TopGunCore
 
 /// The logic of write-behind as a value: events in, actions out, no I/O and no clock of its
 /// own (postgres-nio's connection state machines are the model). `WriteBehindQueue` feeds it
 /// events and performs what it returns; tests drive it directly, instant by instant.
 ///
-/// Durability is a watermark over tickets. Every `enqueue` gets the next ticket; a queued row
-/// remembers the first ticket it covers (`PendingRecordQueue`). After a commit, every ticket
-/// below the oldest first ticket still queued or in flight is durable, so tickets resolve in
-/// order.
+/// Durability is a watermark over tickets, kept per partition. Every `enqueue` gets the next
+/// ticket, which names the partitions it touched; a queued row remembers the first ticket it
+/// covers (`PendingRecordQueue`), and each partition counts the first tickets of its rows not
+/// yet written (`UnwrittenTickets`). A ticket is durable once none of its partitions has an
+/// unwritten row at or below it. One flush still spans every partition (a group commit), but
+/// a partition can be drained, or fenced (its rows no longer written by this node), on its
+/// own, and a partition whose rows wait holds back only the acknowledgements that touched it.
 ///
 /// Up to `maxConcurrentFlushes` flushes run at once (a pipeline: while the database commits
 /// one batch, the next is encoded and sent), but a row is never in two of them: a row whose
@@ -36,7 +40,8 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         var durable: [(WaiterID, Bool)] = []
         /// Enqueues that waited for room, now admitted under these tickets.
         var admitted: [(WaiterID, FlushTicket)] = []
-        /// Drain waiters and whether the queue emptied.
+        /// Drain waiters (of the whole queue or of one partition) and whether what they
+        /// waited for was written.
         var drained: [(WaiterID, Bool)] = []
 
         var isEmpty: Bool { durable.isEmpty && admitted.isEmpty && drained.isEmpty }
@@ -62,20 +67,34 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         case suspend(wakeFlusher: Bool)
     }
 
+    /// What fencing a partition took away from the queue.
+    struct Fence: Equatable {
+        var resumptions: Resumptions
+        /// The partition's rows that were queued or waiting for room: merged in memory, never
+        /// to be written by this node.
+        var dropped: [StoredRecord]
+        /// Flushes carrying rows of the partition, which may still commit them; once they
+        /// have landed, `takeFencedLeftovers` returns those that did not.
+        var flightsToAwait: [FlushID]
+    }
+
     private struct DurabilityWaiter {
         var id: WaiterID
-        var ticket: UInt64
+        var ticket: FlushTicket
         var deadline: Instant
     }
 
     private struct BlockedEnqueue {
         var id: WaiterID
         var records: [StoredRecord]
+        var partitions: PartitionSet
     }
 
     private struct DrainWaiter {
         var id: WaiterID
         var deadline: Instant
+        /// Nil: the whole queue.
+        var partition: Int?
     }
 
     private typealias Entry = PendingRecordQueue<Instant>.Entry
@@ -88,11 +107,13 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// The rows of every flight, which no new flight may take.
     private var identitiesInFlight = Set<RecordIdentity>()
     private var rowsInFlight = 0
+    /// Per partition, the first tickets of its rows queued or in flight.
+    private var unwritten = [UnwrittenTickets](repeating: UnwrittenTickets(), count: PartitionFunction.partitionCount)
     private var blocked: [BlockedEnqueue] = []
     private var blockedRowCount = 0
     private var lastTicket: UInt64 = 0
     private var durableThrough: UInt64 = 0
-    /// Sorted by ticket, so that a commit resolves a prefix.
+    /// Sorted by ticket, so that the global watermark resolves a prefix.
     private var durabilityWaiters: [DurabilityWaiter] = []
     private var earliestWaiterDeadline: Instant?
     private var drainWaiters: [DrainWaiter] = []
@@ -102,6 +123,15 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// Deleted tenants: none of their rows is written again (a deletion is final), so that no
     /// flush can bring back rows the storage purge removed.
     private var purgedTenants = Set<TenantID>()
+    /// Partitions this node no longer writes (another node owns them now).
+    private var fenced = PartitionSet()
+    /// Per partition, the tickets whose rows of it a fence dropped (the last range is open,
+    /// up to `UInt64.max`, while the fence holds): a waiter for one of them hears false, however
+    /// late it asks. One range per fence: a partition is fenced when it moves to another
+    /// node, which is rare, so they are kept.
+    private var lostTickets: [Int: [Range<UInt64>]] = [:]
+    /// Rows of fenced partitions that came back from failed flushes.
+    private var fencedLeftovers: [Int: [StoredRecord]] = [:]
 
     init(configuration: WriteBehindConfiguration) {
         self.configuration = configuration
@@ -115,33 +145,52 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
             isHealthy: consecutiveFailures == 0,
             lastError: consecutiveFailures == 0 ? nil : lastError,
             consecutiveFailures: consecutiveFailures,
-            durableThrough: FlushTicket(sequence: durableThrough),
-            lastTicket: FlushTicket(sequence: lastTicket)
+            durableThrough: durableThrough,
+            lastTicket: lastTicket,
+            fencedPartitions: fenced
         )
     }
 
     /// Flushes handed out and not yet reported, oldest first.
     var flushesInFlight: [FlushID] { flights.keys.sorted() }
 
+    /// Rows of `partition` queued or being flushed.
+    func unwrittenCount(inPartition partition: Int) -> Int { unwritten[partition].count }
+
+    /// Whether every write of `ticket`'s partitions up to it is committed: nil while some
+    /// row is not, false when a fence dropped some of them (they will never be).
+    func isDurable(_ ticket: FlushTicket) -> Bool? {
+        guard ticket.sequence <= lastTicket else { return false }
+        return answer(for: ticket)
+    }
+
     /// Rows that count against `maxPending`: queued and being flushed.
     private var unsettledCount: Int { queue.count + rowsInFlight }
 
     // MARK: Events
 
-    /// A caller hands over rows (the merged CRDT states of one operation batch).
-    mutating func enqueue(_ records: [StoredRecord], id: WaiterID, now: Instant) -> EnqueueAction {
+    /// A caller hands over rows (the merged CRDT states of one operation batch) and the
+    /// partitions of every op in the batch, including ops that changed nothing (an idempotent
+    /// re-send waits for the flush of the first send). No partition at all means every one.
+    mutating func enqueue(_ records: [StoredRecord], touching touched: PartitionSet = PartitionSet(), id: WaiterID, now: Instant) -> EnqueueAction {
+        var partitions = touched
+        for record in records { partitions.insert(record.partition) }
+        if partitions.isEmpty { partitions = .all }
         // A write of a deleted tenant that raced its purge (merged in memory before its
-        // session closed) is not persisted.
-        let records = purgedTenants.isEmpty ? records : records.filter { !purgedTenants.contains($0.key.tenant) }
+        // session closed) is not persisted, nor is one to a partition fenced meanwhile.
+        var records = records
+        if !purgedTenants.isEmpty || !fenced.isEmpty {
+            records.removeAll { purgedTenants.contains($0.key.tenant) || fenced.contains($0.partition) }
+        }
         // FIFO: once anyone waits for room, later callers wait behind them.
         if !blocked.isEmpty || unsettledCount >= configuration.maxPending {
-            blocked.append(BlockedEnqueue(id: id, records: records))
+            blocked.append(BlockedEnqueue(id: id, records: records, partitions: partitions))
             blockedRowCount += records.count
             return .suspend
         }
         let wasEmpty = queue.isEmpty
         let before = queue.count
-        let ticket = admit(records, now: now)
+        let ticket = admit(records, partitions: partitions, now: now)
         let reachedBatch = before < configuration.maxBatch && queue.count >= configuration.maxBatch
         let wake = flights.count < configuration.maxConcurrentFlushes && retryAt == nil
             && ((wasEmpty && !queue.isEmpty) || reachedBatch)
@@ -154,17 +203,18 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         guard let index = blocked.firstIndex(where: { $0.id == id }) else { return nil }
         let waiter = blocked.remove(at: index)
         blockedRowCount -= waiter.records.count
-        return admit(waiter.records, now: now)
+        return admit(waiter.records, partitions: waiter.partitions, now: now)
     }
 
     /// A caller waits for `ticket` to become durable, until `deadline`.
     mutating func waitUntilDurable(_ ticket: FlushTicket, id: WaiterID, deadline: Instant, now: Instant) -> WaitAction {
-        if ticket.sequence <= durableThrough { return .resolved(true) }
         // A ticket this queue never issued will never resolve.
-        if ticket.sequence > lastTicket || deadline <= now { return .resolved(false) }
-        let waiter = DurabilityWaiter(id: id, ticket: ticket.sequence, deadline: deadline)
-        if let last = durabilityWaiters.last, last.ticket > ticket.sequence {
-            let index = durabilityWaiters.partitioningIndex { $0.ticket > ticket.sequence }
+        guard ticket.sequence <= lastTicket else { return .resolved(false) }
+        if let answer = answer(for: ticket) { return .resolved(answer) }
+        if deadline <= now { return .resolved(false) }
+        let waiter = DurabilityWaiter(id: id, ticket: ticket, deadline: deadline)
+        if let last = durabilityWaiters.last, last.ticket.sequence > ticket.sequence {
+            let index = durabilityWaiters.partitioningIndex { $0.ticket.sequence > ticket.sequence }
             durabilityWaiters.insert(waiter, at: index)
         } else {
             durabilityWaiters.append(waiter)
@@ -181,12 +231,19 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return true
     }
 
-    /// Someone asks for everything to be flushed now, and to hear when the queue is empty or
-    /// `deadline` passed. Returns the answer at once when there is nothing to wait for.
-    mutating func drain(id: WaiterID, deadline: Instant, now: Instant) -> Bool? {
-        if isSettled { return true }
+    /// Someone asks for everything (or every row of one `partition`) to be flushed now, and
+    /// to hear when nothing of it is left to write, or `deadline` passed. Returns the answer
+    /// at once when there is nothing to wait for. A partition keeps taking writes while it
+    /// drains: stop them first (the router) when the drain must end.
+    mutating func drain(partition: Int? = nil, id: WaiterID, deadline: Instant, now: Instant) -> Bool? {
+        if let partition {
+            if fenced.contains(partition) { return false }
+            if isSettled(partition) { return true }
+        } else if isSettled {
+            return true
+        }
         if deadline <= now { return false }
-        drainWaiters.append(DrainWaiter(id: id, deadline: deadline))
+        drainWaiters.append(DrainWaiter(id: id, deadline: deadline, partition: partition))
         return nil
     }
 
@@ -200,7 +257,7 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         }
         guard let oldest = queue.first else {
             // Nothing queued and nothing in flight: drains are done.
-            if flights.isEmpty { resumptions.drained += finishDrains(success: true) }
+            if flights.isEmpty { resumptions.drained += finishDrains() }
             return (resumptions, .wait(until: earliestDeadline(after: nil)))
         }
         guard flights.count < configuration.maxConcurrentFlushes else {
@@ -224,30 +281,41 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
     /// The flush `id` handed out by `tick` committed.
     mutating func flushSucceeded(_ id: FlushID, now: Instant) -> Resumptions {
-        guard land(id) != nil else { return Resumptions() }
+        guard let entries = land(id) else { return Resumptions() }
+        for entry in entries { unwritten[entry.record.partition].remove(entry.firstTicket) }
         consecutiveFailures = 0
         retryAt = nil
         lastError = nil
         return settle(now: now)
     }
 
-    /// After rows left for good (committed, or dropped by a purge): everything older than the
-    /// oldest row still queued or in flight is settled, blocked callers may find room, and
-    /// drains may be over.
+    /// After rows left for good (committed, or dropped by a purge or a fence): a partition's
+    /// tickets older than its oldest row still queued or in flight are settled, blocked
+    /// callers may find room, and drains may be over.
     private mutating func settle(now: Instant) -> Resumptions {
         var resumptions = Resumptions()
         durableThrough = max(durableThrough, oldestUnwrittenTicket - 1)
-        let resolved = durabilityWaiters.prefix { $0.ticket <= durableThrough }
-        resumptions.durable = resolved.map { ($0.id, true) }
-        durabilityWaiters.removeFirst(resolved.count)
-        if !resolved.isEmpty { earliestWaiterDeadline = durabilityWaiters.lazy.map(\.deadline).min() }
+        if !durabilityWaiters.isEmpty {
+            var kept: [DurabilityWaiter] = []
+            for waiter in durabilityWaiters {
+                if let answer = answer(for: waiter.ticket) {
+                    resumptions.durable.append((waiter.id, answer))
+                } else {
+                    kept.append(waiter)
+                }
+            }
+            if kept.count != durabilityWaiters.count {
+                durabilityWaiters = kept
+                earliestWaiterDeadline = kept.lazy.map(\.deadline).min()
+            }
+        }
         // Room freed: let blocked callers in, oldest first.
         while let next = blocked.first, unsettledCount < configuration.maxPending {
             blocked.removeFirst()
             blockedRowCount -= next.records.count
-            resumptions.admitted.append((next.id, admit(next.records, now: now)))
+            resumptions.admitted.append((next.id, admit(next.records, partitions: next.partitions, now: now)))
         }
-        if isSettled { resumptions.drained = finishDrains(success: true) }
+        resumptions.drained = finishDrains()
         return resumptions
     }
 
@@ -256,9 +324,27 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     mutating func flushFailed(_ id: FlushID, reason: String, now: Instant) -> Resumptions {
         guard var entries = land(id) else { return Resumptions() }
         let landed = entries.count
-        // Rows of a tenant purged meanwhile are not retried: their tenant is gone.
-        if !purgedTenants.isEmpty { entries.removeAll { purgedTenants.contains($0.record.key.tenant) } }
-        queue.putBack(entries)
+        // Rows of a tenant purged meanwhile are not retried: their tenant is gone; nor are
+        // rows of a partition fenced meanwhile: they are left for the fence's caller.
+        if !purgedTenants.isEmpty || !fenced.isEmpty {
+            entries.removeAll { entry in
+                let record = entry.record
+                if purgedTenants.contains(record.key.tenant) {
+                    unwritten[record.partition].remove(entry.firstTicket)
+                    return true
+                }
+                if fenced.contains(record.partition) {
+                    unwritten[record.partition].remove(entry.firstTicket)
+                    fencedLeftovers[record.partition, default: []].append(record)
+                    return true
+                }
+                return false
+            }
+        }
+        // A queued newer state of a failed row takes the failed row's place and first ticket.
+        for superseded in queue.putBack(entries) {
+            unwritten[superseded.record.partition].remove(superseded.firstTicket)
+        }
         consecutiveFailures += 1
         lastError = reason
         retryAt = now.advanced(by: backoff(afterFailures: consecutiveFailures))
@@ -273,7 +359,9 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// reaches nobody, since the tenant's sessions are closed.
     mutating func purgeTenant(_ tenant: TenantID, now: Instant) -> (Resumptions, flightsToAwait: [FlushID]) {
         purgedTenants.insert(tenant)
-        queue.removeAll { $0.key.tenant == tenant }
+        for entry in queue.removeAll(where: { $0.key.tenant == tenant }) {
+            unwritten[entry.record.partition].remove(entry.firstTicket)
+        }
         for index in blocked.indices {
             let before = blocked[index].records.count
             blocked[index].records.removeAll { $0.key.tenant == tenant }
@@ -283,9 +371,88 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return (settle(now: now), flightsToAwait)
     }
 
+    /// This node stops writing `partition` (it is no longer its owner, or no longer under the
+    /// epoch it flushes with): its queued and blocked rows are dropped and returned, rows of
+    /// it enqueued later are dropped too, and every waiter for a write of it not yet committed
+    /// hears false at once, so that no acknowledgement waits for rows that will never be
+    /// written. Flushes already carrying its rows may still commit them. Idempotent.
+    mutating func fence(_ partition: Int, now: Instant) -> Fence {
+        let flightsToAwait = flights.filter { $0.value.contains { $0.record.partition == partition } }.map(\.key).sorted()
+        guard !fenced.contains(partition) else {
+            return Fence(resumptions: Resumptions(), dropped: [], flightsToAwait: flightsToAwait)
+        }
+        fenced.insert(partition)
+        let firstLost = unwritten[partition].oldest ?? (lastTicket + 1)
+        var ranges = lostTickets[partition, default: []]
+        if let last = ranges.last, last.upperBound >= firstLost {
+            // Fenced again before anything newer was written: one range covers both.
+            ranges[ranges.count - 1] = min(last.lowerBound, firstLost)..<UInt64.max
+        } else {
+            ranges.append(firstLost..<UInt64.max)
+        }
+        lostTickets[partition] = ranges
+        var dropped: [StoredRecord] = []
+        for entry in queue.removeAll(where: { $0.partition == partition }) {
+            unwritten[partition].remove(entry.firstTicket)
+            dropped.append(entry.record)
+        }
+        for index in blocked.indices {
+            let before = blocked[index].records.count
+            blocked[index].records.removeAll { record in
+                guard record.partition == partition else { return false }
+                dropped.append(record)
+                return true
+            }
+            blockedRowCount -= before - blocked[index].records.count
+        }
+        // Whoever waited for the partition to drain hears that it will not be written.
+        let undrained = drainWaiters.filter { $0.partition == partition }.map { ($0.id, false) }
+        drainWaiters.removeAll { $0.partition == partition }
+        var resumptions = settle(now: now)
+        resumptions.drained += undrained
+        return Fence(resumptions: resumptions, dropped: dropped, flightsToAwait: flightsToAwait)
+    }
+
+    /// Rows of fenced `partition` that came back from flushes that failed after the fence.
+    mutating func takeFencedLeftovers(_ partition: Int) -> [StoredRecord] {
+        fencedLeftovers.removeValue(forKey: partition) ?? []
+    }
+
+    /// `partition` is written by this node again (it owns it again, under a new epoch), from
+    /// the next ticket on; waiters for tickets issued while it was fenced still hear false.
+    mutating func unfence(_ partition: Int) {
+        guard fenced.contains(partition) else { return }
+        fenced.remove(partition)
+        if var ranges = lostTickets[partition], let open = ranges.last {
+            ranges[ranges.count - 1] = open.lowerBound..<max(open.lowerBound, lastTicket + 1)
+            lostTickets[partition] = ranges
+        }
+        fencedLeftovers[partition] = nil
+    }
+
     // MARK: Internals
 
     private var isSettled: Bool { queue.isEmpty && flights.isEmpty && blocked.isEmpty }
+
+    /// Nothing of `partition` is queued, in flight or waiting for room.
+    private func isSettled(_ partition: Int) -> Bool {
+        unwritten[partition].isEmpty && !blocked.contains { $0.records.contains { $0.partition == partition } }
+    }
+
+    /// Whether `ticket` is durable: false when a fence dropped rows it covers, true when every
+    /// one of its partitions has written everything up to it, nil while one has not.
+    private func answer(for ticket: FlushTicket) -> Bool? {
+        if !lostTickets.isEmpty {
+            for (partition, ranges) in lostTickets where ticket.partitions.contains(partition) {
+                if ranges.contains(where: { $0.contains(ticket.sequence) }) { return false }
+            }
+        }
+        if ticket.sequence <= durableThrough { return true }
+        for partition in ticket.partitions {
+            if let oldest = unwritten[partition].oldest, oldest <= ticket.sequence { return nil }
+        }
+        return true
+    }
 
     /// Ends flight `id`: its rows may be taken by a new flight again.
     private mutating func land(_ id: FlushID) -> [Entry]? {
@@ -304,17 +471,17 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return oldest
     }
 
-    private mutating func admit(_ records: [StoredRecord], now: Instant) -> FlushTicket {
+    private mutating func admit(_ records: [StoredRecord], partitions: PartitionSet, now: Instant) -> FlushTicket {
         lastTicket += 1
-        for record in records {
-            queue.insert(record, ticket: lastTicket, now: now)
+        for record in records where queue.insert(record, ticket: lastTicket, now: now) {
+            unwritten[record.partition].insert(lastTicket)
         }
         // A call with no rows (or whose rows are all older than what is durable) is durable
         // as soon as everything before it is.
         if records.isEmpty && queue.isEmpty && flights.isEmpty && durableThrough == lastTicket - 1 {
             durableThrough = lastTicket
         }
-        return FlushTicket(sequence: lastTicket)
+        return FlushTicket(sequence: lastTicket, partitions: partitions)
     }
 
     func backoff(afterFailures failures: Int) -> Duration {
@@ -348,9 +515,20 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return resumptions
     }
 
-    private mutating func finishDrains(success: Bool) -> [(WaiterID, Bool)] {
-        let finished = drainWaiters.map { ($0.id, success) }
-        drainWaiters.removeAll()
+    /// Drain waiters whose queue or partition has nothing left to write.
+    private mutating func finishDrains() -> [(WaiterID, Bool)] {
+        guard !drainWaiters.isEmpty else { return [] }
+        let settled = isSettled
+        var finished: [(WaiterID, Bool)] = []
+        var waiting: [DrainWaiter] = []
+        for waiter in drainWaiters {
+            if waiter.partition.map({ isSettled($0) }) ?? settled {
+                finished.append((waiter.id, true))
+            } else {
+                waiting.append(waiter)
+            }
+        }
+        drainWaiters = waiting
         return finished
     }
 

@@ -1,3 +1,5 @@
+import TopGunCore
+
 /// What a `WriteBehindQueue` reports for `/ready` and `/metrics`.
 public struct WriteBehindStatus: Sendable, Equatable {
     /// Rows not yet committed: queued, being flushed, or waiting for room (back-pressure).
@@ -9,17 +11,23 @@ public struct WriteBehindStatus: Sendable, Equatable {
     public var lastError: String?
     /// Failed flushes in a row (0 when healthy).
     public var consecutiveFailures: Int
-    /// Every ticket up to this one is durable.
-    public var durableThrough: FlushTicket
-    /// The latest ticket handed out.
-    public var lastTicket: FlushTicket
+    /// Every ticket up to this sequence is durable in every partition.
+    public var durableThrough: UInt64
+    /// The latest ticket's sequence.
+    public var lastTicket: UInt64
+    /// Partitions whose rows this node no longer writes (`WriteBehindQueue.fence`).
+    public var fencedPartitions: PartitionSet
 
-    public init(pendingCount: Int, isHealthy: Bool, lastError: String?, consecutiveFailures: Int, durableThrough: FlushTicket, lastTicket: FlushTicket) {
+    public init(
+        pendingCount: Int, isHealthy: Bool, lastError: String?, consecutiveFailures: Int, durableThrough: UInt64, lastTicket: UInt64,
+        fencedPartitions: PartitionSet = PartitionSet()
+    ) {
         self.pendingCount = pendingCount
         self.isHealthy = isHealthy
         self.lastError = lastError
         self.consecutiveFailures = consecutiveFailures
         self.durableThrough = durableThrough
         self.lastTicket = lastTicket
+        self.fencedPartitions = fencedPartitions
     }
 }
