@@ -13,7 +13,7 @@ public actor CounterRegistry {
     public static let storageMapName = "counters"
 
     private var counters: [CounterKey: PNCounter] = [:]
-    private var subscribers: [CounterKey: [SessionID: SessionOutbound]] = [:]
+    private var subscribers: [CounterKey: [SessionID: any Subscriber]] = [:]
     private var keysBySession: [SessionID: Set<CounterKey>] = [:]
     /// Deleted tenants: their counters are gone for good.
     private var purgedTenants = Set<TenantID>()
@@ -29,29 +29,29 @@ public actor CounterRegistry {
     }
 
     /// `COUNTER_REQUEST`: subscribes the caller and returns the current state.
-    public func request(_ name: String, tenant: TenantID, outbound: SessionOutbound) -> CounterResponse {
+    public func request(_ name: String, tenant: TenantID, subscriber: any Subscriber) -> CounterResponse {
         let key = CounterKey(tenant: tenant, name: name)
-        subscribe(key, outbound)
+        subscribe(key, subscriber)
         return CounterResponse(name: name, state: CounterState(counters[key] ?? PNCounter()))
     }
 
     /// `COUNTER_SYNC`: max-merges, subscribes the caller, replies `COUNTER_UPDATE` to it and
     /// pushes the merged state to the other subscribers. Returns the record to persist when
     /// the state changed.
-    public func sync(_ name: String, state: CounterState, tenant: TenantID, outbound: SessionOutbound) -> StoredRecord? {
+    public func sync(_ name: String, state: CounterState, tenant: TenantID, subscriber: any Subscriber) -> StoredRecord? {
         // A sync of a deleted tenant that raced its purge changes nothing.
         guard !purgedTenants.contains(tenant) else { return nil }
         let key = CounterKey(tenant: tenant, name: name)
-        subscribe(key, outbound)
+        subscribe(key, subscriber)
         let existed = counters[key] != nil
         var counter = counters[key] ?? PNCounter()
         let changed = counter.merge(state.counter)
         counters[key] = counter
         let update = TopGunMessage.counterUpdate(CounterUpdate(name: name, state: CounterState(counter)))
-        outbound.send(update)
+        subscriber.send(update)
         guard changed else { return nil }
         let bytes = WireCodec().encode(update)
-        for (id, other) in subscribers[key] ?? [:] where id != outbound.id {
+        for (id, other) in subscribers[key] ?? [:] where id != subscriber.id {
             other.send(encoded: bytes)
         }
         return StoredRecord(
@@ -96,8 +96,8 @@ public actor CounterRegistry {
         }
     }
 
-    private func subscribe(_ key: CounterKey, _ outbound: SessionOutbound) {
-        subscribers[key, default: [:]][outbound.id] = outbound
-        keysBySession[outbound.id, default: []].insert(key)
+    private func subscribe(_ key: CounterKey, _ subscriber: any Subscriber) {
+        subscribers[key, default: [:]][subscriber.id] = subscriber
+        keysBySession[subscriber.id, default: []].insert(key)
     }
 }

@@ -75,7 +75,7 @@ public final class EventJournal: Sendable {
 
     struct Subscription {
         var session: SessionID
-        var outbound: SessionOutbound
+        var subscriber: any Subscriber
         var mapName: String?
         var types: Set<JournalEventType>?
     }
@@ -107,7 +107,7 @@ public final class EventJournal: Sendable {
         // Sends only enqueue onto the subscriber's channel; nothing here waits.
         for subscription in log.subscriptions.values {
             for (offset, draft) in drafts.enumerated() where matches(draft, mapName: mapName, subscription.mapName, subscription.types) {
-                subscription.outbound.send(.journalEventMessage(JournalEventMessage(
+                subscription.subscriber.send(.journalEventMessage(JournalEventMessage(
                     event: event(sequence: first + UInt64(offset), mapName: mapName, draft: draft, timestamp: drafts.timestamp(of: draft), nodeId: nodeId))))
             }
         }
@@ -144,7 +144,7 @@ public final class EventJournal: Sendable {
 
     /// Pushes matching events from now on, after replaying those from `fromSequence`.
     public func subscribe(
-        tenant: TenantID, subscriptionId: String, fromSequence: UInt64?, mapName: String?, types: [JournalEventType]?, outbound: SessionOutbound
+        tenant: TenantID, subscriptionId: String, fromSequence: UInt64?, mapName: String?, types: [JournalEventType]?, subscriber: any Subscriber
     ) {
         let nodeId = self.nodeId
         let capacity = self.capacity
@@ -155,14 +155,14 @@ public final class EventJournal: Sendable {
             if let fromSequence {
                 log.forEachEntry(capacity: capacity) { sequence, entryMap, draft, timestamp in
                     if sequence >= fromSequence, Self.matches(draft, mapName: entryMap, mapName, typeSet) {
-                        outbound.send(.journalEventMessage(JournalEventMessage(
+                        subscriber.send(.journalEventMessage(JournalEventMessage(
                             event: Self.event(sequence: sequence, mapName: entryMap, draft: draft, timestamp: timestamp, nodeId: nodeId))))
                     }
                     return true
                 }
             }
-            log.subscriptions[Self.subscriptionKey(outbound.id, subscriptionId)] = Subscription(
-                session: outbound.id, outbound: outbound, mapName: mapName, types: typeSet)
+            log.subscriptions[Self.subscriptionKey(subscriber.id, subscriptionId)] = Subscription(
+                session: subscriber.id, subscriber: subscriber, mapName: mapName, types: typeSet)
             state.logs[tenant] = log
         }
     }

@@ -5,20 +5,20 @@ import TopGunWire
 /// Distributed locks of a node: performs what `LockTable` decides, and expires leases.
 public actor LockRegistry {
     private var table = LockTable()
-    private var outbounds: [SessionID: SessionOutbound] = [:]
+    private var subscribers: [SessionID: any Subscriber] = [:]
 
     public init() {}
 
-    public func request(_ request: LockRequest, tenant: TenantID, outbound: SessionOutbound) {
-        outbounds[outbound.id] = outbound
+    public func request(_ request: LockRequest, tenant: TenantID, subscriber: any Subscriber) {
+        subscribers[subscriber.id] = subscriber
         let name = LockTable.LockName(tenant: tenant, name: request.name)
-        perform(table.request(name, owner: .init(session: outbound.id, requestId: request.requestId), ttlMillis: request.ttl, nowMillis: Self.now()))
+        perform(table.request(name, owner: .init(session: subscriber.id, requestId: request.requestId), ttlMillis: request.ttl, nowMillis: Self.now()))
     }
 
-    public func release(_ release: LockRelease, tenant: TenantID, outbound: SessionOutbound) {
-        outbounds[outbound.id] = outbound
+    public func release(_ release: LockRelease, tenant: TenantID, subscriber: any Subscriber) {
+        subscribers[subscriber.id] = subscriber
         let name = LockTable.LockName(tenant: tenant, name: release.name)
-        perform(table.release(name, session: outbound.id, requestId: release.requestId ?? "", fencingToken: release.fencingToken, nowMillis: Self.now()))
+        perform(table.release(name, session: subscriber.id, requestId: release.requestId ?? "", fencingToken: release.fencingToken, nowMillis: Self.now()))
     }
 
     /// Drops a deleted tenant's locks, holders and waiters alike (its sessions are closed).
@@ -27,7 +27,7 @@ public actor LockRegistry {
     }
 
     public func removeSession(_ session: SessionID) {
-        outbounds.removeValue(forKey: session)
+        subscribers.removeValue(forKey: session)
         perform(table.removeSession(session, nowMillis: Self.now()))
     }
 
@@ -43,13 +43,13 @@ public actor LockRegistry {
         for action in actions {
             switch action {
             case .granted(let name, let owner, let token):
-                outbounds[owner.session]?.send(.lockGranted(LockGranted(requestId: owner.requestId, name: name.name, fencingToken: token)))
+                subscribers[owner.session]?.send(.lockGranted(LockGranted(requestId: owner.requestId, name: name.name, fencingToken: token)))
             case .released(let name, let session, let requestId, let success):
-                outbounds[session]?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: success)))
+                subscribers[session]?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: success)))
             case .unknownLock(let name, let session, let requestId):
-                let outbound = outbounds[session]
-                outbound?.send(.errorMessage(.make(.notFound, "lock '\(name.name)' is not held", details: ["name": .string(name.name)])))
-                outbound?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: false)))
+                let subscriber = subscribers[session]
+                subscriber?.send(.errorMessage(.make(.notFound, "lock '\(name.name)' is not held", details: ["name": .string(name.name)])))
+                subscriber?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: false)))
             }
         }
     }

@@ -11,7 +11,7 @@ public actor TopicRegistry {
     /// Most topics one connection may subscribe to.
     public static let maxSubscriptionsPerSession = 100
 
-    private var subscribers: [TopicKey: [SessionID: SessionOutbound]] = [:]
+    private var subscribers: [TopicKey: [SessionID: any Subscriber]] = [:]
     private var topicsBySession: [SessionID: Set<TopicKey>] = [:]
 
     public init() {}
@@ -35,13 +35,13 @@ public actor TopicRegistry {
         case tooManySubscriptions
     }
 
-    public func subscribe(_ topic: String, tenant: TenantID, outbound: SessionOutbound) -> SubscribeResult {
+    public func subscribe(_ topic: String, tenant: TenantID, subscriber: any Subscriber) -> SubscribeResult {
         let key = TopicKey(tenant: tenant, name: topic)
-        var topics = topicsBySession[outbound.id] ?? []
+        var topics = topicsBySession[subscriber.id] ?? []
         if !topics.contains(key) && topics.count >= Self.maxSubscriptionsPerSession { return .tooManySubscriptions }
         topics.insert(key)
-        topicsBySession[outbound.id] = topics
-        subscribers[key, default: [:]][outbound.id] = outbound
+        topicsBySession[subscriber.id] = topics
+        subscribers[key, default: [:]][subscriber.id] = subscriber
         return .subscribed
     }
 
@@ -59,8 +59,8 @@ public actor TopicRegistry {
         let message = TopGunMessage.topicMessage(TopicMessage(topic: topic, data: data, publisherId: publisher.description, timestamp: nowMillis))
         let bytes = WireCodec().encode(message)
         var delivered = 0
-        for (id, outbound) in targets where id != publisher {
-            outbound.send(encoded: bytes)
+        for (id, subscriber) in targets where id != publisher {
+            subscriber.send(encoded: bytes)
             delivered += 1
         }
         return delivered

@@ -125,13 +125,13 @@ public actor MapStore {
     }
 
     private struct LiveQuery {
-        var outbound: SessionOutbound
+        var subscriber: any Subscriber
         var window: LiveQueryWindow
         var fields: [String]?
     }
 
     private struct Watcher {
-        var outbound: SessionOutbound
+        var subscriber: any Subscriber
         var queryCount: Int
     }
 
@@ -426,7 +426,7 @@ public actor MapStore {
             // Encoded once; every watcher is handed the same buffer.
             let frame = ByteBuffer(bytes: codec.encode(.serverEvent(ServerEvent(payload: event, timestamp: timestamp))))
             for (id, watcher) in watchers where id != writer {
-                watcher.outbound.send(frame: frame, in: &batch)
+                watcher.subscriber.send(frame: frame, in: &batch)
             }
         }
         // The events leave now, while the live queries' windows are updated.
@@ -459,11 +459,11 @@ public actor MapStore {
                         // For the written key, a window reports the value it was given.
                         let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
                         templates[changeType] = template
-                        query.outbound.send(frame: template.frame(queryId: key.queryId), in: &batch)
+                        query.subscriber.send(frame: template.frame(queryId: key.queryId), in: &batch)
                         continue
                     }
                     let projected = change.value.map { v in query.fields.map { FieldProjection.project(v, fields: $0) } ?? v }
-                    query.outbound.send(.queryUpdate(QueryUpdate(queryId: key.queryId, key: change.key, value: projected ?? .null, changeType: changeType)), in: &batch)
+                    query.subscriber.send(.queryUpdate(QueryUpdate(queryId: key.queryId, key: change.key, value: projected ?? .null, changeType: changeType)), in: &batch)
                 }
             }
         }
@@ -529,7 +529,7 @@ public actor MapStore {
         }
     }
 
-    /// Runs a query, sends its `QUERY_RESP` to `outbound` and, unless it pages with a cursor
+    /// Runs a query, sends its `QUERY_RESP` to `subscriber` and, unless it pages with a cursor
     /// or groups, keeps it live for `QUERY_UPDATE`s. The response is sent from here, inside
     /// the actor, so that no update of the query can overtake it.
     ///
@@ -537,11 +537,11 @@ public actor MapStore {
     /// (at least one). A live query's further results follow as `QUERY_UPDATE` ENTER frames,
     /// page by page (`sendNextResultPage`), as the client reads; a one-shot query's page is cut
     /// with `hasMore` and a `nextCursor` instead. Returns whether pages remain to be sent.
-    public func subscribe(_ sub: QuerySub, outbound: SessionOutbound, nowMillis: Int64, pageBytes: Int = .max) -> Bool {
+    public func subscribe(_ sub: QuerySub, subscriber: any Subscriber, nowMillis: Int64, pageBytes: Int = .max) -> Bool {
         let cost = Self.resultCost(fields: sub.fields)
         guard sub.query.cursor == nil, !sub.query.isGrouped else {
             let page = queryPage(sub.query, nowMillis: nowMillis, maxBytes: pageBytes, cost: cost)
-            outbound.send(.queryResp(QueryResp(
+            subscriber.send(.queryResp(QueryResp(
                 queryId: sub.queryId, results: page.results.map { Self.resultItem($0, fields: sub.fields) }, nextCursor: page.nextCursor,
                 hasMore: page.hasMore, cursorStatus: sub.query.cursor == nil ? nil : page.cursorStatus)))
             return false
@@ -550,12 +550,12 @@ public actor MapStore {
         // The window keeps positions only; values are read from the map when sent.
         var window = LiveQueryWindow(query: sub.query, records: liveEntries(nowMillis: nowMillis), maxResults: .max, keepsValues: false)
         let first = window.firstPage(maxBytes: pageBytes, cost: cost) { key in self.queryValue(forKey: key, nowMillis: nowMillis) }
-        let queryKey = QueryKey(session: outbound.id, queryId: sub.queryId)
-        if queries.updateValue(LiveQuery(outbound: outbound, window: window, fields: sub.fields), forKey: queryKey) == nil {
-            watchers[outbound.id, default: Watcher(outbound: outbound, queryCount: 0)].queryCount += 1
+        let queryKey = QueryKey(session: subscriber.id, queryId: sub.queryId)
+        if queries.updateValue(LiveQuery(subscriber: subscriber, window: window, fields: sub.fields), forKey: queryKey) == nil {
+            watchers[subscriber.id, default: Watcher(subscriber: subscriber, queryCount: 0)].queryCount += 1
         }
         let continuation = window.continuation(nowMillis: nowMillis)
-        outbound.send(.queryResp(QueryResp(
+        subscriber.send(.queryResp(QueryResp(
             queryId: sub.queryId, results: first.map { Self.resultItem($0, fields: sub.fields) }, nextCursor: continuation.nextCursor,
             hasMore: continuation.hasMore, cursorStatus: nil)))
         return window.isDeliveringPages
@@ -571,10 +571,10 @@ public actor MapStore {
         let page = queries.values[index].window.nextPage(maxBytes: maxBytes, cost: Self.resultCost(fields: fields)) { key in
             self.queryValue(forKey: key, nowMillis: nowMillis)
         }
-        let outbound = queries.values[index].outbound
+        let subscriber = queries.values[index].subscriber
         for record in page {
             let item = Self.resultItem(record, fields: fields)
-            outbound.send(.queryUpdate(QueryUpdate(queryId: queryId, key: item.key, value: item.value, changeType: .enter)))
+            subscriber.send(.queryUpdate(QueryUpdate(queryId: queryId, key: item.key, value: item.value, changeType: .enter)))
         }
         return queries.values[index].window.isDeliveringPages
     }

@@ -19,7 +19,7 @@ public struct CounterHandler: Sendable {
 
     func request(_ request: CounterRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", request.name, to: out) else { return }
-        out.send(.counterResponse(await counters.request(request.name, tenant: context.tenant, outbound: out)))
+        out.send(.counterResponse(await counters.request(request.name, tenant: context.tenant, subscriber: out)))
     }
 
     func sync(_ sync: CounterSync, context: RequestContext, out: SessionOutbound) async {
@@ -27,7 +27,7 @@ public struct CounterHandler: Sendable {
         // A counter merged into a dropped partition would be stored as if it had no past.
         let partition = PartitionFunction.partition(forKey: sync.name, tenantID: context.tenant.rawValue)
         if unloaded.contains(partition) { return replies.send(WritePath.notLoaded(partition), to: out) }
-        if let record = await counters.sync(sync.name, state: sync.state, tenant: context.tenant, outbound: out) {
+        if let record = await counters.sync(sync.name, state: sync.state, tenant: context.tenant, subscriber: out) {
             _ = await durability.enqueue([record])
         }
     }

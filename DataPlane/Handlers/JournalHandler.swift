@@ -18,7 +18,7 @@ public struct JournalHandler: Sendable {
             from = parsed
         }
         journal.subscribe(
-            tenant: context.tenant, subscriptionId: request.requestId, fromSequence: from, mapName: request.mapName, types: request.types, outbound: out)
+            tenant: context.tenant, subscriptionId: request.requestId, fromSequence: from, mapName: request.mapName, types: request.types, subscriber: out)
     }
 
     func unsubscribe(_ request: JournalUnsubscribe, context: RequestContext, out: SessionOutbound) {

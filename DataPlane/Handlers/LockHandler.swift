@@ -13,10 +13,10 @@ public struct LockHandler: Sendable {
 
     func request(_ request: LockRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("lock", request.name, to: out) else { return }
-        await locks.request(request, tenant: context.tenant, outbound: out)
+        await locks.request(request, tenant: context.tenant, subscriber: out)
     }
 
     func release(_ release: LockRelease, context: RequestContext, out: SessionOutbound) async {
-        await locks.release(release, tenant: context.tenant, outbound: out)
+        await locks.release(release, tenant: context.tenant, subscriber: out)
     }
 }

@@ -27,7 +27,7 @@ public struct QueryHandler: Sendable {
         }
         let id = MapDirectory.MapID(tenant: context.tenant, name: sub.mapName)
         let store = maps.store(tenant: context.tenant, name: sub.mapName)
-        let morePages = await store.subscribe(sub, outbound: out, nowMillis: clock.nowMillis(), pageBytes: resultPageBytes)
+        let morePages = await store.subscribe(sub, subscriber: out, nowMillis: clock.nowMillis(), pageBytes: resultPageBytes)
         session.touchedMaps[id] = store
         session.queryMaps[sub.queryId] = id
         if morePages { session.sendRemainingPages(of: sub.queryId, from: store, pageBytes: resultPageBytes) }

@@ -22,7 +22,7 @@ public struct TopicHandler: Sendable {
         if let refusal = await policies.acquireSubscription(context.tenant, session: out.id, key: "topic:" + sub.topic) {
             return replies.refused(refusal, to: out)
         }
-        if await topics.subscribe(sub.topic, tenant: context.tenant, outbound: out) == .tooManySubscriptions {
+        if await topics.subscribe(sub.topic, tenant: context.tenant, subscriber: out) == .tooManySubscriptions {
             policies.releaseSubscription(session: out.id, key: "topic:" + sub.topic)
             out.send(.errorMessage(.make(
                 .rateLimited, "at most \(TopicRegistry.maxSubscriptionsPerSession) topic subscriptions per connection",

@@ -115,7 +115,7 @@ import TopGunWire
         journal.append(Self.drafts(["a"]), mapName: "todos", tenant: Self.tenant)
         journal.append(Self.drafts(["skipped"]), mapName: "notes", tenant: Self.tenant)
         let (outbound, stream) = SessionOutbound.make()
-        journal.subscribe(tenant: Self.tenant, subscriptionId: "s1", fromSequence: 1, mapName: "todos", types: [.put], outbound: outbound)
+        journal.subscribe(tenant: Self.tenant, subscriptionId: "s1", fromSequence: 1, mapName: "todos", types: [.put], subscriber: outbound)
         journal.append(Self.drafts(["b"]), mapName: "todos", tenant: Self.tenant)
         journal.append(Self.drafts(["gone"], type: .delete), mapName: "todos", tenant: Self.tenant)
         journal.append(Self.drafts(["c"]), mapName: "todos", tenant: Self.tenant)

@@ -90,7 +90,7 @@ import TopGunWire
     @Test func watchersOtherThanTheWriterGetServerEventsAndQueryUpdates() async throws {
         let store = Self.makeStore()
         let (watcher, stream) = SessionOutbound.make()
-        let morePages = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0)
+        let morePages = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), subscriber: watcher, nowMillis: 0)
         #expect(!morePages)
         // The watcher's own write produces no SERVER_EVENT for it, but its query still updates.
         _ = await store.apply([Self.put("mine", "x", Self.ts(1))], writer: watcher.id, nowMillis: 0)
@@ -114,7 +114,7 @@ import TopGunWire
     @Test func sessionWithoutLiveQueriesGetsNoEvents() async {
         let store = Self.makeStore()
         let (watcher, stream) = SessionOutbound.make()
-        _ = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0)
+        _ = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), subscriber: watcher, nowMillis: 0)
         #expect(await store.unsubscribe(queryId: "q1", session: watcher.id))
         _ = await store.apply([Self.put("k", "v", Self.ts(1))], writer: nil, nowMillis: 0)
         watcher.finish()
@@ -130,7 +130,7 @@ import TopGunWire
         _ = await store.apply(ops, writer: nil, nowMillis: 0)
         let (watcher, stream) = SessionOutbound.make(capacity: 1000)
         let pageBytes = 16 * 1024
-        var more = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), outbound: watcher, nowMillis: 0, pageBytes: pageBytes)
+        var more = await store.subscribe(QuerySub(queryId: "q1", mapName: "todos", query: Query()), subscriber: watcher, nowMillis: 0, pageBytes: pageBytes)
         #expect(more)
         var pages = 0
         while more {
