@@ -141,6 +141,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
+                "TopGunCore",
                 "Tenancy",
                 "Metadata",
                 "HTTPEdge",

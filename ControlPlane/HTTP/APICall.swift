@@ -1,3 +1,4 @@
+import TopGunCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -114,7 +115,7 @@ public struct APICall: Sendable {
     /// An audit event for this request (actor, time, request id and idempotency key filled in).
     func auditEvent(
         _ action: String, tenant: TenantID?, targetType: String, targetID: String, targetVersion: Int? = nil,
-        details: [String: JSONValue] = [:]
+        details: JSONObject = [:]
     ) -> AuditEvent {
         AuditEvent(
             id: IDGenerator.auditEventID(), time: now, actor: caller.actor, action: action, tenant: tenant,

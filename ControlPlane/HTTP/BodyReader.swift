@@ -1,3 +1,4 @@
+import TopGunCore
 import Foundation
 
 /// Reads the members of a JSON object body, collecting every problem with its JSON Pointer
@@ -8,7 +9,7 @@ import Foundation
 ///     let slug = reader.string("slug", required: true, check: TextRules.slug)
 ///     try reader.finish()   // throws every problem found, unknown members included
 struct BodyReader {
-    private let members: [String: JSONValue]
+    private let members: JSONObject
     private let pointer: String
     private var read: Set<String> = []
     private(set) var problems: [FieldProblem] = []
@@ -76,8 +77,7 @@ struct BodyReader {
         guard let value = value(name, required: required) else { return nil }
         let number: Int64
         switch value {
-        case .integer(let integer): number = integer
-        case .number(let double) where double == double.rounded() && abs(double) < 9.2e18: number = Int64(double)
+        case .number(let written) where written.int64Value != nil: number = written.int64Value!
         default:
             problem(name, "must be an integer, not \(value.typeName)")
             return nil
@@ -117,7 +117,7 @@ struct BodyReader {
 
     /// Throws every problem found, plus one per member nobody asked about.
     mutating func finish() throws(APIError) {
-        for name in members.keys.sorted() where !read.contains(name) {
+        for name in members.names.sorted() where !read.contains(name) {
             problem(name, "unknown member")
         }
         if !problems.isEmpty {

@@ -1,3 +1,4 @@
+import TopGunCore
 import Crypto
 import Foundation
 import HTTPEdge

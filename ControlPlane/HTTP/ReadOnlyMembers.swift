@@ -1,3 +1,4 @@
+import TopGunCore
 import Foundation
 
 /// The members of a resource's representation that its `PUT` accepts back but cannot change
@@ -28,7 +29,8 @@ struct ReadOnlyMembers {
     /// The members of a representation, as `GET` renders it, to check against.
     static func representation(_ body: some Encodable) -> [String: JSONValue] {
         guard case .object(let members)? = try? JSONValue.parse(JSONBody.encode(body)) else { return [:] }
-        return members
+        // Our own rendering: member names are plain ASCII, each once.
+        return Dictionary(members.members.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Refuses every member sent that differs from `current` (the resource's representation
@@ -58,8 +60,10 @@ struct ReadOnlyMembers {
             guard let leftDate = RFC3339.parse(left), let rightDate = RFC3339.parse(right) else { return left == right }
             // Both stores keep whole microseconds.
             return (leftDate.timeIntervalSince1970 * 1_000_000).rounded() == (rightDate.timeIntervalSince1970 * 1_000_000).rounded()
-        case (.number(let left), .integer(let right)), (.integer(let right), .number(let left)):
-            return left == Double(right)
+        case (.number(let left), .number(let right)):
+            // `5` and `5.0` are one number; whole numbers compare exactly.
+            if let left = left.int64Value, let right = right.int64Value { return left == right }
+            return left.doubleValue == right.doubleValue
         default:
             return sent == current
         }

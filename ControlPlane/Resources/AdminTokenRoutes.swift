@@ -1,3 +1,4 @@
+import TopGunCore
 import Foundation
 import Metadata
 import Tenancy

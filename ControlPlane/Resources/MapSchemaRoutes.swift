@@ -17,7 +17,7 @@ struct MapSchemaRoutes {
         var canonical: String?
         if let schemaValue = reader.value("schema", required: true) {
             do {
-                canonical = try MapSchema.parse(json: schemaValue.canonicalText).canonicalJSON
+                canonical = try MapSchema.compile(schemaValue).canonicalJSON
             } catch {
                 for problem in error.problems { reader.add(FieldProblem(pointer: "/schema" + problem.pointer, problem.message)) }
             }

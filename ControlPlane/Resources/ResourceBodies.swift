@@ -1,3 +1,4 @@
+import TopGunCore
 import Foundation
 import Metadata
 import Tenancy
@@ -67,21 +68,6 @@ struct RawJSON: Encodable {
     func encode(to encoder: any Encoder) throws {
         let value = (try? JSONValue.parse(Array(text.utf8))) ?? .object([:])
         try value.encode(to: encoder)
-    }
-}
-
-extension JSONValue: Encodable {
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .integer(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let values): try container.encode(values)
-        case .object(let members): try container.encode(members)
-        }
     }
 }
 

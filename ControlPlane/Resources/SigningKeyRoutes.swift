@@ -1,3 +1,4 @@
+import TopGunCore
 import Foundation
 import Metadata
 import Tenancy
@@ -176,7 +177,7 @@ struct SigningKeyRoutes {
         func sized(_ range: ClosedRange<Int>) -> @Sendable (String) -> String? {
             { text in range.contains(text.utf8.count) ? base64url(text) : "must be \(range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)") characters" }
         }
-        var members: [String: JSONValue] = [:]
+        var members = JSONObject()
         let expectedKty: String
         switch algorithm {
         case .rs256: expectedKty = "RSA"

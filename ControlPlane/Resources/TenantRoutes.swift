@@ -1,3 +1,4 @@
+import TopGunCore
 import Foundation
 import Metadata
 import Tenancy
@@ -68,7 +69,7 @@ struct TenantRoutes {
         try reader.finish()
         return try await call.write { transaction in
             var tenant = try await lockLiveTenant(id, transaction)
-            var details: [String: JSONValue] = [:]
+            var details = JSONObject()
             if let displayName, displayName != tenant.displayName {
                 details["display_name"] = .object(["from": .string(tenant.displayName), "to": .string(displayName)])
                 tenant.displayName = displayName

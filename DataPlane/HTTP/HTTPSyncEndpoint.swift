@@ -72,7 +72,7 @@ public struct HTTPSyncEndpoint: Sendable {
         let syncRequest: HTTPSyncRequest
         do {
             let bytes = Array(body.readableBytesView)
-            let message = isJSON ? try codec.message(from: JSONReader(limits: codec.limits).decode(bytes)) : try codec.decode(bytes)
+            let message = isJSON ? try codec.message(from: JSONFrameReader(limits: codec.limits).decode(bytes)) : try codec.decode(bytes)
             guard case .httpSyncRequest(let decoded) = message else {
                 throw WireDecodingError(.invalidValue("expected an HTTP sync request, got \(message.type)"))
             }

@@ -76,7 +76,7 @@ public struct WireCodec: Sendable {
 
     /// Decodes a text (JSON) frame; the client and the legacy server accept these too.
     public func decode(json text: String) throws(WireDecodingError) -> TopGunMessage {
-        try message(from: JSONReader(limits: limits).decode(text))
+        try message(from: JSONFrameReader(limits: limits).decode(text))
     }
 
     /// Encodes a message as one MessagePack map.

@@ -56,7 +56,7 @@ struct WireCommand: ParsableCommand {
             let bytes = try readInput(path)
             let codec = WireCodec()
             do {
-                let message = try codec.message(from: JSONReader().decode(bytes))
+                let message = try codec.message(from: JSONFrameReader().decode(bytes))
                 FileHandle.standardOutput.write(Data(codec.encode(message)))
             } catch {
                 fail("not a valid TopGun message: \(error)")

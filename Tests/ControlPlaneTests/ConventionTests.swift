@@ -2,6 +2,7 @@ import Foundation
 @testable import ControlPlane
 import Metadata
 import Testing
+import TopGunCore
 
 @Suite("RFC 3339")
 struct RFC3339Tests {
@@ -93,7 +94,7 @@ struct BodyReaderTests {
         guard case .object(let members) = value else { Issue.record("not an object"); return }
         #expect(members["a"] == .bool(true))
         #expect(members["b"] == .integer(1))
-        #expect(members["c"] == .number(1.5))
+        #expect(members["c"] == .number(.double(1.5)))
         #expect(members["e"] == .null)
     }
 

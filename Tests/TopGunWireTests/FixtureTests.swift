@@ -22,7 +22,7 @@ import TopGunWire
     @Test(arguments: Fixtures.names)
     func fixtureDecodesToExactlyItsJSON(name: String) throws {
         let bytes = try Fixtures.bytes(name)
-        let expected = try JSONReader().decode(try Fixtures.json(name))
+        let expected = try JSONFrameReader().decode(try Fixtures.json(name))
 
         // The pair itself agrees (numbers by value, key order ignored).
         #expect(try MessagePackReader().decode(bytes) == expected, "\(name).msgpack and \(name).json differ")

@@ -13,7 +13,7 @@ import TopGunWire
             // `decode` throws only WireDecodingError (typed throws); reaching the end is the property.
             _ = decodingError(bytes)
             _ = try? MessagePackReader().decode(bytes)
-            _ = try? JSONReader().decode(bytes)
+            _ = try? JSONFrameReader().decode(bytes)
         }
     }
 
@@ -53,8 +53,20 @@ import TopGunWire
         maps.append(0xc0)
         #expect(decodingError(maps)?.kind == .depthLimitExceeded(limit: MessagePackLimits.default.maxDepth))
         let json = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
-        let jsonKind = decodingKind { () throws(WireDecodingError) in try JSONReader().decode(json) }
+        let jsonKind = decodingKind { () throws(WireDecodingError) in try JSONFrameReader().decode(json) }
         #expect(jsonKind == .depthLimitExceeded(limit: MessagePackLimits.default.maxDepth))
+    }
+
+    @Test func jsonWithARepeatedMemberNameIsRefused() {
+        // JSON.parse would keep the last; which one the sender meant is a guess.
+        let kind = decodingKind { () throws(WireDecodingError) in try JSONFrameReader().decode(#"{"type":"PING","type":"AUTH"}"#) }
+        guard case .invalidJSON(let why)? = kind else {
+            Issue.record("expected invalidJSON, got \(String(describing: kind))")
+            return
+        }
+        #expect(why.contains("repeated"))
+        // Canonically equivalent names are two names in JSON.
+        #expect(throws: Never.self) { try JSONFrameReader().decode("{\"\u{E9}\":1,\"e\u{301}\":2}") }
     }
 
     @Test func nestingWithinTheLimitDecodes() throws {

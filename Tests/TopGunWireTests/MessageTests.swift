@@ -15,7 +15,7 @@ import TopGunWire
     /// the two must agree.
     static func decodeClientFrame(_ json: String) throws -> TopGunMessage {
         let fromJSON = try codec.decode(json: json)
-        let fromMessagePack = try codec.decode(msgpackrBytes(try JSONReader().decode(json)))
+        let fromMessagePack = try codec.decode(msgpackrBytes(try JSONFrameReader().decode(json)))
         #expect(fromJSON == fromMessagePack)
         return fromMessagePack
     }
@@ -65,7 +65,7 @@ import TopGunWire
         let op = WireCodec.dataValue(of: message).objectValue?["payload"]?.objectValue?["ops"]?.arrayValue?.first?.objectValue
         #expect(op?["synced"] == false)
         #expect(op?["timestamp"] == Self.clientTimestamp.wireValue)
-        #expect(WireCodec.dataValue(of: message) == (try JSONReader().decode(json)))
+        #expect(WireCodec.dataValue(of: message) == (try JSONFrameReader().decode(json)))
     }
 
     @Test func decodesTheObservedRemoveAsATombstone() throws {
@@ -169,7 +169,7 @@ import TopGunWire
                     ServerBatchEvent(
                         events: [ServerEventPayload(mapName: "m", eventType: .orRemove, key: "k", orTag: "1:0:n")],
                         timestamp: Timestamp(millis: 10, counter: 0, nodeId: "s"))))
-        #expect(WireCodec.dataValue(of: message) == (try JSONReader().decode(json)))
+        #expect(WireCodec.dataValue(of: message) == (try JSONFrameReader().decode(json)))
     }
 
     // MARK: - Counters
@@ -185,7 +185,7 @@ import TopGunWire
         #expect(sync.state.spellings == [.long])
         #expect(sync.state.value == 1)
         // Encoded back exactly as it came.
-        #expect(WireCodec.dataValue(of: .counterSync(sync)) == (try JSONReader().decode(json)))
+        #expect(WireCodec.dataValue(of: .counterSync(sync)) == (try JSONFrameReader().decode(json)))
     }
 
     @Test func counterStateAcceptsTheSchemaSpelling() throws {
@@ -198,7 +198,7 @@ import TopGunWire
         #expect(response.state.negative == ["a": 1])
         #expect(response.state.spellings == [.short])
         #expect(response.state.value == 4.5)
-        #expect(WireCodec.dataValue(of: .counterResponse(response)) == (try JSONReader().decode(json)))
+        #expect(WireCodec.dataValue(of: .counterResponse(response)) == (try JSONFrameReader().decode(json)))
     }
 
     @Test func counterStateMadeByTheServerCarriesBothSpellings() throws {
@@ -250,7 +250,7 @@ import TopGunWire
         #expect(request.queries?.first?.filter == ["done": false])
         #expect(request.operations?.first?.record?.value == ["title": "a"])
         #expect(message.type == "")
-        #expect(WireCodec.dataValue(of: message) == (try JSONReader().decode(json)))
+        #expect(WireCodec.dataValue(of: message) == (try JSONFrameReader().decode(json)))
     }
 
     @Test func httpSyncResponseWithoutTypeDecodes() throws {
@@ -272,7 +272,7 @@ import TopGunWire
         #expect(response.deltas?.first?.records.first?.eventType == .remove)
         #expect(response.deltas?.first?.records.first?.record.isTombstone == true)
         #expect(response.errors?.first?.code == 403)
-        #expect(WireCodec.dataValue(of: message) == (try JSONReader().decode(json)))
+        #expect(WireCodec.dataValue(of: message) == (try JSONFrameReader().decode(json)))
         #expect(try Self.codec.decode(Self.codec.encode(message)) == message)
     }
 

@@ -170,6 +170,10 @@ def test_json_text_frames_work(node, healthy, map_name):
         assert resp["results"] == [{"key": "k", "value": {"from": "json"}}]
         conn.send_raw("{this is not json")
         assert error_of(conn)["code"] == 400
+        # A repeated member name is refused, not resolved by guessing (JSON.parse keeps the last).
+        conn.send_raw('{"type":"PING","timestamp":1,"timestamp":2}')
+        error = error_of(conn)
+        assert error["code"] == 400 and "repeated" in error["message"], error
         conn.ping()
     finally:
         conn.close()

@@ -1,11 +1,12 @@
 import Foundation
 import JWTKit
 import Synchronization
+import TopGunCore
 
 /// Verifies app JWTs against tenant signing keys (design.md §3, protocol.md §10.1).
 ///
 /// Rules, in order: the header and the claims are strict JSON (no member named twice, valid
-/// UTF-8; see `StrictJSON`); the header's `kid` is required and names a key through the
+/// UTF-8; see `JSONReader`); the header's `kid` is required and names a key through the
 /// resolver; the key must be active; the header's `alg` must be one of HS256, RS256, ES256,
 /// EdDSA and equal to the key's algorithm (so an RS256 key's PEM can never be used as an HMAC
 /// secret); the signature must verify; `exp` is required, `nbf` and `iat` are honoured, all with
@@ -118,9 +119,9 @@ public struct TokenVerifier: Sendable {
     /// texts: nothing of the token is repeated back.
     private static func requireStrictJSON(_ bytes: [UInt8], repeated: String, otherwise: String) throws(TokenError) {
         do {
-            _ = try SchemaJSONParser.parse(bytes)
+            _ = try JSONReader().read(bytes)
         } catch {
-            if case .duplicateMember = error { throw .malformedToken(repeated) }
+            if case .repeatedMember = error.kind { throw .malformedToken(repeated) }
             throw .malformedToken(otherwise)
         }
     }

@@ -42,16 +42,24 @@ public struct MapSchema: Sendable, Equatable, CustomStringConvertible {
         guard bytes.count <= maxInputBytes else {
             throw .invalidSchema([SchemaProblem(pointer: "", message: "the schema text is \(bytes.count) bytes; at most \(maxBytes) as compact JSON")])
         }
-        let json: SchemaJSON
+        let json: JSONValue
         do {
-            json = try SchemaJSONParser.parse(bytes)
+            json = try JSONReader(limits: JSONReader.Limits(maxBytes: maxInputBytes)).read(bytes)
         } catch {
-            switch error {
-            case .syntax(let message, let offset): throw .notJSON(message: message, offset: offset)
-            case .duplicateMember(let name, let offset): throw .notJSON(message: "duplicate member name \"\(name)\"", offset: offset)
+            switch error.kind {
+            case .syntax(let message): throw .notJSON(message: message, offset: error.offset)
+            case .invalidUTF8: throw .notJSON(message: "invalid UTF-8 in a string", offset: error.offset)
+            case .repeatedMember(let name): throw .notJSON(message: "duplicate member name \"\(name)\"", offset: error.offset)
             case .tooDeep: throw .invalidSchema([SchemaProblem(pointer: "", message: "the schema nests deeper than \(maxDepth) levels")])
+            case .tooLarge: throw .invalidSchema([SchemaProblem(pointer: "", message: "the schema text is \(bytes.count) bytes; at most \(maxBytes) as compact JSON")])
             }
         }
+        return try compile(json)
+    }
+
+    /// Checks a schema already read as JSON (a member of a request body, read once with it).
+    /// Throws `.invalidSchema` with every problem found when it is not a valid schema.
+    public static func compile(_ json: JSONValue) throws(MapSchemaError) -> MapSchema {
         let canonical = json.canonicalText
         var compiler = SchemaCompiler()
         if canonical.utf8.count > maxBytes {

@@ -1,3 +1,5 @@
+import TopGunCore
+
 /// The put-time checks: walks the parsed JSON, collects every problem (up to
 /// `MapSchema.maxProblems`) with its JSON Pointer, and builds the compiled nodes.
 struct SchemaCompiler {
@@ -11,9 +13,9 @@ struct SchemaCompiler {
     }
 
     /// `depth` is 1 at the root.
-    mutating func compile(_ json: SchemaJSON, at pointer: String, depth: Int) -> SchemaNode? {
+    mutating func compile(_ json: JSONValue, at pointer: String, depth: Int) -> SchemaNode? {
         guard case .object(let members) = json else {
-            report(pointer, "a schema must be an object, not \(json.kindName)")
+            report(pointer, "a schema must be an object, not \(json.typeName)")
             return nil
         }
         guard depth <= MapSchema.maxDepth else {
@@ -24,7 +26,7 @@ struct SchemaCompiler {
         var properties: [UTF8Key: SchemaNode] = [:]
         var required: [String] = []
         var additional = SchemaNode.Additional.allowed
-        var enumValues: [SchemaJSON]?
+        var enumValues: [JSONValue]?
         var minimum: SchemaNumber?
         var maximum: SchemaNumber?
         var minLength: Int?
@@ -34,9 +36,9 @@ struct SchemaCompiler {
 
         for member in members {
             if isFull { break }
-            let here = JSONPointer.appending(pointer, member.key)
+            let here = JSONPointer.appending(pointer, member.name)
             let value = member.value
-            switch member.key {
+            switch member.name {
             case "$schema":
                 checkAnnotation(value, name: "$schema", maxLength: 200, at: here)
             case "title":
@@ -68,10 +70,10 @@ struct SchemaCompiler {
                 case .bool(let allowed): additional = allowed ? .allowed : .forbidden
                 case .object:
                     if let node = compile(value, at: here, depth: depth + 1) { additional = .schema(node) }
-                default: report(here, "additionalProperties must be a boolean or a schema (an object), not \(value.kindName)")
+                default: report(here, "additionalProperties must be a boolean or a schema (an object), not \(value.typeName)")
                 }
             default:
-                report(here, "keyword '\(member.key)' is not supported")
+                report(here, "keyword '\(member.name)' is not supported")
             }
         }
         if let minimum, let maximum, SchemaNumber.compare(minimum, maximum) > 0 {
@@ -86,9 +88,9 @@ struct SchemaCompiler {
             maxLength: maxLength, pattern: pattern, items: items)
     }
 
-    private mutating func checkAnnotation(_ value: SchemaJSON, name: String, maxLength: Int, at pointer: String) {
+    private mutating func checkAnnotation(_ value: JSONValue, name: String, maxLength: Int, at pointer: String) {
         guard case .string(let text) = value else {
-            report(pointer, "\(name) must be a string, not \(value.kindName)")
+            report(pointer, "\(name) must be a string, not \(value.typeName)")
             return
         }
         if text.unicodeScalars.count > maxLength {
@@ -96,7 +98,7 @@ struct SchemaCompiler {
         }
     }
 
-    private mutating func compileType(_ value: SchemaJSON, at pointer: String) -> JSONTypeSet? {
+    private mutating func compileType(_ value: JSONValue, at pointer: String) -> JSONTypeSet? {
         let expected = "null, boolean, integer, number, string, array, object"
         switch value {
         case .string(let name):
@@ -113,7 +115,7 @@ struct SchemaCompiler {
             for (index, element) in names.enumerated() {
                 let here = pointer + "/" + String(index)
                 guard case .string(let name) = element else {
-                    report(here, "a type must be a string, not \(element.kindName)")
+                    report(here, "a type must be a string, not \(element.typeName)")
                     valid = false
                     continue
                 }
@@ -130,14 +132,14 @@ struct SchemaCompiler {
             }
             return valid ? types : nil
         default:
-            report(pointer, "type must be a string or an array of strings, not \(value.kindName)")
+            report(pointer, "type must be a string or an array of strings, not \(value.typeName)")
             return nil
         }
     }
 
-    private mutating func compileProperties(_ value: SchemaJSON, at pointer: String, depth: Int) -> [UTF8Key: SchemaNode] {
+    private mutating func compileProperties(_ value: JSONValue, at pointer: String, depth: Int) -> [UTF8Key: SchemaNode] {
         guard case .object(let members) = value else {
-            report(pointer, "properties must be an object, not \(value.kindName)")
+            report(pointer, "properties must be an object, not \(value.typeName)")
             return [:]
         }
         if members.count > 1000 {
@@ -146,21 +148,21 @@ struct SchemaCompiler {
         var nodes: [UTF8Key: SchemaNode] = [:]
         for member in members {
             if isFull { break }
-            let here = JSONPointer.appending(pointer, member.key)
-            let length = member.key.unicodeScalars.count
+            let here = JSONPointer.appending(pointer, member.name)
+            let length = member.name.unicodeScalars.count
             if length < 1 || length > 256 {
                 report(here, "a property name must be 1 to 256 characters")
             }
             if let node = compile(member.value, at: here, depth: depth + 1) {
-                nodes[UTF8Key(member.key)] = node
+                nodes[UTF8Key(member.name)] = node
             }
         }
         return nodes
     }
 
-    private mutating func compileRequired(_ value: SchemaJSON, at pointer: String) -> [String] {
+    private mutating func compileRequired(_ value: JSONValue, at pointer: String) -> [String] {
         guard case .array(let elements) = value else {
-            report(pointer, "required must be an array of strings, not \(value.kindName)")
+            report(pointer, "required must be an array of strings, not \(value.typeName)")
             return []
         }
         if elements.count > 1000 {
@@ -172,7 +174,7 @@ struct SchemaCompiler {
             if isFull { break }
             let here = pointer + "/" + String(index)
             guard case .string(let name) = element else {
-                report(here, "a required name must be a string, not \(element.kindName)")
+                report(here, "a required name must be a string, not \(element.typeName)")
                 continue
             }
             let length = name.unicodeScalars.count
@@ -188,9 +190,9 @@ struct SchemaCompiler {
         return names
     }
 
-    private mutating func compileEnum(_ value: SchemaJSON, at pointer: String) -> [SchemaJSON]? {
+    private mutating func compileEnum(_ value: JSONValue, at pointer: String) -> [JSONValue]? {
         guard case .array(let values) = value else {
-            report(pointer, "enum must be an array, not \(value.kindName)")
+            report(pointer, "enum must be an array, not \(value.typeName)")
             return nil
         }
         if values.isEmpty { report(pointer, "enum must list at least one value") }
@@ -198,25 +200,25 @@ struct SchemaCompiler {
         return values
     }
 
-    private mutating func number(_ value: SchemaJSON, name: String, at pointer: String) -> SchemaNumber? {
+    private mutating func number(_ value: JSONValue, name: String, at pointer: String) -> SchemaNumber? {
         guard case .number(let number) = value else {
-            report(pointer, "\(name) must be a number, not \(value.kindName)")
+            report(pointer, "\(name) must be a number, not \(value.typeName)")
             return nil
         }
-        return number
+        return SchemaNumber(number)
     }
 
-    private mutating func length(_ value: SchemaJSON, name: String, at pointer: String) -> Int? {
-        if case .number(.int(let length)) = value, length >= 0, length <= MapSchema.maxStringLength {
+    private mutating func length(_ value: JSONValue, name: String, at pointer: String) -> Int? {
+        if case .number(let number) = value, case .int(let length) = SchemaNumber(number), length >= 0, length <= MapSchema.maxStringLength {
             return Int(length)
         }
         report(pointer, "\(name) must be an integer from 0 to \(MapSchema.maxStringLength)")
         return nil
     }
 
-    private mutating func compilePattern(_ value: SchemaJSON, at pointer: String) -> ECMAPattern? {
+    private mutating func compilePattern(_ value: JSONValue, at pointer: String) -> ECMAPattern? {
         guard case .string(let source) = value else {
-            report(pointer, "pattern must be a string, not \(value.kindName)")
+            report(pointer, "pattern must be a string, not \(value.typeName)")
             return nil
         }
         let length = source.unicodeScalars.count

@@ -40,7 +40,7 @@ final class SchemaNode: Sendable {
     let properties: [UTF8Key: SchemaNode]
     let required: [String]
     let additional: Additional
-    let enumValues: [SchemaJSON]?
+    let enumValues: [JSONValue]?
     let minimum: SchemaNumber?
     let maximum: SchemaNumber?
     let minLength: Int?
@@ -50,7 +50,7 @@ final class SchemaNode: Sendable {
 
     init(
         types: JSONTypeSet?, properties: [UTF8Key: SchemaNode], required: [String], additional: Additional,
-        enumValues: [SchemaJSON]?, minimum: SchemaNumber?, maximum: SchemaNumber?, minLength: Int?,
+        enumValues: [JSONValue]?, minimum: SchemaNumber?, maximum: SchemaNumber?, minLength: Int?,
         maxLength: Int?, pattern: ECMAPattern?, items: SchemaNode?
     ) {
         self.types = types
@@ -236,13 +236,13 @@ extension SchemaNode {
 
     /// Equality as JSON: numbers by value (`1 == 1.0`), strings by code points, objects
     /// whatever their member order. Binary and non-finite numbers equal nothing.
-    static func jsonEquals(_ json: SchemaJSON, _ value: DataValue) -> Bool {
+    static func jsonEquals(_ json: JSONValue, _ value: DataValue) -> Bool {
         switch (json, value) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
-        case (.number(let a), .int(let b)): return SchemaNumber.compare(a, .int(b)) == 0
-        case (.number(let a), .uint(let b)): return SchemaNumber.compare(a, SchemaNumber(exactly: b)) == 0
-        case (.number(let a), .double(let b)): return b.isFinite && SchemaNumber.compare(a, SchemaNumber(b)) == 0
+        case (.number(let a), .int(let b)): return SchemaNumber.compare(SchemaNumber(a), .int(b)) == 0
+        case (.number(let a), .uint(let b)): return SchemaNumber.compare(SchemaNumber(a), SchemaNumber(exactly: b)) == 0
+        case (.number(let a), .double(let b)): return b.isFinite && SchemaNumber.compare(SchemaNumber(a), SchemaNumber(b)) == 0
         case (.string(let a), .string(let b)): return sameUTF8(a, b)
         case (.array(let a), .array(let b)):
             guard a.count == b.count else { return false }
@@ -252,7 +252,7 @@ extension SchemaNode {
             // Equal counts and every member found means the same member set (JSON text
             // has no duplicate names; a value with duplicates misses one of ours).
             for member in members {
-                guard let field = object.fields.first(where: { sameUTF8($0.key, member.key) }),
+                guard let field = object.fields.first(where: { sameUTF8($0.key, member.name) }),
                       jsonEquals(member.value, field.value)
                 else { return false }
             }

@@ -155,9 +155,7 @@ enum SchemaGen {
     }
 
     static func quote(_ string: String) -> String {
-        var out = ""
-        SchemaJSON.writeQuoted(string, to: &out)
-        return out
+        JSONValue.quoted(string)
     }
 
     /// JSON text of a value, with object members in random order.

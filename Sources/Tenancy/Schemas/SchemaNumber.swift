@@ -1,29 +1,4 @@
-/// A JSON value as the schema engine reads it: members keep their order (so problems are
-/// reported in the order the tenant wrote them) and numbers keep integers exact.
-enum SchemaJSON: Sendable {
-    case null
-    case bool(Bool)
-    case number(SchemaNumber)
-    case string(String)
-    case array([SchemaJSON])
-    case object([Member])
-
-    struct Member: Sendable {
-        var key: String
-        var value: SchemaJSON
-    }
-
-    var kindName: String {
-        switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .number: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
-        }
-    }
-}
+import TopGunCore
 
 /// A JSON number. Integers that fit 64 bits stay exact (`9007199254740993` must not become a
 /// double); a fraction-free literal such as `2.0` or `1e3` is an integer, as in JSON Schema.
@@ -42,6 +17,15 @@ enum SchemaNumber: Sendable, Equatable {
             if let exact = UInt64(exactly: value) { self = .uint(exact); return }
         }
         self = .double(value)
+    }
+
+    /// A number as the schema engine sees it: `2.0` is the integer 2.
+    init(_ number: JSONNumber) {
+        switch number {
+        case .int(let value): self = .int(value)
+        case .uint(let value): self = .init(exactly: value)
+        case .double(let value): self = .init(value)
+        }
     }
 
     /// `.uint` is kept for values above `Int64.max` only.
@@ -111,67 +95,5 @@ extension SchemaNumber {
         if a < wholeUInt { return -1 }
         if a > wholeUInt { return 1 }
         return whole == b ? 0 : -1
-    }
-}
-
-// MARK: - Canonical text
-
-extension SchemaJSON {
-    /// Compact JSON with object members sorted by key in code point order: equal schemas
-    /// give equal text whatever their white space, member order or number spelling.
-    var canonicalText: String {
-        var output = ""
-        writeCanonical(to: &output)
-        return output
-    }
-
-    func writeCanonical(to output: inout String) {
-        switch self {
-        case .null: output += "null"
-        case .bool(let b): output += b ? "true" : "false"
-        case .number(let n): output += n.text
-        case .string(let s): Self.writeQuoted(s, to: &output)
-        case .array(let values):
-            output += "["
-            for (index, value) in values.enumerated() {
-                if index > 0 { output += "," }
-                value.writeCanonical(to: &output)
-            }
-            output += "]"
-        case .object(let members):
-            output += "{"
-            // Byte order of UTF-8 is code point order; String's `<` would compare by
-            // canonical equivalence and could call two distinct keys equal.
-            let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            for (index, member) in sorted.enumerated() {
-                if index > 0 { output += "," }
-                Self.writeQuoted(member.key, to: &output)
-                output += ":"
-                member.value.writeCanonical(to: &output)
-            }
-            output += "}"
-        }
-    }
-
-    static func writeQuoted(_ string: String, to output: inout String) {
-        output += "\""
-        let hex: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case "\u{08}": output += "\\b"
-            case "\u{0C}": output += "\\f"
-            case _ where scalar.value < 0x20:
-                output += "\\u00"
-                output.append(hex[Int(scalar.value >> 4)])
-                output.append(hex[Int(scalar.value & 0xF)])
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
     }
 }

@@ -1,10 +1,11 @@
+import Foundation
 import Testing
-@testable import Tenancy
+import TopGunCore
 
-@Suite("Schema JSON reader")
-struct SchemaJSONParserTests {
-    private func parse(_ text: String) throws(SchemaJSONParser.Failure) -> SchemaJSON {
-        try SchemaJSONParser.parse(Array(text.utf8))
+@Suite("JSONReader")
+struct JSONReaderTests {
+    private func parse(_ text: String) throws(JSONReader.Failure) -> JSONValue {
+        try JSONReader().read(Array(text.utf8))
     }
 
     private func canonical(_ text: String) -> String? {
@@ -43,11 +44,11 @@ struct SchemaJSONParserTests {
         "1e400", "-1e400", "NaN", "Infinity", "-Infinity", "01", "-", "1.", ".5", "1e", "+1", "0x10", "1_000",
     ])
     func numbersOutsideJSONAreRefused(input: String) {
-        #expect(throws: SchemaJSONParser.Failure.self) { try parse(input) }
+        #expect(throws: JSONReader.Failure.self) { try parse(input) }
     }
 
     @Test func duplicateMemberNamesAreRefused() {
-        #expect(throws: SchemaJSONParser.Failure.duplicateMember("a", offset: 8)) {
+        #expect(throws: JSONReader.Failure(.repeatedMember("a"), offset: 8)) {
             try parse(#"{"a":1, "a":2}"#)
         }
         // Canonically equivalent but different code points: distinct names in JSON.
@@ -62,27 +63,27 @@ struct SchemaJSONParserTests {
             [0x22, 0xE2, 0x82, 0x22],  // truncated sequence
             [0xEF, 0xBB, 0xBF, 0x7B, 0x7D],  // byte order mark before {}
         ] {
-            #expect(throws: SchemaJSONParser.Failure.self) { try SchemaJSONParser.parse(bytes) }
+            #expect(throws: JSONReader.Failure.self) { try JSONReader().read(bytes) }
         }
     }
 
     @Test func escapesDecodeAndLoneSurrogatesAreRefused() {
         #expect(canonical(#""\ud83d\ude00 \u00e9 \/ \b\f\n\r\t \u0001""#) == "\"\u{1F600} \u{E9} / \\b\\f\\n\\r\\t \\u0001\"")
         for text in [#""\ud83d""#, #""\ude00""#, #""\ud83d\u0041""#, #""\x41""#, #""\u12""#, "\"a\tb\""] {
-            #expect(throws: SchemaJSONParser.Failure.self) { try parse(text) }
+            #expect(throws: JSONReader.Failure.self) { try parse(text) }
         }
     }
 
     @Test func syntaxErrorsAreRefused() {
         for text in ["", " ", "{", "[1,]", "{\"a\":1,}", "{'a':1}", "[1 2]", "{\"a\" 1}", "tru", "nul", "{} {}", "// x\n{}", "{a:1}", "\"abc"] {
-            #expect(throws: SchemaJSONParser.Failure.self) { try parse(text) }
+            #expect(throws: JSONReader.Failure.self) { try parse(text) }
         }
     }
 
     @Test func deepNestingStopsWithoutOverflowingTheStack() {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
-        #expect(throws: SchemaJSONParser.Failure.tooDeep) { try parse(deep) }
-        let fine = String(repeating: "[", count: SchemaJSONParser.maxDepth) + String(repeating: "]", count: SchemaJSONParser.maxDepth)
+        #expect(throws: JSONReader.Failure(.tooDeep(limit: 128), offset: 128)) { try parse(deep) }
+        let fine = String(repeating: "[", count: JSONReader.Limits().maxDepth) + String(repeating: "]", count: JSONReader.Limits().maxDepth)
         #expect(canonical(fine) == fine)
     }
 
@@ -98,14 +99,35 @@ struct SchemaJSONParserTests {
         #expect(canonical("{\"\u{1F600}\":1,\"\u{FF5E}\":2,\"\u{E9}\":3,\"a\":4,\"Z\":5}") == "{\"Z\":5,\"a\":4,\"\u{E9}\":3,\"\u{FF5E}\":2,\"\u{1F600}\":1}")
     }
 
-    @Test func numberComparisonIsExact() {
-        #expect(SchemaNumber.compare(.int(9_007_199_254_740_993), .double(9_007_199_254_740_992)) == 1)
-        #expect(SchemaNumber.compare(.int(3), .double(3.5)) == -1)
-        #expect(SchemaNumber.compare(.int(-3), .double(-2.5)) == -1)
-        #expect(SchemaNumber.compare(.int(-2), .double(-2.5)) == 1)
-        #expect(SchemaNumber.compare(.uint(UInt64.max), .double(1.8446744073709552e19)) == -1)
-        #expect(SchemaNumber.compare(.int(Int64.max), .double(1e300)) == -1)
-        #expect(SchemaNumber.compare(.int(Int64.min), .double(-1e300)) == 1)
-        #expect(SchemaNumber.compare(.int(Int64.max), .uint(UInt64(Int64.max) + 1)) == -1)
+    @Test func membersKeepTheirOrderAndCompareByUTF8() throws {
+        guard case .object(let object) = try parse("{\"b\":1,\"\u{E9}\":2,\"e\u{301}\":3}") else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(object.names == ["b", "\u{E9}", "e\u{301}"])
+        #expect(object["\u{E9}"] == .number(.int(2)))
+        #expect(object["e\u{301}"] == .number(.int(3)))
+        #expect(object == ["e\u{301}": .number(.int(3)), "b": .number(.int(1)), "\u{E9}": .number(.int(2))], "equal in any order")
+    }
+
+    @Test func numbersKeepHowTheyWereWritten() throws {
+        #expect(try parse("2") == .number(.int(2)))
+        #expect(try parse("2.0") == .number(.double(2)))
+        #expect(try parse("18446744073709551615") == .number(.uint(.max)))
+        #expect(try parse("2.0").int64Value == 2)
+        #expect(try parse("2.5").int64Value == nil)
+    }
+
+    @Test func sizeIsBounded() {
+        #expect(throws: JSONReader.Failure(.tooLarge(limit: 4), offset: 0)) {
+            try JSONReader(limits: JSONReader.Limits(maxBytes: 4)).read("12345")
+        }
+    }
+
+    @Test func encodesBackAsTheSameJSON() throws {
+        let text = #"{"a":[1,2.5,"x",null,true],"b":{"c":18446744073709551615}}"#
+        let value = try parse(text)
+        let encoded = Array(try JSONEncoder().encode(value))
+        #expect(try JSONReader().read(encoded) == value)
     }
 }
