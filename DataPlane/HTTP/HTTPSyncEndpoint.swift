@@ -19,13 +19,15 @@ public struct HTTPSyncEndpoint: Sendable {
     /// The node's wall clock.
     let clock: NodeClock
     let durability: any DurabilityPipeline
+    let routing: ReadRouting
     let metrics: DataPlaneMetrics
     let logger: Logger
 
     public init(
         configuration: DataPlaneConfiguration, authenticator: any Authenticator, policies: TenantPolicies, writes: WritePath, maps: MapDirectory,
-        clocks: TenantClocks, clock: NodeClock, durability: any DurabilityPipeline, metrics: DataPlaneMetrics, logger: Logger
+        clocks: TenantClocks, clock: NodeClock, durability: any DurabilityPipeline, routing: ReadRouting, metrics: DataPlaneMetrics, logger: Logger
     ) {
+        self.routing = routing
         self.configuration = configuration
         self.authenticator = authenticator
         self.policies = policies
@@ -124,7 +126,14 @@ public struct HTTPSyncEndpoint: Sendable {
         }
         var budget = configuration.syncResponseBytes
         var deltas: [HTTPSyncDelta] = []
+        // Deltas and query results over some of a map's partitions only would be wrong, not
+        // partial: when the node cannot serve every partition, it says so for each of them.
+        let readRefusal = ReadRouting.refusal(routing.mapRead())
         for sync in request.syncMaps ?? [] {
+            if let readRefusal {
+                errors.append(HTTPSyncError(code: readRefusal.code, message: readRefusal.message, context: sync.mapName))
+                continue
+            }
             let position = SyncPosition(timestamp: sync.lastSyncTimestamp)
             guard let store = maps.existingStore(tenant: context.tenant, name: sync.mapName) else {
                 deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: [], serverSyncTimestamp: position.timestamp(nowMillis: clock.nowMillis())))
@@ -145,6 +154,10 @@ public struct HTTPSyncEndpoint: Sendable {
         }
         var queryResults: [HTTPSyncQueryResult] = []
         for query in request.queries ?? [] {
+            if let readRefusal {
+                errors.append(HTTPSyncError(code: readRefusal.code, message: readRefusal.message, context: query.queryId))
+                continue
+            }
             var filter: DataObject?
             if case .object(let object) = query.filter { filter = object }
             let limit = query.limit.map { Int(max(0, min($0, 10_000))) }

@@ -7,26 +7,27 @@ import TopGunWire
 public struct CounterHandler: Sendable {
     let counters: CounterRegistry
     let durability: any DurabilityPipeline
-    let unloaded: UnloadedPartitions
+    let routing: ReadRouting
     let replies: ErrorReplies
 
-    public init(counters: CounterRegistry, durability: any DurabilityPipeline, unloaded: UnloadedPartitions, metrics: DataPlaneMetrics) {
+    public init(counters: CounterRegistry, durability: any DurabilityPipeline, routing: ReadRouting, metrics: DataPlaneMetrics) {
         self.counters = counters
         self.durability = durability
-        self.unloaded = unloaded
+        self.routing = routing
         self.replies = ErrorReplies(metrics: metrics)
     }
 
     func request(_ request: CounterRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", request.name, to: out) else { return }
+        if let refusal = ReadRouting.refusal(routing.nameRead(request.name, tenant: context.tenant)) { return replies.send(refusal, to: out) }
         out.send(.counterResponse(await counters.request(request.name, tenant: context.tenant, subscriber: out)))
     }
 
     func sync(_ sync: CounterSync, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", sync.name, to: out) else { return }
-        // A counter merged into a dropped partition would be stored as if it had no past.
-        let partition = PartitionFunction.partition(forKey: sync.name, tenantID: context.tenant.rawValue)
-        if unloaded.contains(partition) { return replies.send(WritePath.notLoaded(partition), to: out) }
+        // A counter merged into a dropped partition would be stored as if it had no past, and
+        // one merged away from its owner would diverge from it.
+        if let refusal = ReadRouting.refusal(routing.nameRead(sync.name, tenant: context.tenant)) { return replies.send(refusal, to: out) }
         if let record = await counters.sync(sync.name, state: sync.state, tenant: context.tenant, subscriber: out) {
             _ = await durability.enqueue([record])
         }

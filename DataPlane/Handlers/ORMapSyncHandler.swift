@@ -16,6 +16,7 @@ public struct ORMapSyncHandler: Sendable {
     let maxClockDrift: Duration
     let policies: TenantPolicies
     let partitionTable: CurrentPartitionTable
+    let routing: ReadRouting
     let peers: (any PartitionPeers)?
     let journal: EventJournal
     let durability: any DurabilityPipeline
@@ -34,6 +35,7 @@ public struct ORMapSyncHandler: Sendable {
         self.maxClockDrift = maxClockDrift
         self.policies = policies
         self.partitionTable = partitionTable
+        self.routing = ReadRouting(table: partitionTable, unloaded: maps.unloaded)
         self.peers = peers
         self.journal = journal
         self.durability = durability
@@ -42,6 +44,7 @@ public struct ORMapSyncHandler: Sendable {
     }
 
     func syncInit(_ request: ORMapSyncInit, context: RequestContext, out: SessionOutbound) async {
+        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
         let store = maps.existingStore(tenant: context.tenant, name: request.mapName)
         if let store, await store.kind == .lww {
             replies.send(.make(.badRequest, "map '\(request.mapName)' is an LWW map", details: ["mapName": .string(request.mapName)]), to: out)
@@ -52,6 +55,7 @@ public struct ORMapSyncHandler: Sendable {
     }
 
     func bucket(_ request: ORMapMerkleReqBucket, context: RequestContext, out: SessionOutbound) async {
+        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
         if let store = maps.existingStore(tenant: context.tenant, name: request.mapName) {
             out.send(await store.orBucket(path: request.path))
         } else {
@@ -60,6 +64,7 @@ public struct ORMapSyncHandler: Sendable {
     }
 
     func diff(_ request: ORMapDiffRequest, context: RequestContext, out: SessionOutbound) async {
+        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
         let entries = await maps.existingStore(tenant: context.tenant, name: request.mapName)?.orEntries(keys: request.keys)
         out.send(.ormapDiffResponse(ORMapDiffResponse(mapName: request.mapName, entries: entries ?? [])))
     }
@@ -101,14 +106,14 @@ public struct ORMapSyncHandler: Sendable {
                 if case .remote(let owner) = router.route(partition: partition) {
                     remote[owner, default: []].append(entry)
                 } else if maps.unloaded.contains(partition) {
-                    return replies.send(WritePath.notLoaded(partition), to: out)
+                    return replies.send(.partitionNotLoaded(partition), to: out)
                 } else {
                     entries.append(entry)
                 }
             }
             for (owner, share) in remote.sorted(by: { $0.key < $1.key }) {
                 guard let peers = peers, let outcome = try? await peers.pushORMapEntries(share, mapName: push.mapName, on: owner, context: context) else {
-                    return replies.send(WritePath.unreachable(owner), to: out)
+                    return replies.send(.partitionOwnerUnreachable(owner), to: out)
                 }
                 if !outcome.success {
                     out.send(.errorMessage(.make(outcome.code ?? .badRequest, outcome.error ?? "rejected", details: ["mapName": .string(push.mapName)])))

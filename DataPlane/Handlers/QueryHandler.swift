@@ -9,10 +9,12 @@ public struct QueryHandler: Sendable {
     let policies: TenantPolicies
     let resultPageBytes: Int
     let clock: NodeClock
+    let routing: ReadRouting
     let replies: ErrorReplies
 
-    public init(maps: MapDirectory, policies: TenantPolicies, resultPageBytes: Int, clock: NodeClock, metrics: DataPlaneMetrics) {
+    public init(maps: MapDirectory, policies: TenantPolicies, resultPageBytes: Int, clock: NodeClock, routing: ReadRouting, metrics: DataPlaneMetrics) {
         self.maps = maps
+        self.routing = routing
         self.policies = policies
         self.resultPageBytes = resultPageBytes
         self.clock = clock
@@ -21,6 +23,8 @@ public struct QueryHandler: Sendable {
 
     func subscribe(_ sub: QuerySub, context: RequestContext, session: inout SessionState) async {
         let out = session.outbound
+        // Results from some of the map's partitions only would be wrong, not partial.
+        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
         // A re-subscription under the same id replaces the query and counts once.
         if let refusal = await policies.acquireSubscription(context.tenant, session: out.id, key: "query:" + sub.queryId) {
             return replies.refused(refusal, to: out)

@@ -110,16 +110,16 @@ public struct WritePath: Sendable {
         }
         if let notLoaded {
             // Nothing applied: the client sends the batch again once the partition is loaded.
-            return .refused(Self.notLoaded(notLoaded))
+            return .refused(.partitionNotLoaded(notLoaded))
         }
         if !remote.isEmpty {
             // Before anything is applied here: an owner that cannot answer leaves the whole
             // batch unapplied and unacknowledged, and the client sends it again.
-            guard let peers = peers else { return .refused(Self.unreachable(remote.keys.sorted().first!)) }
+            guard let peers = peers else { return .refused(.partitionOwnerUnreachable(remote.keys.sorted().first!)) }
             for (owner, indices) in remote.sorted(by: { $0.key < $1.key }) {
                 guard let answered = try? await peers.applyWrites(indices.map { ops[$0] }, batchConcern: batchConcern, on: owner, context: context),
                     answered.count == indices.count
-                else { return .refused(Self.unreachable(owner)) }
+                else { return .refused(.partitionOwnerUnreachable(owner)) }
                 for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
             }
         }
@@ -219,20 +219,6 @@ public struct WritePath: Sendable {
             partitions.insert(PartitionFunction.partition(forKey: ops[index].key, tenantID: tenant.rawValue))
         }
         return partitions
-    }
-
-    /// The answer when the owner of some ops' partition cannot take them now.
-    static func unreachable(_ owner: NodeID) -> ErrorMessage {
-        .make(.unavailable, "the partition's owner, node '\(owner)', cannot be reached from this node; send the ops again later", details: [
-            "node": .string(owner.rawValue), "retryAfterMs": .int(1_000),
-        ])
-    }
-
-    /// The answer when some ops' partition is not in memory on this node now.
-    static func notLoaded(_ partition: Int) -> ErrorMessage {
-        .make(.unavailable, "partition \(partition) is being loaded on this node; send the ops again later", details: [
-            "partition": .int(Int64(partition)), "retryAfterMs": .int(1_000),
-        ])
     }
 
     /// The quota that refuses a whole batch for now (design.md §7): operations per second.

@@ -70,19 +70,23 @@ extension NodeComponents {
             clock: clock, maxClockDrift: configuration.maxClockDrift, usage: usage, metrics: metrics, logger: logger)
     }
 
+    /// The routing decision of every read and subscription.
+    public var readRouting: ReadRouting { ReadRouting(table: partitionTable, unloaded: maps.unloaded) }
+
     /// Every domain's handler, each with its own collaborators.
     public var messageRouter: MessageRouter {
         MessageRouter(
             handlers: MessageRouter.Handlers(
                 writes: WriteHandler(writes: writePath, persistTimeout: configuration.persistTimeout, metrics: metrics),
-                lwwSync: LWWSyncHandler(maps: maps, clocks: clocks, metrics: metrics),
+                lwwSync: LWWSyncHandler(maps: maps, clocks: clocks, routing: readRouting, metrics: metrics),
                 orMapSync: ORMapSyncHandler(
                     maps: maps, mapKinds: mapKinds, clocks: clocks, clock: clock, maxClockDrift: configuration.maxClockDrift, policies: policies,
                     partitionTable: partitionTable, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger),
-                queries: QueryHandler(maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, metrics: metrics),
+                queries: QueryHandler(
+                    maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics),
                 topics: TopicHandler(topics: topics, policies: policies, clock: clock, metrics: metrics),
-                locks: LockHandler(locks: locks, metrics: metrics),
-                counters: CounterHandler(counters: counters, durability: durability, unloaded: maps.unloaded, metrics: metrics),
+                locks: LockHandler(locks: locks, routing: readRouting, metrics: metrics),
+                counters: CounterHandler(counters: counters, durability: durability, routing: readRouting, metrics: metrics),
                 journal: JournalHandler(journal: journal, metrics: metrics),
                 partitionMap: PartitionMapHandler(partitionTable: partitionTable, endpoints: endpoints, clock: clock)),
             metrics: metrics)
@@ -101,7 +105,7 @@ extension NodeComponents {
     public var httpSync: HTTPSyncEndpoint {
         HTTPSyncEndpoint(
             configuration: configuration, authenticator: authenticator, policies: policies, writes: writePath, maps: maps, clocks: clocks, clock: clock,
-            durability: durability, metrics: metrics, logger: logger)
+            durability: durability, routing: readRouting, metrics: metrics, logger: logger)
     }
 
     public var tenantPurge: TenantPurge {

@@ -561,20 +561,29 @@ extension StorageTests {
                 }
             }
 
-            func check() {
-                for (ticket, rows) in enqueued {
+            // Tickets not answered yet, by position in `enqueued`; answered ones are checked
+            // again only at the end (checking all of them at every step costs seconds).
+            var unanswered: [Int] = []
+            var checkedThrough = 0
+
+            func check(all: Bool = false) {
+                unanswered += checkedThrough..<enqueued.count
+                checkedThrough = enqueued.count
+                for index in all ? Array(enqueued.indices) : unanswered {
+                    let (ticket, rows) = enqueued[index]
                     let answer = m.isDurable(ticket)
                     if let earlier = answers[ticket.sequence] {
-                        #expect(answer == earlier, "ticket \(ticket.sequence) changed its answer (seed \(seed))")
+                        if answer != earlier { Issue.record("ticket \(ticket.sequence) changed its answer (seed \(seed))") }
                         continue
                     }
                     guard let answer else { continue }
                     answers[ticket.sequence] = answer
                     guard answer else { continue }
-                    for (key, version) in rows {
-                        #expect((database[key] ?? -1) >= version, "ticket \(ticket.sequence) durable but \(key)@\(version) not stored (seed \(seed))")
+                    for (key, version) in rows where (database[key] ?? -1) < version {
+                        Issue.record("ticket \(ticket.sequence) durable but \(key)@\(version) not stored (seed \(seed))")
                     }
                 }
+                unanswered.removeAll { answers[enqueued[$0].ticket.sequence] != nil }
             }
 
             for _ in 0..<600 {
@@ -620,7 +629,7 @@ extension StorageTests {
                 for id in flights.keys.sorted() { land(id, failing: false) }
                 startFlights()
             }
-            check()
+            check(all: true)
             #expect(m.status.pendingCount == 0, "seed \(seed)")
             #expect(enqueued.allSatisfy { answers[$0.ticket.sequence] != nil }, "a ticket left without an answer (seed \(seed))")
         }

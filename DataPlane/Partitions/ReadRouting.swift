@@ -1,0 +1,75 @@
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// The routing decision for every read and subscription (design.md §6), as `WritePath` makes
+/// it for writes: a read of a whole map (a live query, a Merkle sync, an HTTP sync delta)
+/// needs every partition; a read of one name (a counter, a lock) needs its partition. It is
+/// served here when this node owns those partitions and holds them in memory.
+///
+/// Reads that need another node are refused (503, naming the node) until the cluster forwards
+/// them (issue 15 of the roadmap): a partial answer would tell a client "in sync" while it
+/// misses records.
+public struct ReadRouting: Sendable {
+    let table: CurrentPartitionTable
+    let unloaded: UnloadedPartitions
+
+    public init(table: CurrentPartitionTable, unloaded: UnloadedPartitions) {
+        self.table = table
+        self.unloaded = unloaded
+    }
+
+    /// Where a read is served.
+    public enum Plan: Equatable, Sendable {
+        /// Every partition it needs is owned here and in memory.
+        case local
+        /// Some partitions it needs are owned by these nodes.
+        case remote([NodeID])
+        /// It needs this partition, which is owned here but not in memory now.
+        case notLoaded(Int)
+    }
+
+    /// The plan of a read over a whole map.
+    public func mapRead() -> Plan {
+        let router = table.router
+        if router.ownsEverything && unloaded.isEmpty { return .local }
+        let plan = router.mapReadPlan()
+        if !plan.remoteNodes.isEmpty { return .remote(plan.remoteNodes) }
+        if let partition = plan.localPartitions.first(where: unloaded.contains) { return .notLoaded(partition) }
+        return .local
+    }
+
+    /// The plan of a read of one name (a counter, a lock) of `tenant`.
+    public func nameRead(_ name: String, tenant: TenantID) -> Plan {
+        let router = table.router
+        if router.ownsEverything && unloaded.isEmpty { return .local }
+        let partition = PartitionFunction.partition(forKey: name, tenantID: tenant.rawValue)
+        if case .remote(let owner) = router.route(partition: partition) { return .remote([owner]) }
+        return unloaded.contains(partition) ? .notLoaded(partition) : .local
+    }
+
+    /// The answer to a read that cannot be served here; nil when it can.
+    public static func refusal(_ plan: Plan) -> ErrorMessage? {
+        switch plan {
+        case .local: return nil
+        case .remote(let owners): return .partitionOwnerUnreachable(owners[0])
+        case .notLoaded(let partition): return .partitionNotLoaded(partition)
+        }
+    }
+}
+
+extension ErrorMessage {
+    /// The answer when the owner of some partitions a request needs cannot take it now.
+    public static func partitionOwnerUnreachable(_ owner: NodeID) -> ErrorMessage {
+        .make(.unavailable, "the partition's owner, node '\(owner)', cannot be reached from this node; send the request again later", details: [
+            "node": .string(owner.rawValue), "retryAfterMs": .int(1_000),
+        ])
+    }
+
+    /// The answer when a partition a request needs is not in memory on this node now.
+    public static func partitionNotLoaded(_ partition: Int) -> ErrorMessage {
+        .make(.unavailable, "partition \(partition) is being loaded on this node; send the request again later", details: [
+            "partition": .int(Int64(partition)), "retryAfterMs": .int(1_000),
+        ])
+    }
+}
