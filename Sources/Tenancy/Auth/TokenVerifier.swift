@@ -84,7 +84,7 @@ public struct TokenVerifier: Sendable {
 
     // MARK: Steps
 
-    private struct Header: Decodable {
+    private struct Header {
         var alg: String?
         var kid: String?
     }
@@ -101,25 +101,32 @@ public struct TokenVerifier: Sendable {
         guard let headerBytes = Base64URL.decode(parts[0]) else {
             throw .malformedToken("header is not base64url")
         }
-        try requireStrictJSON(headerBytes, repeated: "header repeats a member name", otherwise: "header is not strict JSON")
+        let header = try strictJSON(headerBytes, repeated: "header repeats a member name", otherwise: "header is not strict JSON")
         guard let claimBytes = Base64URL.decode(parts[1]) else {
             throw .malformedToken("claims are not base64url")
         }
-        try requireStrictJSON(claimBytes, repeated: "claims repeat a member name", otherwise: "claims are not strict JSON")
-        do {
-            return try JSONDecoder().decode(Header.self, from: Data(headerBytes))
-        } catch {
-            throw .malformedToken("header is not a JSON object with string alg and kid")
+        // The claims are decoded by jwt-kit once the signature holds; read here only to refuse
+        // what is not strict JSON before any key is looked up.
+        _ = try strictJSON(claimBytes, repeated: "claims repeat a member name", otherwise: "claims are not strict JSON")
+        let notAHeader = TokenError.malformedToken("header is not a JSON object with string alg and kid")
+        guard case .object(let members) = header else { throw notAHeader }
+        func text(_ name: String) throws(TokenError) -> String? {
+            switch members[name] {
+            case nil, .null?: return nil
+            case .string(let value)?: return value
+            default: throw notAHeader
+            }
         }
+        return Header(alg: try text("alg"), kid: try text("kid"))
     }
 
     /// RFC 7515 §4 and RFC 7519 §4 let a parser refuse a header or claims set that names a
     /// member twice, or keep the last one; we refuse, so that no two readers of one token (ours,
     /// jwt-kit's, a proxy's) can disagree on its `kid`, `sub` or `exp`. The reasons are fixed
     /// texts: nothing of the token is repeated back.
-    private static func requireStrictJSON(_ bytes: [UInt8], repeated: String, otherwise: String) throws(TokenError) {
+    private static func strictJSON(_ bytes: [UInt8], repeated: String, otherwise: String) throws(TokenError) -> JSONValue {
         do {
-            _ = try JSONReader().read(bytes)
+            return try JSONReader().read(bytes)
         } catch {
             if case .repeatedMember = error.kind { throw .malformedToken(repeated) }
             throw .malformedToken(otherwise)

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JWTKit
+import TopGunCore
 
 /// Why stored key material cannot be used for an algorithm.
 public struct KeyMaterialError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -102,7 +103,7 @@ enum VerificationKey: Sendable {
     }
 
     /// The JWK members we read (RFC 7517/7518/8037). A JWK carrying private members is refused.
-    private struct JWKFields: Decodable {
+    private struct JWKFields {
         var kty: String?
         var crv: String?
         var alg: String?
@@ -114,12 +115,18 @@ enum VerificationKey: Sendable {
     }
 
     private static func jwk(algorithm: SigningAlgorithm, json: String) throws(KeyMaterialError) -> VerificationKey {
-        let fields: JWKFields
-        do {
-            fields = try JSONDecoder().decode(JWKFields.self, from: Data(json.utf8))
-        } catch {
-            throw KeyMaterialError("not a valid JWK JSON object")
+        let invalid = KeyMaterialError("not a valid JWK JSON object")
+        guard case .object(let members)? = try? JSONReader().read(json) else { throw invalid }
+        func text(_ name: String) throws(KeyMaterialError) -> String? {
+            switch members[name] {
+            case nil, .null?: return nil
+            case .string(let value)?: return value
+            default: throw invalid
+            }
         }
+        let fields = JWKFields(
+            kty: try text("kty"), crv: try text("crv"), alg: try text("alg"), n: try text("n"), e: try text("e"), x: try text("x"), y: try text("y"),
+            d: try text("d"))
         if fields.d != nil {
             throw KeyMaterialError("this JWK holds a private key; register the public key only")
         }
