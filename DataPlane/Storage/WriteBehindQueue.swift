@@ -143,6 +143,11 @@ public actor WriteBehindQueue: Service {
     /// partition should be stopped first (the router): a partition that keeps taking writes
     /// may not drain before the timeout.
     public func drain(partition: Int, timeout: Duration) async -> Bool {
+        await awaitDrain(of: partition, timeout: timeout)
+    }
+
+    /// Drains one partition, or everything (nil), working whether or not `run()` runs.
+    private func awaitDrain(of partition: Int?, timeout: Duration) async -> Bool {
         let id = makeWaiterID()
         activeDrains += 1
         defer {
@@ -230,21 +235,7 @@ public actor WriteBehindQueue: Service {
     /// Flushes everything now and returns true once nothing is pending, or false when
     /// `timeout` passes first (the storage keeps failing). Works whether or not `run()` runs.
     public func drain(timeout: Duration) async -> Bool {
-        let id = makeWaiterID()
-        activeDrains += 1
-        defer {
-            activeDrains -= 1
-            if activeDrains == 0 && !isRunning { stopTimer() }
-        }
-        return await withCheckedContinuation { continuation in
-            let now = clock.now
-            if let answer = machine.drain(id: id, deadline: now.advanced(by: timeout), now: now) {
-                continuation.resume(returning: answer)
-            } else {
-                drainWaiters[id] = continuation
-                reconcile()
-            }
-        }
+        await awaitDrain(of: nil, timeout: timeout)
     }
 
     // MARK: Performing the machine's decisions
