@@ -178,7 +178,8 @@ public actor WriteBehindQueue: Service {
         // A flush's task reports to the machine before it ends, so once it has ended the
         // flight has landed, and its rows were either committed or left over.
         for id in fence.flightsToAwait { await flushTasks[id]?.value }
-        return fence.dropped + machine.takeFencedLeftovers(partition)
+        // A tenant deleted meanwhile is not handed over.
+        return machine.withoutPurgedTenants(fence.dropped + machine.takeFencedLeftovers(partition))
     }
 
     /// This node writes `partition` again (it owns it again), from the next enqueue on.

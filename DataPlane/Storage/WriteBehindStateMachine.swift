@@ -88,6 +88,9 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         var id: WaiterID
         var records: [StoredRecord]
         var partitions: PartitionSet
+        /// Partitions whose rows of this call a fence dropped: its ticket, issued only when it
+        /// is admitted (perhaps after an unfence), must count as lost in them.
+        var lost: PartitionSet
     }
 
     private struct DrainWaiter {
@@ -179,18 +182,25 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         // A write of a deleted tenant that raced its purge (merged in memory before its
         // session closed) is not persisted, nor is one to a partition fenced meanwhile.
         var records = records
+        var lost = PartitionSet()
         if !purgedTenants.isEmpty || !fenced.isEmpty {
-            records.removeAll { purgedTenants.contains($0.key.tenant) || fenced.contains($0.partition) }
+            records.removeAll { record in
+                if fenced.contains(record.partition) {
+                    lost.insert(record.partition)
+                    return true
+                }
+                return purgedTenants.contains(record.key.tenant)
+            }
         }
         // FIFO: once anyone waits for room, later callers wait behind them.
         if !blocked.isEmpty || unsettledCount >= configuration.maxPending {
-            blocked.append(BlockedEnqueue(id: id, records: records, partitions: partitions))
+            blocked.append(BlockedEnqueue(id: id, records: records, partitions: partitions, lost: lost))
             blockedRowCount += records.count
             return .suspend
         }
         let wasEmpty = queue.isEmpty
         let before = queue.count
-        let ticket = admit(records, partitions: partitions, now: now)
+        let ticket = admit(records, partitions: partitions, lost: lost, now: now)
         let reachedBatch = before < configuration.maxBatch && queue.count >= configuration.maxBatch
         let wake = flights.count < configuration.maxConcurrentFlushes && retryAt == nil
             && ((wasEmpty && !queue.isEmpty) || reachedBatch)
@@ -203,7 +213,7 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         guard let index = blocked.firstIndex(where: { $0.id == id }) else { return nil }
         let waiter = blocked.remove(at: index)
         blockedRowCount -= waiter.records.count
-        return admit(waiter.records, partitions: waiter.partitions, now: now)
+        return admit(waiter.records, partitions: waiter.partitions, lost: waiter.lost, now: now)
     }
 
     /// A caller waits for `ticket` to become durable, until `deadline`.
@@ -313,7 +323,7 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         while let next = blocked.first, unsettledCount < configuration.maxPending {
             blocked.removeFirst()
             blockedRowCount -= next.records.count
-            resumptions.admitted.append((next.id, admit(next.records, partitions: next.partitions, now: now)))
+            resumptions.admitted.append((next.id, admit(next.records, partitions: next.partitions, lost: next.lost, now: now)))
         }
         resumptions.drained = finishDrains()
         return resumptions
@@ -342,14 +352,16 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
             }
         }
         // A queued newer state of a failed row takes the failed row's place and first ticket.
-        for superseded in queue.putBack(entries) {
-            unwritten[superseded.record.partition].remove(superseded.firstTicket)
+        let superseded = queue.putBack(entries)
+        for entry in superseded {
+            unwritten[entry.record.partition].remove(entry.firstTicket)
         }
         consecutiveFailures += 1
         lastError = reason
         retryAt = now.advanced(by: backoff(afterFailures: consecutiveFailures))
-        // Dropped rows may have been all that held the watermark back.
-        return entries.count == landed ? Resumptions() : settle(now: now)
+        // Dropped rows may have been all that held the watermark back, and rows merged into
+        // their failed versions leave room for blocked callers.
+        return entries.count == landed && superseded.isEmpty ? Resumptions() : settle(now: now)
     }
 
     /// A tenant was deleted: its queued and blocked rows are dropped, and so are its rows
@@ -359,6 +371,9 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
     /// reaches nobody, since the tenant's sessions are closed.
     mutating func purgeTenant(_ tenant: TenantID, now: Instant) -> (Resumptions, flightsToAwait: [FlushID]) {
         purgedTenants.insert(tenant)
+        for (partition, rows) in fencedLeftovers {
+            fencedLeftovers[partition] = rows.filter { $0.key.tenant != tenant }
+        }
         for entry in queue.removeAll(where: { $0.key.tenant == tenant }) {
             unwritten[entry.record.partition].remove(entry.firstTicket)
         }
@@ -403,6 +418,7 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
                 dropped.append(record)
                 return true
             }
+            if blocked[index].records.count != before { blocked[index].lost.insert(partition) }
             blockedRowCount -= before - blocked[index].records.count
         }
         // Whoever waited for the partition to drain hears that it will not be written.
@@ -418,6 +434,11 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         fencedLeftovers.removeValue(forKey: partition) ?? []
     }
 
+    /// `records` without those of deleted tenants (a fence's rows, handed over after a purge).
+    func withoutPurgedTenants(_ records: [StoredRecord]) -> [StoredRecord] {
+        purgedTenants.isEmpty ? records : records.filter { !purgedTenants.contains($0.key.tenant) }
+    }
+
     /// `partition` is written by this node again (it owns it again, under a new epoch), from
     /// the next ticket on; waiters for tickets issued while it was fenced still hear false.
     mutating func unfence(_ partition: Int) {
@@ -427,7 +448,8 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
             ranges[ranges.count - 1] = open.lowerBound..<max(open.lowerBound, lastTicket + 1)
             lostTickets[partition] = ranges
         }
-        fencedLeftovers[partition] = nil
+        // Leftovers of flights that failed after the fence stay for the fence's caller, who
+        // may still be waiting for those flights.
     }
 
     // MARK: Internals
@@ -471,8 +493,13 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         return oldest
     }
 
-    private mutating func admit(_ records: [StoredRecord], partitions: PartitionSet, now: Instant) -> FlushTicket {
+    private mutating func admit(_ records: [StoredRecord], partitions: PartitionSet, lost: PartitionSet = PartitionSet(), now: Instant) -> FlushTicket {
         lastTicket += 1
+        // A fence dropped rows of this call: its ticket is lost in those partitions, whenever
+        // it is issued (an unfence may have closed the fence's range meanwhile).
+        for partition in lost where !(lostTickets[partition]?.contains { $0.contains(lastTicket) } ?? false) {
+            lostTickets[partition, default: []].append(lastTicket..<(lastTicket + 1))
+        }
         for record in records where queue.insert(record, ticket: lastTicket, now: now) {
             unwritten[record.partition].insert(lastTicket)
         }

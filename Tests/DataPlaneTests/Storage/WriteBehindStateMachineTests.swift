@@ -510,6 +510,71 @@ extension StorageTests {
             #expect(m.status.fencedPartitions.isEmpty)
         }
 
+        @Test func aBlockedWriteWhoseRowsAFenceDroppedStaysLostAfterAnUnfence() {
+            var m = machine(maxPending: 1)
+            _ = enqueue(&m, [row("b", 1)], at: t0)
+            // Blocked for room, with a row of a's partition.
+            #expect(m.enqueue([row("a", 1), row("c", 1)], id: 7, now: t0) == .suspend)
+            let fence = m.fence(partition("a"), now: at(1))
+            #expect(fence.dropped == [row("a", 1)])
+            m.unfence(partition("a"))
+            _ = flushedRows(&m, at: at(1))
+            let admitted = m.landOnly(now: at(2)).admitted
+            guard let ticket = admitted.first(where: { $0.0 == 7 })?.1 else { Issue.record("not admitted"); return }
+            _ = flushedRows(&m, at: at(7))
+            _ = m.landOnly(now: at(8))
+            #expect(m.isDurable(ticket) == false, "its row of a was never written")
+            // A write to a after the unfence is written and durable.
+            let later = enqueue(&m, [row("a", 2)], at: at(9))
+            _ = flushedRows(&m, at: at(14))
+            _ = m.landOnly(now: at(15))
+            #expect(m.isDurable(later) == true)
+        }
+
+        @Test func anUnfenceWhileTheFenceAwaitsItsFlightsKeepsTheLeftovers() {
+            var m = machine()
+            _ = enqueue(&m, [row("a", 1)], at: t0)
+            guard let flight = flight(&m, at: at(5)) else { Issue.record("no flush"); return }
+            let fence = m.fence(partition("a"), now: at(6))
+            #expect(fence.flightsToAwait == [flight.id])
+            _ = m.flushFailed(flight.id, reason: "down", now: at(7))
+            // Owned again before the fence's caller took what came back: it still gets it.
+            m.unfence(partition("a"))
+            #expect(m.takeFencedLeftovers(partition("a")) == [row("a", 1)])
+        }
+
+        @Test func aFlightFailingAfterAnUnfenceIsRetriedHere() {
+            var m = machine()
+            _ = enqueue(&m, [row("a", 1)], at: t0)
+            guard let flight = flight(&m, at: at(5)) else { Issue.record("no flush"); return }
+            _ = m.fence(partition("a"), now: at(6))
+            m.unfence(partition("a"))
+            _ = m.flushFailed(flight.id, reason: "down", now: at(7))
+            #expect(m.takeFencedLeftovers(partition("a")).isEmpty)
+            #expect(flushedRows(&m, at: at(17)) == [row("a", 1)], "owned again: written here")
+        }
+
+        @Test func rowsMergedIntoAFailedFlushMakeRoomForBlockedCallers() {
+            var m = machine(maxPending: 2)
+            _ = enqueue(&m, [row("a", 1)], at: t0)
+            guard let flight = flight(&m, at: at(5)) else { Issue.record("no flush"); return }
+            _ = enqueue(&m, [row("a", 2)], at: at(6))
+            #expect(m.enqueue([row("b", 1)], id: 9, now: at(6)) == .suspend)
+            // a@1 comes back and a@2 merges into it: one row where there were two.
+            let resumed = m.flushFailed(flight.id, reason: "down", now: at(7))
+            #expect(resumed.admitted.map(\.0) == [9])
+        }
+
+        @Test func aFenceHandsOverNoRowsOfATenantPurgedMeanwhile() {
+            var m = machine()
+            _ = enqueue(&m, [row("a", 1)], at: t0)
+            guard let flight = flight(&m, at: at(5)) else { Issue.record("no flush"); return }
+            _ = m.fence(partition("a"), now: at(6))
+            _ = m.purgeTenant(StorageFixtures.tenantA, now: at(7))
+            _ = m.flushFailed(flight.id, reason: "down", now: at(8))
+            #expect(m.withoutPurgedTenants(m.takeFencedLeftovers(partition("a"))).isEmpty)
+        }
+
         // MARK: A model check
 
         /// Random enqueues, timing, fences, and flushes that finish in any order and fail at
