@@ -65,8 +65,20 @@ import TopGunWire
             return
         }
         #expect(why.contains("repeated"))
+        // A long repeated name is not echoed back whole.
+        let long = String(repeating: "n", count: 10_000)
+        let longKind = decodingKind { () throws(WireDecodingError) in try JSONFrameReader().decode("{\"\(long)\":1,\"\(long)\":2}") }
+        if case .invalidJSON(let why)? = longKind { #expect(why.count < 200, "\(why.count) characters") } else { Issue.record("expected invalidJSON") }
         // Canonically equivalent names are two names in JSON.
         #expect(throws: Never.self) { try JSONFrameReader().decode("{\"\u{E9}\":1,\"e\u{301}\":2}") }
+    }
+
+    @Test func nodesBufferFormIsBinaryWhateverWayItsBytesAreWritten() throws {
+        #expect(try JSONFrameReader().decode(#"{"type":"Buffer","data":[1,2.0,255]}"#) == .binary([1, 2, 255]))
+        guard case .object = try JSONFrameReader().decode(#"{"type":"Buffer","data":[1,256]}"#) else {
+            Issue.record("a byte out of range is no binary")
+            return
+        }
     }
 
     @Test func nestingWithinTheLimitDecodes() throws {

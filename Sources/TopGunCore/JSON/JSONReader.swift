@@ -40,11 +40,18 @@ public struct JSONReader: Sendable {
             self.offset = offset
         }
 
+        /// A member name as an error message shows it: quoted, at most 64 characters (a
+        /// name is the sender's text; a long one is not echoed back whole).
+        public static func shown(_ name: String) -> String {
+            let cut = name.unicodeScalars.count > 64 ? String(String.UnicodeScalarView(name.unicodeScalars.prefix(64))) + "…" : name
+            return JSONValue.quoted(cut)
+        }
+
         public var description: String {
             switch kind {
             case .syntax(let message): "\(message) at byte \(offset)"
             case .invalidUTF8: "invalid UTF-8 in a string at byte \(offset)"
-            case .repeatedMember(let name): "duplicate member name \"\(name)\" at byte \(offset)"
+            case .repeatedMember(let name): "duplicate member name \(Self.shown(name)) at byte \(offset)"
             case .tooDeep(let limit): "nested deeper than \(limit) levels"
             case .tooLarge(let limit): "longer than \(limit) bytes"
             }
@@ -129,7 +136,7 @@ public struct JSONReader: Sendable {
             try enter()
             index += 1  // {
             var members: [JSONObject.Member] = []
-            var seen = Set<HashedKey>()
+            var seen = Set<NameBytes>()
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
@@ -141,8 +148,9 @@ public struct JSONReader: Sendable {
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
                 let nameOffset = index
                 let name = try parseString()
-                // HashedKey compares by UTF-8 bytes: "é" and "e\u{301}" are two names.
-                guard seen.insert(HashedKey(name)).inserted else { throw Failure(.repeatedMember(name), offset: nameOffset) }
+                // By UTF-8 bytes: "é" and "e\u{301}" are two names (and hashing the bytes, not
+                // the String, keeps many such names from sharing one bucket).
+                guard seen.insert(NameBytes(name)).inserted else { throw Failure(.repeatedMember(name), offset: nameOffset) }
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 index += 1
@@ -304,4 +312,10 @@ public struct JSONReader: Sendable {
 
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
     }
+}
+
+/// A member name hashed and compared by its UTF-8 bytes.
+private struct NameBytes: Hashable {
+    let bytes: [UInt8]
+    init(_ name: String) { bytes = Array(name.utf8) }
 }

@@ -28,7 +28,8 @@ public struct JSONFrameReader: Sendable {
             case .tooDeep(let limit): throw WireDecodingError(.depthLimitExceeded(limit: limit), offset: error.offset)
             case .invalidUTF8: throw WireDecodingError(.invalidUTF8, offset: error.offset)
             case .syntax(let message): throw WireDecodingError(.invalidJSON(message), offset: error.offset)
-            case .repeatedMember(let name): throw WireDecodingError(.invalidJSON("member name \"\(name)\" repeated"), offset: error.offset)
+            case .repeatedMember(let name):
+                throw WireDecodingError(.invalidJSON("member name \(JSONReader.Failure.shown(name)) repeated"), offset: error.offset)
             }
         }
     }
@@ -50,9 +51,8 @@ public struct JSONFrameReader: Sendable {
             {
                 return .binary(binary)
             }
-            var result = DataObject()
-            for member in object { result[member.name] = dataValue(member.value) }
-            return .object(result)
+            // Member names are unique (the reader refuses repeats): no lookup per member.
+            return .object(DataObject(fields: object.members.map { DataObject.Field(key: $0.name, value: dataValue($0.value)) }))
         }
     }
 
@@ -60,7 +60,8 @@ public struct JSONFrameReader: Sendable {
         var binary: [UInt8] = []
         binary.reserveCapacity(items.count)
         for item in items {
-            guard case .number(.int(let byte)) = item, (0...255).contains(byte) else { return nil }
+            // Whole numbers only, written as integers or not (`1.0` is a byte too, as before).
+            guard let byte = item.int64Value, (0...255).contains(byte) else { return nil }
             binary.append(UInt8(byte))
         }
         return binary
