@@ -112,8 +112,8 @@ extension StorageTests {
             try await purge.value
             // A late write of the deleted tenant is not persisted.
             let late = await queue.enqueue([row("late", a)])
-            #expect(await queue.waitUntilDurable(late, timeout: .seconds(5)))
-            #expect(await queue.drain(timeout: .seconds(5)))
+            #expect(await queue.waitUntilDurable(late, timeout: .seconds(60)))
+            #expect(await queue.drain(timeout: .seconds(60)))
             let loaded = StorageFixtures.sorted(try await loadEverything(storage))
             #expect(loaded == StorageFixtures.sorted([row("stored", b), row("k", b)]))
         }
@@ -188,7 +188,7 @@ extension StorageTests {
 
                 _ = try await node.metadata.setTenantStatus(node.a, .deleted)
                 await control.apply(.tenant(node.a))
-                #expect(await eventually(timeout: .seconds(5)) { node.purger.hasPurged(node.a) })
+                #expect(await eventually(timeout: .seconds(30)) { node.purger.hasPurged(node.a) })
 
                 let loaded = StorageFixtures.sorted(try await loadEverything(storage))
                 #expect(loaded == StorageFixtures.sorted(node.rows.filter { $0.key.tenant == node.b }))

@@ -58,7 +58,7 @@ extension StorageTests {
                 }
                 #expect(await queue.status.pendingCount == 1)
                 await storage.set(.healthy)
-                #expect(await queue.waitUntilDurable(last, timeout: .seconds(5)))
+                #expect(await queue.waitUntilDurable(last, timeout: .seconds(60)))
                 let loaded2 = try await loadEverything(storage)
                 #expect(loaded2 == [StorageFixtures.lww("hot", .int(50), millis: 50)])
             }
@@ -79,7 +79,7 @@ extension StorageTests {
                 let second = await queue.enqueue(StorageFixtures.many(100, version: 1) + StorageFixtures.many(10, prefix: "extra"))
                 #expect(await eventually { await storage.storeCalls > 1 }, "retried")
                 await storage.set(.healthy)
-                #expect(await queue.waitUntilDurable(second, timeout: .seconds(5)))
+                #expect(await queue.waitUntilDurable(second, timeout: .seconds(60)))
                 #expect(await queue.isDurable(first))
                 status = await queue.status
                 #expect(status.isHealthy)
@@ -127,7 +127,7 @@ extension StorageTests {
                 #expect(await queue.waitUntilDurable(ticket, timeout: .milliseconds(200)) == false)
                 #expect(await eventually { await queue.status.lastError?.contains("no answer within") == true })
                 await storage.set(.healthy)
-                #expect(await queue.waitUntilDurable(ticket, timeout: .seconds(5)))
+                #expect(await queue.waitUntilDurable(ticket, timeout: .seconds(60)))
             }
         }
 
@@ -143,7 +143,7 @@ extension StorageTests {
                 await storage.set(.healthy)
                 let ticket = await blocked.value
                 #expect(ticket.sequence == 2)
-                #expect(await queue.waitUntilDurable(ticket, timeout: .seconds(5)))
+                #expect(await queue.waitUntilDurable(ticket, timeout: .seconds(60)))
                 let loaded4 = try await loadEverything(storage)
                 #expect(loaded4.count == 15)
             }
@@ -156,7 +156,7 @@ extension StorageTests {
             // Nothing flushes before run() or drain().
             try await Task.sleep(for: .milliseconds(20))
             #expect(await storage.storeCalls == 0)
-            #expect(await queue.drain(timeout: .seconds(5)))
+            #expect(await queue.drain(timeout: .seconds(60)))
             #expect(await queue.isDurable(ticket))
             #expect(await storage.storedBatchSizes == [1_000], "one group commit")
         }
@@ -209,7 +209,7 @@ extension StorageTests {
                     StorageFixtures.lww("fine", .int(1)),
                     StoredRecord(key: StorageFixtures.key("bad"), partition: -1, value: .counter(PNCounter())),
                 ])
-                #expect(await queue.waitUntilDurable(ticket, timeout: .seconds(5)))
+                #expect(await queue.waitUntilDurable(ticket, timeout: .seconds(60)))
                 let loaded6 = try await loadEverything(storage)
                 #expect(loaded6 == [StorageFixtures.lww("fine", .int(1))])
             }
