@@ -25,7 +25,7 @@ public struct ORMapSyncHandler: Sendable {
 
     public init(
         maps: MapDirectory, mapKinds: MapKindRecorder, clocks: TenantClocks, clock: NodeClock, maxClockDrift: Duration, policies: TenantPolicies,
-        partitionTable: CurrentPartitionTable, peers: (any PartitionPeers)?, journal: EventJournal, durability: any DurabilityPipeline,
+        partitionTable: CurrentPartitionTable, routing: ReadRouting, peers: (any PartitionPeers)?, journal: EventJournal, durability: any DurabilityPipeline,
         metrics: DataPlaneMetrics, logger: Logger
     ) {
         self.maps = maps
@@ -35,7 +35,7 @@ public struct ORMapSyncHandler: Sendable {
         self.maxClockDrift = maxClockDrift
         self.policies = policies
         self.partitionTable = partitionTable
-        self.routing = ReadRouting(table: partitionTable, unloaded: maps.unloaded)
+        self.routing = routing
         self.peers = peers
         self.journal = journal
         self.durability = durability

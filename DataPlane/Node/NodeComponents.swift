@@ -81,7 +81,7 @@ extension NodeComponents {
                 lwwSync: LWWSyncHandler(maps: maps, clocks: clocks, routing: readRouting, metrics: metrics),
                 orMapSync: ORMapSyncHandler(
                     maps: maps, mapKinds: mapKinds, clocks: clocks, clock: clock, maxClockDrift: configuration.maxClockDrift, policies: policies,
-                    partitionTable: partitionTable, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger),
+                    partitionTable: partitionTable, routing: readRouting, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger),
                 queries: QueryHandler(
                     maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics),
                 topics: TopicHandler(topics: topics, policies: policies, clock: clock, metrics: metrics),
