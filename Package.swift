@@ -19,6 +19,8 @@ var migrationResources: [Resource] {
         "postgres/0004_record_sequence.postgres.sql",
         "sqlite/0005_map_kinds.sqlite.sql",
         "postgres/0005_map_kinds.postgres.sql",
+        "sqlite/0006_cluster.sqlite.sql",
+        "postgres/0006_cluster.postgres.sql",
     ].map { .embedInCode($0) }
 }
 
@@ -132,6 +134,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "DataPlane",
             exclude: ["README.md"],
@@ -235,6 +239,8 @@ let package = Package(
                 "DataPlane", "Metadata", "Tenancy", "TopGunWire", "TopGunCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/DataPlaneTests",
             swiftSettings: swiftSettings

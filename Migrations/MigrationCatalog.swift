@@ -80,6 +80,10 @@ public enum MigrationCatalog {
               fileName: "0005_map_kinds.sqlite.sql", bytes: PackageResources._005_map_kinds_sqlite_sql),
         Entry(dialect: .postgres, version: 5, name: "map_kinds",
               fileName: "0005_map_kinds.postgres.sql", bytes: PackageResources._005_map_kinds_postgres_sql),
+        Entry(dialect: .sqlite, version: 6, name: "cluster",
+              fileName: "0006_cluster.sqlite.sql", bytes: PackageResources._006_cluster_sqlite_sql),
+        Entry(dialect: .postgres, version: 6, name: "cluster",
+              fileName: "0006_cluster.postgres.sql", bytes: PackageResources._006_cluster_postgres_sql),
     ]
 }
 

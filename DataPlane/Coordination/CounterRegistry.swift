@@ -60,6 +60,25 @@ public actor CounterRegistry {
             value: .counter(counter), mayExistInStorage: existed)
     }
 
+    /// Merges counter rows handed over by another node (a partition's former owner) into the
+    /// live counters, pushing each changed state to its watchers; returns the rows to persist.
+    public func merge(_ records: [StoredRecord]) -> [StoredRecord] {
+        var changedRows: [StoredRecord] = []
+        for record in records {
+            guard case .counter(let incoming) = record.value, !purgedTenants.contains(record.key.tenant) else { continue }
+            let key = CounterKey(tenant: record.key.tenant, name: record.key.key)
+            let existed = counters[key] != nil
+            var counter = counters[key] ?? PNCounter()
+            guard counter.merge(incoming) else { continue }
+            counters[key] = counter
+            let bytes = WireCodec().encode(.counterUpdate(CounterUpdate(name: key.name, state: CounterState(counter))))
+            for (_, watcher) in subscribers[key] ?? [:] { watcher.send(encoded: bytes) }
+            changedRows.append(StoredRecord(
+                key: record.key, partition: record.partition, value: .counter(counter), mayExistInStorage: existed))
+        }
+        return changedRows
+    }
+
     /// Every counter of `partition` as the row storage holds it (a partition streamed on
     /// its own).
     public func records(inPartition partition: Int) -> [StoredRecord] {

@@ -16,8 +16,18 @@ public struct PartitionMapHandler: Sendable {
     }
 
     func request(_ request: PartitionMapRequest, context: RequestContext, out: SessionOutbound) {
+        out.followPartitionMap()
         let map = partitionMap(for: context.tenant)
         if (request.currentVersion ?? -1) < map.version { out.send(.partitionMap(map)) }
+    }
+
+    /// Sends the current map to every client that follows it (after the table changed).
+    func announce(to sessions: SessionRegistry) {
+        var maps: [TenantID: PartitionMap] = [:]
+        for (outbound, context) in sessions.partitionMapFollowers() {
+            if maps[context.tenant] == nil { maps[context.tenant] = partitionMap(for: context.tenant) }
+            outbound.send(.partitionMap(maps[context.tenant]!))
+        }
     }
 
     /// The map of `tenant` from the current table.

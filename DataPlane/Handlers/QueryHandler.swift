@@ -23,8 +23,11 @@ public struct QueryHandler: Sendable {
 
     func subscribe(_ sub: QuerySub, context: RequestContext, session: inout SessionState) async {
         let out = session.outbound
-        // Results from some of the map's partitions only would be wrong, not partial.
-        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
+        // Results from some of the map's partitions only would be wrong, not partial. A query
+        // that pins its keys needs only their partitions.
+        if let refusal = ReadRouting.refusal(routing.mapRead(keys: sub.query.exactKeys, tenant: context.tenant)) {
+            return replies.send(refusal, to: out)
+        }
         // A re-subscription under the same id replaces the query and counts once.
         if let refusal = await policies.acquireSubscription(context.tenant, session: out.id, key: "query:" + sub.queryId) {
             return replies.refused(refusal, to: out)

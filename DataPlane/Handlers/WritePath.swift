@@ -61,10 +61,14 @@ public struct WritePath: Sendable {
         self.schemas = SchemaGate(metrics: metrics, logger: logger)
     }
 
-    public func apply(_ ops: [ClientOp], batchConcern: WriteConcern?, context: RequestContext, writer: SessionID?) async -> Outcome {
+    /// Applies a batch. `forwarded`: the batch comes from the node its client is connected to,
+    /// which admitted and charged it already (quotas, usage); an op of it for a partition this
+    /// node no longer owns is not forwarded again (no request travels in a loop): the whole
+    /// batch is refused, and the client sends it again.
+    public func apply(_ ops: [ClientOp], batchConcern: WriteConcern?, context: RequestContext, writer: SessionID?, forwarded: Bool = false) async -> Outcome {
         // Read once per batch: every quota below checks against these.
         let limits = await policies.quotas(context.tenant)
-        if let refusal = admit(ops, tenant: context.tenant, operationsPerSecond: limits.maxOperationsPerSecond, session: writer) {
+        if !forwarded, let refusal = admit(ops, tenant: context.tenant, operationsPerSecond: limits.maxOperationsPerSecond, session: writer) {
             return .refused(refusal)
         }
         let nowMillis = clock.nowMillis()
@@ -113,13 +117,25 @@ public struct WritePath: Sendable {
             return .refused(.partitionNotLoaded(notLoaded))
         }
         if !remote.isEmpty {
+            if forwarded { return .refused(.partitionMoved(to: remote.keys.sorted().first!)) }
             // Before anything is applied here: an owner that cannot answer leaves the whole
             // batch unapplied and unacknowledged, and the client sends it again.
             guard let peers = peers else { return .refused(.partitionOwnerUnreachable(remote.keys.sorted().first!)) }
-            for (owner, indices) in remote.sorted(by: { $0.key < $1.key }) {
-                guard let answered = try? await peers.applyWrites(indices.map { ops[$0] }, batchConcern: batchConcern, on: owner, context: context),
-                    answered.count == indices.count
-                else { return .refused(.partitionOwnerUnreachable(owner)) }
+            // Every owner at once: the batch waits for the slowest, not for their sum.
+            let answers = await withTaskGroup(of: (NodeID, [Int], [OpOutcome]?).self) { group in
+                for (owner, indices) in remote {
+                    let forwardedOps = indices.map { ops[$0] }
+                    group.addTask {
+                        let answered = try? await peers.applyWrites(forwardedOps, batchConcern: batchConcern, on: owner, context: context)
+                        return (owner, indices, answered?.count == indices.count ? answered : nil)
+                    }
+                }
+                var answers: [(NodeID, [Int], [OpOutcome]?)] = []
+                for await answer in group { answers.append(answer) }
+                return answers.sorted { $0.0 < $1.0 }
+            }
+            for (owner, indices, answered) in answers {
+                guard let answered else { return .refused(.partitionOwnerUnreachable(owner)) }
                 for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
             }
         }
@@ -179,14 +195,16 @@ public struct WritePath: Sendable {
         }
         let level = ops.indices.map { ops[$0].writeConcern ?? batchConcern ?? .persisted }.max() ?? (batchConcern ?? .persisted)
         var ticket: FlushTicket?
-        if persists, !records.isEmpty || level == .persisted {
+        if persists, !records.isEmpty || ((level == .persisted || (level == .replicated && durability.replicates)) && !groups.isEmpty) {
             let queued = await durability.enqueue(records, touching: Self.partitionsWithoutRecords(
                 ops, applied: groups.lazy.flatMap(\.indices).filter { outcomes[$0].success }, records: records, tenant: context.tenant))
             if level == .persisted { ticket = queued }
+            // REPLICATED waits for the partitions' backups where there are any (a cluster).
+            if level == .replicated, durability.replicates { ticket = queued.awaitingReplication }
         }
         metrics.opsApplied.increment(by: ops.count)
-        usage.operations(context.tenant, count: ops.count)
-        let achieved: WriteConcern = level == .replicated ? .applied : level
+        if !forwarded { usage.operations(context.tenant, count: ops.count) }
+        let achieved: WriteConcern = level == .replicated && !durability.replicates ? .applied : level
         var results: [OpResult] = []
         var rejections: [OpRejected] = []
         results.reserveCapacity(ops.count)

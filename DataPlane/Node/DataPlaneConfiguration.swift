@@ -3,6 +3,9 @@ public struct DataPlaneConfiguration: Sendable {
     /// This node's id (HLC node id and partition owner); must not contain `:`.
     public var nodeId: String
     public var host: String
+    /// The host name clients use to reach this node, in the URLs it advertises
+    /// (`PARTITION_MAP`, `GET /cluster`, the ready line); nil: `host`.
+    public var advertiseHost: String?
     /// 0 picks a free port.
     public var port: Int
     /// Largest accepted frame or HTTP body (protocol limit: 2 MiB).

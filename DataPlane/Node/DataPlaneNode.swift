@@ -36,16 +36,19 @@ public struct DataPlaneNode: Sendable {
     public let authenticator: any Authenticator
     /// The metadata store whose change stream the node follows (keys, tenants).
     public let metadata: (any MetadataStore)?
+    /// Set on a node of a cluster: where membership lives, and how this node takes part.
+    public let cluster: (store: any ClusterStore, settings: ClusterSettings)?
     public let logger: Logger
 
     public init(
         configuration: DataPlaneConfiguration, storage: RecordStorage, authenticator: any Authenticator,
-        metadata: (any MetadataStore)? = nil, logger: Logger
+        metadata: (any MetadataStore)? = nil, cluster: (store: any ClusterStore, settings: ClusterSettings)? = nil, logger: Logger
     ) {
         self.configuration = configuration
         self.storage = storage
         self.authenticator = authenticator
         self.metadata = metadata
+        self.cluster = cluster
         self.logger = logger
     }
 
@@ -57,53 +60,100 @@ public struct DataPlaneNode: Sendable {
         onBound: @escaping @Sendable (Bound) async -> Void = { _ in }
     ) async throws {
         let writeBehind: WriteBehindQueue?
-        let durability: any DurabilityPipeline
+        var durability: any DurabilityPipeline
+        // A node of a cluster: its lease is taken before anything else, so that a second
+        // node with the same id stops here with a clear reason.
+        var joining: ClusterJoin?
+        if let cluster {
+            guard case .persistent = storage else { throw ClusterMembershipError.leaseLost(cluster.settings.node) }
+            joining = try await ClusterJoin.start(store: cluster.store, settings: cluster.settings, logger: logger)
+        }
+        let localNode = NodeID(configuration.nodeId)
+        let partitionTable = CurrentPartitionTable(localNode: localNode, table: joining == nil ? nil : .unpublished(localNode))
         switch storage {
         case .persistent(let storage):
             try await storage.prepare()
             // A graceful stop gives the drain most of its time (the sockets close first).
+            var claims: (any OwnershipClaims)?
+            var displaced: (@Sendable ([StoredRecord]) async -> Void)?
+            if let joining {
+                claims = TableOwnershipClaims(table: partitionTable, incarnation: joining.incarnation)
+                let sink = joining.displaced
+                displaced = { rows in await sink.handOver(rows) }
+            }
             writeBehind = WriteBehindQueue(
-                storage: storage, configuration: WriteBehindConfiguration(drainTimeout: configuration.shutdownTimeout * 3 / 5), logger: logger)
+                storage: storage, configuration: WriteBehindConfiguration(drainTimeout: configuration.shutdownTimeout * 3 / 5),
+                claims: claims, displaced: displaced, logger: logger)
             durability = writeBehind!
         case .memoryOnly:
             writeBehind = nil
             durability = MemoryOnlyDurability()
         }
         let endpoints = AdvertisedEndpoints()
+        // The maps and counters come first: the cluster's parts need them, and the node's
+        // other parts need the cluster's durability pipeline and peers.
+        let maps = MapDirectory(clocks: TenantClocks(nodeId: configuration.nodeId))
+        let counters = CounterRegistry()
+        var assembly: ClusterAssembly?
+        if let joining, let cluster, let writeBehind, case .persistent(let storage) = storage {
+            assembly = try ClusterAssembly(
+                join: joining, settings: cluster.settings, store: cluster.store, writeBehind: writeBehind, storage: storage,
+                partitions: LocalPartitions(maps: maps, counters: counters), table: partitionTable, endpoints: endpoints,
+                persistTimeout: configuration.persistTimeout, logger: logger)
+            durability = assembly!.durability
+        }
         let components = NodeComponents(
             configuration: configuration, durability: durability, authenticator: authenticator, logger: logger, endpoints: endpoints,
-            policies: TenantPolicies(metadata: metadata, logger: logger))
+            policies: TenantPolicies(metadata: metadata, logger: logger), partitionTable: partitionTable, peers: assembly?.peers,
+            maps: maps, counters: counters)
+        await assembly?.attach(components, persistTimeout: configuration.persistTimeout)
         var loaded = 0
         let measureStoredBytes: @Sendable () async throws -> [TenantID: Int64]
+        let membership = assembly?.membership
         switch storage {
         case .persistent(let storage):
-            // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
-            loaded = try await components.partitions.loadAll(from: storage, checkingTenantsIn: metadata, purge: components.tenantPurge, logger: logger)
+            if assembly != nil {
+                // Partitions are loaded as the published table gives them to this node.
+                for partition in 0..<PartitionFunction.partitionCount { components.maps.unloaded.insert(partition) }
+            } else {
+                // Rows of tenants deleted in metadata are left out and purged (TenantPurge.swift).
+                loaded = try await components.partitions.loadAll(from: storage, checkingTenantsIn: metadata, purge: components.tenantPurge, logger: logger)
+                logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
+            }
             measureStoredBytes = { try await storage.storedBytes() }
         case .memoryOnly:
             measureStoredBytes = { [maps = components.maps] in await maps.storedBytes() }
         }
         let purger = TenantPurger(purge: components.tenantPurge, logger: logger)
-        logger.info("partitions loaded", metadata: ["records": "\(loaded)", "partitions": "\(PartitionFunction.partitionCount)"])
         var storageProbe: StorageProbe?
         if case .persistent(let storage) = storage {
             storageProbe = StorageProbe(storage: storage, deadline: configuration.readinessDeadline, logger: logger)
         }
-        let readiness = Readiness(storageProbe: storageProbe)
+        var serving: (@Sendable () async -> Bool)?
+        var clusterStatus: (@Sendable () async -> ClusterStatus)?
+        if let membership {
+            serving = { await membership.ownership.isServing }
+            clusterStatus = { await membership.status() }
+        }
+        let readiness = Readiness(storageProbe: storageProbe, serving: serving)
         readiness.markLoaded()
-        let host = configuration.host
+        let host = configuration.advertiseHost ?? configuration.host
         let application = DataPlaneServer(
             configuration: configuration, durability: durability, metrics: components.metrics, logger: logger, connection: components.clientConnection,
-            sync: components.httpSync, readiness: readiness
-        ).application { port in
+            sync: components.httpSync, readiness: readiness, cluster: clusterStatus
+        ).application { [membership] port in
             let bound = Bound(port: port, webSocketURL: "ws://\(host):\(port)/ws", httpURL: "http://\(host):\(port)")
             endpoints.set(websocket: bound.webSocketURL, http: bound.httpURL)
+            // A node of a cluster says it is up once it serves its share of the partitions.
+            await membership?.waitUntilServing()
             await onBound(bound)
         }
         // Shut down in reverse order: the server first, the write-behind queue last (it drains).
         typealias Entry = ServiceGroupConfiguration.ServiceConfiguration
         var entries: [Entry] = []
         if let writeBehind { entries.append(Entry(service: writeBehind)) }
+        // Stop after everything that forwards, replicates or hands over.
+        for service in assembly?.services ?? [] { entries.append(Entry(service: service)) }
         entries.append(Entry(service: purger))
         if let storageProbe { entries.append(Entry(service: storageProbe)) }
         entries.append(Entry(service: LockExpiryService(locks: components.locks)))
@@ -127,16 +177,24 @@ public struct DataPlaneNode: Sendable {
         entries.append(Entry(service: SessionDrainService(
             sessions: components.sessions, wait: min(configuration.closeTimeout + .milliseconds(250), configuration.shutdownTimeout * 3 / 10),
             logger: logger)))
+        // A node of a cluster hands its partitions over first, while it still serves (and
+        // forwards), within its own budget on top of the stop's.
+        var stopBudget = configuration.shutdownTimeout
+        if let membership {
+            entries.append(Entry(service: membership))
+            stopBudget += membership.settings.leaveTimeout
+        }
         // Signalled first (services stop in reverse order): from here the stop has its bound.
-        entries.append(Entry(service: ShutdownWatchdog(timeout: configuration.shutdownTimeout, logger: logger)))
+        entries.append(Entry(service: ShutdownWatchdog(timeout: stopBudget, logger: logger)))
         var groupConfiguration = ServiceGroupConfiguration(services: entries, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
         // Services still stopping near the bound are cancelled (the write-behind queue then
         // keeps what it could not write: those writes were never acknowledged at PERSISTED).
-        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout * 9 / 10
+        groupConfiguration.maximumGracefulShutdownDuration = stopBudget * 9 / 10
         try await ServiceGroup(configuration: groupConfiguration).run()
         if case .persistent(let storage) = storage {
             _ = try? await withStorageTimeout(.seconds(1)) { await storage.shutdown() }
         }
+        if let cluster { _ = try? await withStorageTimeout(.seconds(1)) { await cluster.store.shutdown() } }
     }
 }
 

@@ -14,9 +14,12 @@ public protocol DurabilityPipeline: Sendable {
     /// list returns the current tail, which is how an idempotent re-send waits for the flush
     /// of the first send.
     func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket
-    /// Waits until everything up to `ticket` in its partitions is committed; false on
-    /// timeout, or when those rows will not be written by this node (a fenced partition).
+    /// Waits until everything up to `ticket` in its partitions is committed (or, for a
+    /// ticket `awaitsReplication`, applied by the partitions' backups); false on timeout, or
+    /// when those rows will not be written by this node (a fenced partition).
     func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool
+    /// Whether changes go to backups too, so that a REPLICATED write can wait for them.
+    var replicates: Bool { get }
     /// Rows waiting for a flush, and whether the last flush succeeded (for `/ready`).
     func health() async -> DurabilityHealth
     /// Forgets a deleted tenant for good: drops its pending rows, persists none of its later
@@ -46,6 +49,9 @@ extension WriteBehindQueue: DurabilityPipeline {
 }
 
 extension DurabilityPipeline {
+    /// Nothing replicates unless a pipeline says so (a node on its own has no backups).
+    public var replicates: Bool { false }
+
     /// Queues records whose own partitions are all the batch touched.
     public func enqueue(_ records: [StoredRecord]) async -> FlushTicket {
         await enqueue(records, touching: PartitionSet())

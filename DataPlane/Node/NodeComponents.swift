@@ -16,7 +16,7 @@ public final class NodeComponents: Sendable {
     public let maps: MapDirectory
     public let topics = TopicRegistry()
     public let locks = LockRegistry()
-    public let counters = CounterRegistry()
+    public let counters: CounterRegistry
     public let journal: EventJournal
     public let sessions: SessionRegistry
     public let durability: any DurabilityPipeline
@@ -40,8 +40,9 @@ public final class NodeComponents: Sendable {
         configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, authenticator: any Authenticator,
         metrics: DataPlaneMetrics = DataPlaneMetrics(), logger: Logger, endpoints: AdvertisedEndpoints = AdvertisedEndpoints(),
         policies: TenantPolicies? = nil, usage: UsageMeter = UsageMeter(), partitionTable: CurrentPartitionTable? = nil,
-        peers: (any PartitionPeers)? = nil
+        peers: (any PartitionPeers)? = nil, maps: MapDirectory? = nil, counters: CounterRegistry = CounterRegistry()
     ) {
+        self.counters = counters
         self.partitionTable = partitionTable ?? CurrentPartitionTable(localNode: NodeID(configuration.nodeId))
         self.peers = peers
         self.mapKinds = MapKindRecorder(metadata: policies?.metadataStore, logger: logger)
@@ -50,7 +51,7 @@ public final class NodeComponents: Sendable {
         self.sessions = SessionRegistry(usage: usage)
         self.configuration = configuration
         self.clock = NodeClock(nodeId: configuration.nodeId)
-        self.maps = MapDirectory(clocks: TenantClocks(nodeId: configuration.nodeId))
+        self.maps = maps ?? MapDirectory(clocks: TenantClocks(nodeId: configuration.nodeId))
         self.journal = EventJournal(nodeId: configuration.nodeId, capacity: configuration.journalCapacity)
         self.durability = durability
         self.authenticator = authenticator
@@ -88,8 +89,12 @@ extension NodeComponents {
                 locks: LockHandler(locks: locks, routing: readRouting, metrics: metrics),
                 counters: CounterHandler(counters: counters, durability: durability, routing: readRouting, metrics: metrics),
                 journal: JournalHandler(journal: journal, metrics: metrics),
-                partitionMap: PartitionMapHandler(partitionTable: partitionTable, endpoints: endpoints, clock: clock)),
+                partitionMap: partitionMapHandler),
             metrics: metrics)
+    }
+
+    public var partitionMapHandler: PartitionMapHandler {
+        PartitionMapHandler(partitionTable: partitionTable, endpoints: endpoints, clock: clock)
     }
 
     public var sessionCleanup: SessionCleanup {

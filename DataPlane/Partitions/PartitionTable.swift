@@ -23,11 +23,21 @@ public struct PartitionTable: Sendable, Equatable {
         /// Bumped whenever the owner changes: a flush commits only under the epoch its node
         /// still owns (design.md §6).
         public var epoch: Int64
+        /// Set while the partition moves: the node that becomes its owner once it holds a
+        /// complete copy (it follows the owner's changes as a backup does meanwhile).
+        public var migrationTarget: NodeID?
 
-        public init(owner: NodeID, backups: [NodeID] = [], epoch: Int64) {
+        public init(owner: NodeID, backups: [NodeID] = [], epoch: Int64, migrationTarget: NodeID? = nil) {
             self.owner = owner
             self.backups = backups
             self.epoch = epoch
+            self.migrationTarget = migrationTarget
+        }
+
+        /// Who gets the owner's changes: its backups and a migration target.
+        public var replicas: [NodeID] {
+            guard let migrationTarget, migrationTarget != owner, !backups.contains(migrationTarget) else { return backups }
+            return backups + [migrationTarget]
         }
     }
 
@@ -55,7 +65,10 @@ public struct PartitionTable: Sendable, Equatable {
         guard assignments.count == PartitionFunction.partitionCount else { return nil }
         let ids = Set(members.map(\.id))
         guard ids.count == members.count,
-            assignments.allSatisfy({ ids.contains($0.owner) && $0.backups.allSatisfy(ids.contains) && !$0.backups.contains($0.owner) })
+            assignments.allSatisfy({
+                ids.contains($0.owner) && $0.backups.allSatisfy(ids.contains) && !$0.backups.contains($0.owner)
+                    && ($0.migrationTarget.map { ids.contains($0) } ?? true) && $0.migrationTarget != $0.owner
+            })
         else { return nil }
         self.version = version
         self.members = members
@@ -67,6 +80,15 @@ public struct PartitionTable: Sendable, Equatable {
         PartitionTable(
             version: 1, members: [Member(id: node)],
             assignments: Array(repeating: Assignment(owner: node, epoch: 1), count: PartitionFunction.partitionCount))!
+    }
+
+    /// What a node of a cluster routes by before it has read the published table: version 0,
+    /// everything its own under epoch 0 (which no flush can claim), while every partition is
+    /// unloaded, so that every request waits (503) for the real table.
+    public static func unpublished(_ node: NodeID) -> PartitionTable {
+        PartitionTable(
+            version: 0, members: [Member(id: node)],
+            assignments: Array(repeating: Assignment(owner: node, epoch: 0), count: PartitionFunction.partitionCount))!
     }
 
     public func assignment(of partition: Int) -> Assignment { assignments[partition] }

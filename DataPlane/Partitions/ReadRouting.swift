@@ -39,6 +39,26 @@ public struct ReadRouting: Sendable {
         return .local
     }
 
+    /// The plan of a read over a map of `tenant` that can only match `keys` (a query whose
+    /// filter pins its keys, `Query.exactKeys`): their partitions only. Nil keys: the whole map.
+    public func mapRead(keys: [String]?, tenant: TenantID) -> Plan {
+        guard let keys else { return mapRead() }
+        let router = table.router
+        if router.ownsEverything && unloaded.isEmpty { return .local }
+        var remote = Set<NodeID>()
+        var notLoaded: Int?
+        for key in keys {
+            let partition = PartitionFunction.partition(forKey: key, tenantID: tenant.rawValue)
+            if case .remote(let owner) = router.route(partition: partition) {
+                remote.insert(owner)
+            } else if unloaded.contains(partition) {
+                notLoaded = partition
+            }
+        }
+        if !remote.isEmpty { return .remote(remote.sorted()) }
+        return notLoaded.map(Plan.notLoaded) ?? .local
+    }
+
     /// The plan of a read of one name (a counter, a lock) of `tenant`.
     public func nameRead(_ name: String, tenant: TenantID) -> Plan {
         let router = table.router
@@ -63,6 +83,14 @@ extension ErrorMessage {
     public static func partitionOwnerUnreachable(_ owner: NodeID) -> ErrorMessage {
         .make(.unavailable, "the partition's owner, node '\(owner)', cannot be reached from this node; send the request again later", details: [
             "node": .string(owner.rawValue), "retryAfterMs": .int(1_000),
+        ])
+    }
+
+    /// The answer of an owner to a forwarded request for a partition it no longer owns (the
+    /// table changed on the way): it is not forwarded again, the client sends it again.
+    public static func partitionMoved(to owner: NodeID) -> ErrorMessage {
+        .make(.unavailable, "the partition moved to node '\(owner)' while the request was on its way; send the request again", details: [
+            "node": .string(owner.rawValue), "retryAfterMs": .int(200),
         ])
     }
 

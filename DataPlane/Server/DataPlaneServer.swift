@@ -25,11 +25,14 @@ public struct DataPlaneServer: Sendable {
     let sync: HTTPSyncEndpoint
     let readiness: Readiness
     let registry: PrometheusCollectorRegistry
+    /// On a node of a cluster: the `GET /cluster` document.
+    let cluster: (@Sendable () async -> ClusterStatus)?
 
     public init(
         configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, metrics: DataPlaneMetrics, logger: Logger,
-        connection: ClientConnection, sync: HTTPSyncEndpoint, readiness: Readiness
+        connection: ClientConnection, sync: HTTPSyncEndpoint, readiness: Readiness, cluster: (@Sendable () async -> ClusterStatus)? = nil
     ) {
+        self.cluster = cluster
         self.configuration = configuration
         self.durability = durability
         self.metrics = metrics
@@ -53,7 +56,8 @@ public struct DataPlaneServer: Sendable {
         }
         router.get("/ready") { _, _ -> Response in
             let health = await durability.health()
-            let loaded = readiness.isLoaded
+            var loaded = readiness.isLoaded
+            if loaded, let serving = readiness.serving { loaded = await serving() }
             let reachable = readiness.isStorageReachable
             if loaded, reachable, health.isHealthy {
                 return Self.json(["status": "ready", "pendingWrites": String(health.pending)])
@@ -72,6 +76,13 @@ public struct DataPlaneServer: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        if let cluster = self.cluster {
+            router.get("/cluster") { _, _ -> Response in
+                var headers = HTTPFields()
+                headers[.contentType] = "application/json"
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: await cluster().json)))
+            }
         }
         let sync = self.sync
         router.post("/sync") { request, context in
@@ -163,7 +174,12 @@ struct WebSocketRoute: Equatable {
 public final class Readiness: Sendable {
     private let loaded = Atomic<Bool>(false)
     let storageProbe: StorageProbe?
-    public init(storageProbe: StorageProbe? = nil) { self.storageProbe = storageProbe }
+    /// On a node of a cluster: whether it has the published table and holds what it owns.
+    let serving: (@Sendable () async -> Bool)?
+    public init(storageProbe: StorageProbe? = nil, serving: (@Sendable () async -> Bool)? = nil) {
+        self.storageProbe = storageProbe
+        self.serving = serving
+    }
     /// The latest probe's outcome (true without a probe: memory storage).
     public var isStorageReachable: Bool { storageProbe?.isReachable ?? true }
     public var isLoaded: Bool { loaded.load(ordering: .acquiring) }

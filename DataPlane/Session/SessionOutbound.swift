@@ -66,6 +66,14 @@ public final class SessionOutbound: Sendable {
     /// Payload bytes handed to the socket since the last `takeBytesSent` (usage metering).
     private let bytesSent = Atomic<Int>(0)
 
+    /// Set once the client asked for the partition map (a cluster-aware client): it is sent
+    /// each newer map as the table changes. Clients that never asked get none.
+    private let followsPartitionMap = Atomic<Bool>(false)
+
+    public var isFollowingPartitionMap: Bool { followsPartitionMap.load(ordering: .relaxed) }
+
+    public func followPartitionMap() { followsPartitionMap.store(true, ordering: .relaxed) }
+
     /// The bytes sent since the last call, and starts counting again.
     public func takeBytesSent() -> Int {
         bytesSent.exchange(0, ordering: .relaxed)

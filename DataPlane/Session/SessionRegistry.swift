@@ -76,6 +76,11 @@ public final class SessionRegistry: Sendable {
         entries.withLock { $0.values.compactMap(\.context) }
     }
 
+    /// The authenticated sessions whose client follows the partition map, with their context.
+    public func partitionMapFollowers() -> [(SessionOutbound, RequestContext)] {
+        entries.withLock { $0.values.compactMap { entry in entry.outbound.isFollowingPartitionMap ? entry.context.map { (entry.outbound, $0) } : nil } }
+    }
+
     /// Closes the matching sessions; returns how many.
     @discardableResult
     public func close(_ code: CloseCode, reason: String, where matches: (Entry) -> Bool = { _ in true }) -> Int {

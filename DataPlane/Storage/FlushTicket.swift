@@ -9,6 +9,12 @@ public struct FlushTicket: Hashable, Sendable, CustomStringConvertible {
     public let sequence: UInt64
     /// The partitions whose rows this ticket waits for.
     public let partitions: PartitionSet
+    /// On a node of a cluster: the replication batch that sent the same rows to the
+    /// partitions' backups (`Replicator`), nil where nothing replicates.
+    public var replicationBatch: UInt64?
+    /// What an acknowledgement waits for with this ticket: the backups (REPLICATED) rather
+    /// than the commit (PERSISTED).
+    public var awaitsReplication = false
 
     @inlinable
     public init(sequence: UInt64, partitions: PartitionSet = .all) {
@@ -16,5 +22,12 @@ public struct FlushTicket: Hashable, Sendable, CustomStringConvertible {
         self.partitions = partitions
     }
 
-    public var description: String { "ticket \(sequence) \(partitions)" }
+    /// The same ticket, to wait for its backups instead of its commit.
+    public var awaitingReplication: FlushTicket {
+        var ticket = self
+        ticket.awaitsReplication = true
+        return ticket
+    }
+
+    public var description: String { "ticket \(sequence) \(partitions)" + (replicationBatch.map { " replication \($0)" } ?? "") }
 }

@@ -112,10 +112,57 @@ public final class PostgresServerStorage: ServerStorage {
         try await write(records.lastPerIdentity())
     }
 
-    /// Writes `records` (one per row) in one transaction without validating them first
-    /// (tests use it to show that a row the database refuses rolls the whole batch back).
-    func write(_ records: [StoredRecord]) async throws {
-        guard !records.isEmpty else { return }
+    /// Writes the rows of the partitions `claim` holds, in one transaction that first locks
+    /// those partitions' rows of `cluster_partitions` (`FOR SHARE`) where they still name the
+    /// claiming node and its epoch, and its lease is live. The coordinator's update of a
+    /// partition waits for this commit; a flush after that update finds the partition gone.
+    public func store(_ records: [StoredRecord], claiming claim: OwnershipClaim) async throws -> PartitionSet {
+        for record in records { try record.validate() }
+        let records = records.lastPerIdentity()
+        guard !records.isEmpty else { return PartitionSet() }
+        let partitions = PartitionSet(records.lazy.map(\.partition))
+        var claimedPartitions: [Int32] = []
+        var claimedEpochs: [Int64] = []
+        for partition in partitions {
+            guard let epoch = claim.epochs[partition] else { continue }
+            claimedPartitions.append(Int32(partition))
+            claimedEpochs.append(epoch)
+        }
+        let check: PostgresQuery = """
+            SELECT p.partition_id FROM cluster_partitions p
+                JOIN unnest(\(claimedPartitions)::int4[], \(claimedEpochs)::int8[]) AS c(partition_id, epoch)
+                    ON p.partition_id = c.partition_id AND p.epoch = c.epoch
+                WHERE p.owner_node = \(claim.node.rawValue)
+                    AND EXISTS (SELECT 1 FROM cluster_members m WHERE m.node_id = \(claim.node.rawValue)
+                        AND m.incarnation = \(claim.incarnation) AND m.lease_expires_at > now())
+                FOR SHARE OF p
+            """
+        func attempt(asUpserts: Bool) async throws -> PartitionSet {
+            try await run("store \(records.count) records") {
+                try await self.client.withTransaction(logger: self.logger) { connection in
+                    var held = PartitionSet()
+                    if !claimedPartitions.isEmpty {
+                        let rows = try await connection.query(check, logger: self.logger)
+                        for try await partition in rows.decode(Int32.self) { held.insert(Int(partition)) }
+                    }
+                    let kept = held == partitions ? records : records.filter { held.contains($0.partition) }
+                    for statement in self.statements(for: kept) {
+                        _ = try await connection.execute(asUpserts ? statement.allAsUpserts : statement, logger: self.logger)
+                    }
+                    return PartitionSet(partitions.lazy.filter { !held.contains($0) })
+                }
+            }
+        }
+        do {
+            return try await attempt(asUpserts: false)
+        } catch StorageError.rejected(let why) where why.contains("SQLSTATE 23505") {
+            logger.debug("a new row existed already; writing the batch as upserts", metadata: ["rows": "\(records.count)"])
+            return try await attempt(asUpserts: true)
+        }
+    }
+
+    /// The write statements of `records`, at most `rowsPerStatement` rows each.
+    private func statements(for records: [StoredRecord]) -> [WriteRecordsStatement] {
         var statements: [WriteRecordsStatement] = []
         var start = 0
         while start < records.count {
@@ -123,6 +170,14 @@ public final class PostgresServerStorage: ServerStorage {
             statements.append(WriteRecordsStatement(records[start..<end], trustNewRows: true))
             start = end
         }
+        return statements
+    }
+
+    /// Writes `records` (one per row) in one transaction without validating them first
+    /// (tests use it to show that a row the database refuses rolls the whole batch back).
+    func write(_ records: [StoredRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let statements = statements(for: records)
         do {
             try await run("store \(records.count) records") { try await self.execute(statements) }
         } catch StorageError.rejected(let why) where why.contains("SQLSTATE 23505") && statements.contains(where: \.hasInserts) {

@@ -90,6 +90,10 @@ public protocol ServerStorage: Sendable {
     /// validated first (`StoredRecord.validate()`): an invalid one fails the whole batch with
     /// `StorageError.invalidRecord` before anything is written.
     func store(_ records: [StoredRecord]) async throws
+    /// `store`, for a node of a cluster: writes only the rows of partitions `claim` still
+    /// holds, checked in the same transaction (design.md §6), and returns the partitions it
+    /// refused (their rows were not written). Storages no other node writes store everything.
+    func store(_ records: [StoredRecord], claiming claim: OwnershipClaim) async throws -> PartitionSet
     /// Deletes the rows of `keys` of one kind, or of every kind when `kind` is nil (tombstone
     /// pruning); unknown keys are ignored. One transaction: all or nothing.
     func delete(_ keys: [StorageKey], kind: StoredValue.Kind?) async throws

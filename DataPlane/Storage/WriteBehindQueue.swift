@@ -48,8 +48,24 @@ public actor WriteBehindQueue: Service {
     private var timerDeadline: ContinuousClock.Instant?
     private var flushTasks: [UInt64: Task<Void, Never>] = [:]
 
-    public init(storage: any ServerStorage, configuration: WriteBehindConfiguration = WriteBehindConfiguration(), logger: Logger = Logger(label: "topgun.write-behind")) {
+    /// What each flush claims, on a node of a cluster (nil: the node writes alone).
+    private let claims: (any OwnershipClaims)?
+    /// Receives the rows of partitions the storage refused (another node owns them now).
+    private let displaced: (@Sendable ([StoredRecord]) async -> Void)?
+
+    /// - Parameters:
+    ///   - claims: on a node of a cluster, the ownership each flush asserts; the storage
+    ///     writes only the partitions it still holds.
+    ///   - displaced: where the rows of partitions the storage refused go (the cluster hands
+    ///     them to the new owner, where they merge); those partitions are fenced here.
+    public init(
+        storage: any ServerStorage, configuration: WriteBehindConfiguration = WriteBehindConfiguration(),
+        claims: (any OwnershipClaims)? = nil, displaced: (@Sendable ([StoredRecord]) async -> Void)? = nil,
+        logger: Logger = Logger(label: "topgun.write-behind")
+    ) {
         self.storage = storage
+        self.claims = claims
+        self.displaced = displaced
         self.configuration = configuration
         self.machine = Machine(configuration: configuration)
         self.logger = logger
@@ -261,22 +277,39 @@ public actor WriteBehindQueue: Service {
     private func startFlush(_ id: UInt64, _ records: [StoredRecord]) {
         let storage = self.storage
         let timeout = configuration.storeTimeout
+        let claim = claims?.claim(for: PartitionSet(records.lazy.map(\.partition)))
         flushTasks[id] = Task {
-            let outcome: String?
+            let outcome: Result<PartitionSet, any Error>
             do {
-                try await withStorageTimeout(timeout) { try await storage.store(records) }
-                outcome = nil
+                outcome = .success(try await withStorageTimeout(timeout) {
+                    if let claim { return try await storage.store(records, claiming: claim) }
+                    try await storage.store(records)
+                    return PartitionSet()
+                })
             } catch {
-                outcome = String(describing: error)
+                outcome = .failure(error)
             }
-            self.flushFinished(id, failure: outcome, rows: records.count)
+            self.flushFinished(id, outcome: outcome, rows: records.count)
         }
     }
 
-    private func flushFinished(_ id: UInt64, failure: String?, rows: Int) {
+    private func flushFinished(_ id: UInt64, outcome: Result<PartitionSet, any Error>, rows: Int) {
         flushTasks[id] = nil
         let now = clock.now
-        if let failure {
+        if case .success(let refused) = outcome, !refused.isEmpty {
+            let (resumptions, displacedRows) = machine.flushCommitted(id, refusing: refused, now: now)
+            resume(resumptions)
+            reconcile()
+            logger.warning("partitions not written: another node owns them now", metadata: [
+                "partitions": "\(refused)", "displacedRows": "\(displacedRows.count)",
+            ])
+            // The flight has landed; handing the rows over may take a while, and is not the
+            // flusher's business.
+            if let displaced, !displacedRows.isEmpty { Task { await displaced(displacedRows) } }
+            return
+        }
+        if case .failure(let error) = outcome {
+            let failure = String(describing: error)
             let failures = machine.status.consecutiveFailures + 1
             // Log the first failure and then every tenth, not every 10 ms retry.
             if failures == 1 || failures % 10 == 0 {

@@ -46,6 +46,12 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
 
         var isEmpty: Bool { durable.isEmpty && admitted.isEmpty && drained.isEmpty }
 
+        mutating func append(_ other: Resumptions) {
+            durable += other.durable
+            admitted += other.admitted
+            drained += other.drained
+        }
+
         static func == (lhs: Resumptions, rhs: Resumptions) -> Bool {
             lhs.durable.elementsEqual(rhs.durable, by: ==) && lhs.admitted.elementsEqual(rhs.admitted, by: ==)
                 && lhs.drained.elementsEqual(rhs.drained, by: ==)
@@ -297,6 +303,35 @@ struct WriteBehindStateMachine<Instant: InstantProtocol & Sendable>: Sendable wh
         retryAt = nil
         lastError = nil
         return settle(now: now)
+    }
+
+    /// The flush `id` committed every row except those of `refused`: partitions the storage
+    /// says this node no longer owns under the epoch it flushed with (another node took them
+    /// over). Those partitions are fenced here as by `fence`: their rows of this flush and
+    /// those still queued are returned, to be handed to the new owner, and every waiter for
+    /// them hears false. Rows of other partitions count as committed.
+    mutating func flushCommitted(_ id: FlushID, refusing refused: PartitionSet, now: Instant) -> (Resumptions, displaced: [StoredRecord]) {
+        guard !refused.isEmpty else { return (flushSucceeded(id, now: now), []) }
+        var resumptions = Resumptions()
+        var displaced: [StoredRecord] = []
+        // Fenced before the flight lands: its rows still count as unwritten, so the lost
+        // tickets start no later than theirs.
+        for partition in refused {
+            let fence = fence(partition, now: now)
+            resumptions.append(fence.resumptions)
+            displaced += fence.dropped
+        }
+        guard let entries = land(id) else { return (resumptions, displaced) }
+        for entry in entries {
+            unwritten[entry.record.partition].remove(entry.firstTicket)
+            if refused.contains(entry.record.partition) { displaced.append(entry.record) }
+        }
+        for partition in refused { displaced += takeFencedLeftovers(partition) }
+        consecutiveFailures = 0
+        retryAt = nil
+        lastError = nil
+        resumptions.append(settle(now: now))
+        return (resumptions, withoutPurgedTenants(displaced))
     }
 
     /// After rows left for good (committed, or dropped by a purge or a fence): a partition's

@@ -23,7 +23,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
     @Option(help: "Interface to listen on (env TOPGUN_HOST; default 127.0.0.1).")
     var host: String?
 
-    @Option(help: "This node's id (env TOPGUN_NODE_ID; default the host name).")
+    @Option(help: "This node's id, unique in its cluster: 1 to 64 letters, digits, '.', '_' or '-' (env TOPGUN_NODE_ID; default the host name, which nodes on one machine share).")
     var nodeId: String?
 
     @Flag(help: "Print one line of JSON on stdout once ready.")
@@ -35,6 +35,7 @@ struct DataPlaneCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var connectionLimit: ConnectionLimitOptions
     @OptionGroup var bounds: NodeBoundsOptions
+    @OptionGroup var cluster: ClusterOptions
 
     func run() async throws {
         let logger = logging.bootstrap()
@@ -58,11 +59,14 @@ struct DataPlaneCommand: AsyncParsableCommand {
             connectionOpsPerSecond: connectionRate.perSecond, connectionOpsBurst: connectionRate.burst,
             storageMeterInterval: StorageMeterOption.interval())
         bounds.apply(to: &configuration)
+        let clusterSettings = cluster.resolved(node: nodeId, host: configuration.host)
+        configuration.advertiseHost = clusterSettings?.advertiseHost
         let node = DataPlaneNode(
             configuration: configuration,
             storage: .persistent(records),
             authenticator: TokenAuthenticator(verifier: TokenVerifier(resolver: metadata)),
             metadata: metadata,
+            cluster: try clusterSettings.map { (PostgresClusterStore(endpoint: try PostgresEndpoint(url: url), logger: logger), $0) },
             logger: logger)
         let json = self.json
         let ready = dev

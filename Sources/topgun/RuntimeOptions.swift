@@ -111,10 +111,66 @@ struct NodeBoundsOptions: ParsableArguments {
         }
     }
 
-    private static func seconds(_ flag: Double?, _ variable: String, flag name: String) -> Duration? {
+    static func seconds(_ flag: Double?, _ variable: String, flag name: String) -> Duration? {
         guard let value = flag ?? Environment.value(variable).flatMap(Double.init) else { return nil }
         // Up to ten years (a drift bound may be that large; the others never are).
         guard value.isFinite, value > 0, value <= 315_360_000 else { exitWithError("\(name) must be a number of seconds above 0") }
         return .milliseconds(Int64((value * 1000).rounded()))
+    }
+}
+
+/// How a data-plane node joins a cluster. A node joins one when it has a cluster port.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "Port for the other nodes of the cluster; 0 picks a free one. Given, the node joins the cluster of its PostgreSQL database (env TOPGUN_CLUSTER_PORT; without it the node runs alone and must be the only one on its database).")
+    var clusterPort: Int?
+
+    @Option(help: "Interface of the cluster port (env TOPGUN_CLUSTER_HOST; default --host).")
+    var clusterHost: String?
+
+    @Option(help: "Host name other nodes and clients reach this node at (env TOPGUN_ADVERTISE_HOST; default --host).")
+    var advertiseHost: String?
+
+    @Option(help: "Seconds a node's lease lives without a heartbeat; a node silent this long is gone and its partitions fail over (env TOPGUN_LEASE_TIMEOUT; default 5).")
+    var leaseTimeout: Double?
+
+    @Option(help: "Seconds between heartbeats, at most a third of --lease-timeout (env TOPGUN_HEARTBEAT_INTERVAL; default 1).")
+    var heartbeatInterval: Double?
+
+    @Option(help: "Backups per partition (env TOPGUN_BACKUP_COUNT; default 1).")
+    var backupCount: Int?
+
+    @Option(help: "Seconds a graceful stop may spend handing partitions to other nodes (env TOPGUN_LEAVE_TIMEOUT; default 60).")
+    var leaveTimeout: Double?
+
+    @Option(help: "Partitions that move between nodes at once (env TOPGUN_MAX_MIGRATIONS; default 16).")
+    var maxMigrations: Int?
+
+    /// The settings, or nil when the node runs alone.
+    func resolved(node: String, host: String) -> ClusterSettings? {
+        guard let port = clusterPort ?? Environment.value("TOPGUN_CLUSTER_PORT").flatMap(Int.init) else { return nil }
+        guard (0...65535).contains(port) else { exitWithError("--cluster-port must be between 0 and 65535") }
+        var settings = ClusterSettings(
+            node: NodeID(node), clusterHost: clusterHost ?? Environment.value("TOPGUN_CLUSTER_HOST") ?? host, clusterPort: port,
+            advertiseHost: advertiseHost ?? Environment.value("TOPGUN_ADVERTISE_HOST") ?? host)
+        guard settings.node.isValid else { exitWithError("invalid node id '\(node)': use 1 to 64 letters, digits, '.', '_' or '-'") }
+        if let lease = NodeBoundsOptions.seconds(leaseTimeout, "TOPGUN_LEASE_TIMEOUT", flag: "--lease-timeout") { settings.leaseDuration = lease }
+        if let beat = NodeBoundsOptions.seconds(heartbeatInterval, "TOPGUN_HEARTBEAT_INTERVAL", flag: "--heartbeat-interval") {
+            settings.heartbeatInterval = beat
+        } else {
+            settings.heartbeatInterval = min(settings.heartbeatInterval, settings.leaseDuration / 3)
+        }
+        guard settings.heartbeatInterval * 3 <= settings.leaseDuration else {
+            exitWithError("--heartbeat-interval must be at most a third of --lease-timeout")
+        }
+        if let count = backupCount ?? Environment.value("TOPGUN_BACKUP_COUNT").flatMap(Int.init) {
+            guard (0...6).contains(count) else { exitWithError("--backup-count must be between 0 and 6") }
+            settings.backupCount = count
+        }
+        if let leave = NodeBoundsOptions.seconds(leaveTimeout, "TOPGUN_LEAVE_TIMEOUT", flag: "--leave-timeout") { settings.leaveTimeout = leave }
+        if let moves = maxMigrations ?? Environment.value("TOPGUN_MAX_MIGRATIONS").flatMap(Int.init) {
+            guard (1...271).contains(moves) else { exitWithError("--max-migrations must be between 1 and 271") }
+            settings.maxConcurrentMigrations = moves
+        }
+        return settings
     }
 }

@@ -1,0 +1,82 @@
+import Logging
+import ServiceLifecycle
+import TopGunCore
+
+/// The cluster parts of one data-plane node, made and wired together here (as
+/// `NodeComponents` does for the rest): the cluster port, forwarding, replication to backups,
+/// the copies kept as a backup, the partitions' ownership and the membership service.
+///
+/// Made in two steps, because the node's parts need the durability pipeline and the peers
+/// made here, and the inbox and replication need the node's parts: `init`, then `attach`.
+final class ClusterAssembly: Sendable {
+    let join: ClusterJoin
+    let settings: ClusterSettings
+    let store: any ClusterStore
+    let transport: ClusterTransport
+    let peers: ClusterPeers
+    let replicator: Replicator
+    let replicas: ReplicaHolder
+    let durability: ClusterDurability
+    let ownership: PartitionOwnership
+    let membership: ClusterMembershipService
+    private let inbox = SynchronizedBox<ClusterInbox?>(nil)
+    private let leases: SynchronizedBox<MembershipView>
+    private let announce = SynchronizedBox<(@Sendable () -> Void)?>(nil)
+
+    init(
+        join: ClusterJoin, settings: ClusterSettings, store: any ClusterStore, writeBehind: WriteBehindQueue, storage: any ServerStorage,
+        partitions: LocalPartitions, table: CurrentPartitionTable, endpoints: AdvertisedEndpoints, persistTimeout: Duration, logger: Logger
+    ) throws {
+        self.join = join
+        self.settings = settings
+        self.store = store
+        let inbox = self.inbox
+        let leases = SynchronizedBox(MembershipView(leases: []))
+        self.leases = leases
+        transport = ClusterTransport(
+            identity: try ClusterIdentity(nodeId: settings.node, clusterId: join.credentials.clusterId, secret: join.credentials.secret),
+            configuration: ClusterTransportConfiguration(host: settings.clusterHost, port: settings.clusterPort),
+            handler: { peer, type, body in
+                guard let inbox = inbox.get() else { throw ClusterMessageError("this node is still starting") }
+                return try await inbox.handle(from: peer, type: type, body: body)
+            },
+            resolve: { node in leases.get().leases.first { $0.lease.node == node && $0.isLive }?.lease.clusterEndpoint },
+            logger: logger)
+        let metrics = ClusterMetrics()
+        peers = ClusterPeers(transport: transport, timeout: persistTimeout + .seconds(2), metrics: metrics)
+        replicator = Replicator(transport: transport, table: table, partitions: partitions, writeBehind: writeBehind, store: store, logger: logger)
+        let displaced = join.displaced
+        replicas = ReplicaHolder(table: table, handOver: { rows in await displaced.handOver(rows) }, logger: logger)
+        durability = ClusterDurability(writeBehind: writeBehind, replicator: replicator)
+        ownership = PartitionOwnership(
+            table: table, partitions: partitions, writeBehind: writeBehind, storage: storage,
+            displaced: { rows in await displaced.handOver(rows) }, logger: logger)
+        let announce = self.announce
+        membership = ClusterMembershipService(
+            store: store, settings: settings, credentials: join.credentials, lease: join.lease, incarnation: join.incarnation,
+            ownership: ownership, table: table, endpoints: endpoints, transport: transport, leases: leases,
+            onNewTable: { announce.get()?() }, metrics: metrics, logger: logger)
+    }
+
+    /// Connects the node's parts: what peers send reaches them, rows of lost partitions go
+    /// to their owners, and clients following the partition map hear of each new table.
+    func attach(_ components: NodeComponents, persistTimeout: Duration) async {
+        inbox.set(ClusterInbox(
+            writes: components.writePath, maps: components.maps, mapKinds: components.mapKinds, counters: components.counters,
+            journal: components.journal, durability: durability, partitionTable: components.partitionTable, clock: components.clock,
+            persistTimeout: persistTimeout, replicas: replicas))
+        let (peers, table, localNode) = (self.peers, components.partitionTable, settings.node)
+        await join.displaced.deliver { rows in
+            try await peers.handOver(rows, table: table.table, localNode: localNode)
+        }
+        await ownership.attach(replicas: replicas, replicator: replicator, durability: durability)
+        await replicator.report(to: membership.metrics)
+        await join.displaced.report(to: membership.metrics)
+        let (sessions, mapHandler) = (components.sessions, components.partitionMapHandler)
+        announce.set { mapHandler.announce(to: sessions) }
+    }
+
+    /// In start order (they stop in reverse): the port first (it stops last), then
+    /// replication and hand-over, then membership (whose leave runs first at a stop).
+    var services: [any Service] { [transport, replicator, join.displaced] }
+}

