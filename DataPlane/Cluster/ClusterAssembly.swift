@@ -47,7 +47,9 @@ final class ClusterAssembly: Sendable {
         replicator = Replicator(transport: transport, table: table, partitions: partitions, writeBehind: writeBehind, store: store, logger: logger)
         let displaced = join.displaced
         replicas = ReplicaHolder(table: table, handOver: { rows in await displaced.handOver(rows) }, logger: logger)
-        durability = ClusterDurability(writeBehind: writeBehind, replicator: replicator)
+        let lease = LeaseWatch(leaseDuration: settings.leaseDuration, heartbeatInterval: settings.heartbeatInterval)
+        lease.renewed()  // taken by `ClusterJoin` just before
+        durability = ClusterDurability(writeBehind: writeBehind, replicator: replicator, lease: lease)
         ownership = PartitionOwnership(
             table: table, partitions: partitions, writeBehind: writeBehind, storage: storage,
             displaced: { rows in await displaced.handOver(rows) }, logger: logger)
@@ -55,7 +57,7 @@ final class ClusterAssembly: Sendable {
         membership = ClusterMembershipService(
             store: store, settings: settings, credentials: join.credentials, lease: join.lease, incarnation: join.incarnation,
             ownership: ownership, table: table, endpoints: endpoints, transport: transport, leases: leases,
-            onNewTable: { announce.get()?() }, metrics: metrics, logger: logger)
+            onNewTable: { announce.get()?() }, metrics: metrics, leaseWatch: lease, logger: logger)
     }
 
     /// Connects the node's parts: what peers send reaches them, rows of lost partitions go

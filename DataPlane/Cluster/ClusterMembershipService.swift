@@ -26,6 +26,8 @@ public final class ClusterMembershipService: Service, Sendable {
     public let credentials: ClusterCredentials
 
     let metrics: ClusterMetrics
+    /// Told of each successful renewal (REPLICATED acks need a held lease).
+    let leaseWatch: LeaseWatch?
     /// Called after a newer table was applied (clients following the map are sent it).
     let onNewTable: (@Sendable () -> Void)?
     /// The cluster port, whose bound port goes into the lease.
@@ -37,9 +39,10 @@ public final class ClusterMembershipService: Service, Sendable {
         store: any ClusterStore, settings: ClusterSettings, credentials: ClusterCredentials, lease: ClusterLease,
         incarnation: SynchronizedBox<String>, ownership: PartitionOwnership, table: CurrentPartitionTable, endpoints: AdvertisedEndpoints,
         transport: ClusterTransport? = nil, leases: SynchronizedBox<MembershipView>? = nil, onNewTable: (@Sendable () -> Void)? = nil,
-        metrics: ClusterMetrics = ClusterMetrics(), logger: Logger
+        metrics: ClusterMetrics = ClusterMetrics(), leaseWatch: LeaseWatch? = nil, logger: Logger
     ) {
         self.metrics = metrics
+        self.leaseWatch = leaseWatch
         self.onNewTable = onNewTable
         self.transport = transport
         self.sharedLeases = leases
@@ -104,7 +107,7 @@ public final class ClusterMembershipService: Service, Sendable {
             lease.httpURL = endpoints.http
             return lease
         }
-        _ = try? await store.renew(current, duration: settings.leaseDuration)
+        if (try? await store.renew(current, duration: settings.leaseDuration)) == true { leaseWatch?.renewed() }
         if let leases = try? await store.leases() {
             view.withLock { $0 = MembershipView(leases: leases) }
             sharedLeases?.set(MembershipView(leases: leases))
@@ -131,6 +134,7 @@ public final class ClusterMembershipService: Service, Sendable {
             do {
                 if try await store.renew(current, duration: settings.leaseDuration) {
                     lastRenewal = .now
+                    leaseWatch?.renewed()
                 } else if !hasLeft.load(ordering: .acquiring) {
                     await leaseLost()
                 }
@@ -160,6 +164,7 @@ public final class ClusterMembershipService: Service, Sendable {
         do {
             try await Self.acquire(renewed, in: store, settings: settings, logger: logger)
             incarnation.set(renewed.incarnation)
+            leaseWatch?.renewed()
         } catch {
             logger.error("cannot take the cluster lease again", metadata: ["error": "\(error)"])
         }

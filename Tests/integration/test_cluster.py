@@ -142,6 +142,21 @@ def test_a_client_on_one_node_writes_keys_every_node_owns(cluster):
     assert set(keys) <= stored_keys(cluster.postgres_url, "cluster-spread")
 
 
+def test_replicated_writes_wait_for_the_backups(cluster):
+    node = cluster.nodes["n3"]
+    cluster.settled({"n1", "n2", "n3"})
+    keys = [f"replicated-{i}" for i in range(30)]
+    conn = connect(node.ws_url, node.token)
+    try:
+        hlc = HLC("replicated-writer")
+        ops = [put_op(f"r-{i}", "cluster-replicated", key, {"value": {"i": i}, "timestamp": hlc.now()}) for i, key in enumerate(keys)]
+        ack = conn.write(ops, write_concern="REPLICATED", timeout=30)["payload"]
+    finally:
+        conn.close()
+    assert ack["achievedLevel"] == "REPLICATED", ack
+    assert all(r["success"] and r["achievedLevel"] == "REPLICATED" for r in ack["results"]), ack
+
+
 def test_partition_map_names_every_node(cluster):
     node = cluster.nodes["n2"]
     view = cluster.settled({"n1", "n2", "n3"})
@@ -309,12 +324,20 @@ def test_a_joining_node_takes_partitions_while_writers_run(topgun_bin, tmp_path_
         for node_id in ("a", "b"):
             grow.add(node_id)
         grow.settled({"a", "b"})
+        # A cluster-aware client follows the map: it is sent each newer one.
+        follower = connect(grow.nodes["a"].ws_url, grow.nodes["a"].token)
+        follower.send({"type": "PARTITION_MAP_REQUEST", "payload": {"currentVersion": 0}})
+        first = follower.wait_for("PARTITION_MAP")["payload"]
         writers = [Writer([grow.nodes["a"], grow.nodes["b"]], "join-load", f"w{i}") for i in range(2)]
         for w in writers:
             w.start()
         time.sleep(1)
         grow.add("c")
         after = grow.settled({"a", "b", "c"}, timeout=60)
+        pushed = follower.wait_for("PARTITION_MAP", lambda m: m["payload"]["version"] >= after["tableVersion"], timeout=10)["payload"]
+        follower.close()
+        assert pushed["version"] > first["version"]
+        assert "c" in {n["nodeId"] for n in pushed["nodes"]}
         time.sleep(0.5)
         acked = {}
         for w in writers:

@@ -7,10 +7,14 @@ import TopGunCore
 public struct ClusterDurability: DurabilityPipeline {
     let writeBehind: WriteBehindQueue
     let replicator: Replicator
+    /// REPLICATED is acknowledged only while the lease holds (PERSISTED is checked by the
+    /// database itself, in the flush).
+    let lease: LeaseWatch
 
-    public init(writeBehind: WriteBehindQueue, replicator: Replicator) {
+    public init(writeBehind: WriteBehindQueue, replicator: Replicator, lease: LeaseWatch) {
         self.writeBehind = writeBehind
         self.replicator = replicator
+        self.lease = lease
     }
 
     public var needsRecords: Bool { true }
@@ -27,8 +31,8 @@ public struct ClusterDurability: DurabilityPipeline {
 
     public func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool {
         guard ticket.awaitsReplication else { return await writeBehind.waitUntilDurable(ticket, timeout: timeout) }
-        guard let batch = ticket.replicationBatch else { return true }
-        return await replicator.waitUntilReplicated(batch, timeout: timeout)
+        guard let batch = ticket.replicationBatch else { return lease.isHeld }
+        return await replicator.waitUntilReplicated(batch, timeout: timeout) && lease.isHeld
     }
 
     public func health() async -> DurabilityHealth { await writeBehind.health() }
