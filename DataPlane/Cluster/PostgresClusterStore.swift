@@ -163,6 +163,7 @@ public final class PostgresClusterStore: ClusterStore {
             let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.coordinatorLockKey))", logger: logger)
             for try await value in rows.decode(Bool.self) { locked = value }
             guard locked else {
+                try? await Self.evictStaleCoordinator(using: connection, logger: logger)
                 try? await connection.close()
                 return false
             }
@@ -174,6 +175,29 @@ public final class PostgresClusterStore: ClusterStore {
         // Closing the connection releases the lock.
         try? await connection.close()
         return true
+    }
+
+    /// Ends the database session of a coordinator whose node's lease has expired: a node cut
+    /// off from PostgreSQL by the network (not a crash, whose socket closes) keeps its session,
+    /// and with it the lock, until TCP gives up, which may take many minutes; meanwhile nobody
+    /// could fail its partitions over. Its connections name the node (`application_name`, which
+    /// PostgreSQL cuts to 63 bytes).
+    static func evictStaleCoordinator(using connection: PostgresConnection, logger: Logger) async throws {
+        let classID = Int64(coordinatorLockKey >> 32)
+        let objectID = Int64(coordinatorLockKey & 0xFFFF_FFFF)
+        let rows = try await connection.query("""
+            SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int8 = \(classID) AND l.objid::int8 = \(objectID)
+              AND a.application_name LIKE 'topgun-coordinator-%'
+              AND NOT EXISTS (SELECT 1 FROM cluster_members m
+                              WHERE left('topgun-coordinator-' || m.node_id, 63) = a.application_name AND m.lease_expires_at > now())
+            """, logger: logger)
+        var stale: [(Int32, String)] = []
+        for try await (pid, name) in rows.decode((Int32, String).self) { stale.append((pid, name)) }
+        for (pid, name) in stale {
+            logger.warning("ending the session of a coordinator whose lease expired", metadata: ["session": "\(name)", "pid": "\(pid)"])
+            _ = try await connection.query("SELECT pg_terminate_backend(\(pid))", logger: logger).collect()
+        }
     }
 
     public func tableChanges() -> AsyncStream<Void> {
@@ -232,6 +256,10 @@ struct PostgresCoordinatorSession: CoordinatorSession {
     let logger: Logger
 
     func publish(_ table: PartitionTable, replacing expected: Int64?, backupCount: Int, coordinator: NodeID) async throws {
+        try await withStorageTimeout(.seconds(10)) { try await self.publishNow(table, replacing: expected, backupCount: backupCount, coordinator: coordinator) }
+    }
+
+    private func publishNow(_ table: PartitionTable, replacing expected: Int64?, backupCount: Int, coordinator: NodeID) async throws {
         let logger = self.logger
         var partitions: [Int32] = []
         var owners: [String] = []
@@ -279,9 +307,13 @@ struct PostgresCoordinatorSession: CoordinatorSession {
         }
     }
 
+    /// Bounded: a connection whose session the server ended (another node evicted a
+    /// coordinator whose lease expired) may never answer.
     func stillHolds() async -> Bool {
         do {
-            _ = try await connection.query("SELECT 1", logger: logger).collect()
+            try await withStorageTimeout(.seconds(2)) {
+                _ = try await connection.query("SELECT 1", logger: logger).collect()
+            }
             return true
         } catch {
             return false
