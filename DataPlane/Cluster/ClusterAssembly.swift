@@ -63,13 +63,14 @@ final class ClusterAssembly: Sendable {
     /// Connects the node's parts: what peers send reaches them, rows of lost partitions go
     /// to their owners, and clients following the partition map hear of each new table.
     func attach(_ components: NodeComponents, persistTimeout: Duration) async {
-        inbox.set(ClusterInbox(
+        let local = ClusterInbox(
             writes: components.writePath, maps: components.maps, mapKinds: components.mapKinds, counters: components.counters,
             journal: components.journal, durability: durability, partitionTable: components.partitionTable, clock: components.clock,
-            persistTimeout: persistTimeout, replicas: replicas))
+            persistTimeout: persistTimeout, replicas: replicas)
+        inbox.set(local)
         let (peers, table, localNode) = (self.peers, components.partitionTable, settings.node)
         await join.displaced.deliver { rows in
-            try await peers.handOver(rows, table: table.table, localNode: localNode)
+            try await peers.handOver(rows, table: table.table, localNode: localNode, mergeHere: { try await local.merge($0) })
         }
         await ownership.attach(replicas: replicas, replicator: replicator, durability: durability)
         await replicator.report(to: membership.metrics)

@@ -36,13 +36,17 @@ public struct ClusterPeers: PartitionPeers {
         _ = try await transport.request(ClusterMessageType.mergeRecords, RecordBatch(records).encoded(), to: node, timeout: timeout)
     }
 
-    /// Sends each row to its partition's owner in `table` (not this node), a request per owner.
-    func handOver(_ records: [StoredRecord], table: PartitionTable, localNode: NodeID) async throws {
+    /// Sends each row to its partition's owner in `table`, a request per owner; rows of
+    /// partitions this node owns again (it gave them up and got them back) merge here.
+    func handOver(_ records: [StoredRecord], table: PartitionTable, localNode: NodeID, mergeHere: ([StoredRecord]) async throws -> Void) async throws {
         var byOwner: [NodeID: [StoredRecord]] = [:]
         for record in records { byOwner[table.owner(of: record.partition), default: []].append(record) }
         for (owner, rows) in byOwner.sorted(by: { $0.key < $1.key }) {
-            guard owner != localNode else { throw ClusterMessageError("this node owns partitions it is handing over; waiting for the next table") }
-            try await mergeRecords(rows, on: owner)
+            if owner == localNode {
+                try await mergeHere(rows)
+            } else {
+                try await mergeRecords(rows, on: owner)
+            }
         }
     }
 }
@@ -111,7 +115,7 @@ struct ClusterInbox: Sendable {
 
     /// Merges rows as writes (events to live queries and watchers, then write-behind), and
     /// returns once they are durable here.
-    private func merge(_ records: [StoredRecord]) async throws {
+    func merge(_ records: [StoredRecord]) async throws {
         try ownsAll(Set(records.map(\.partition)))
         var changed: [StoredRecord] = []
         var lww: [MapDirectory.MapID: [ClientOp]] = [:]

@@ -124,7 +124,11 @@ public actor PartitionOwnership {
             return false
         }
         if let copy, !copy.unpersisted.isEmpty, let durability {
-            _ = await durability.enqueue(copy.unpersisted)
+            // Their merged states, not the copy's rows: a flush replaces the stored row, and
+            // the committed row just loaded may be newer than the copy's (the old owner
+            // committed it before its batch reached this copy).
+            let identities = Set(copy.unpersisted.map(\.identity))
+            _ = await durability.enqueue(await partitions.records(partition).filter { identities.contains($0.identity) })
         }
         return true
     }

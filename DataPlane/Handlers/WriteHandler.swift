@@ -27,7 +27,7 @@ public struct WriteHandler: Sendable {
         }
         for rejection in outcome.rejections { session.outbound.send(.opRejected(rejection)) }
         let wait = timeout.map { Duration.milliseconds(Int64(max(0, min($0, 600_000)))) } ?? persistTimeout
-        session.acknowledge(PendingAck(ticket: outcome.ticket, ack: .opAck(outcome.ack), timeout: wait))
+        session.acknowledge(PendingAck(ticket: outcome.ticket, ack: .opAck(outcome.ack), timeout: wait, firstOpID: ops[0].id ?? "0"))
         let elapsed = ContinuousClock.now - started
         metrics.opBatchLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
     }

@@ -114,13 +114,13 @@ public struct WritePath: Sendable {
         }
         if let notLoaded {
             // Nothing applied: the client sends the batch again once the partition is loaded.
-            return .refused(.partitionNotLoaded(notLoaded))
+            return refusedWhole(ops, .partitionNotLoaded(notLoaded), session: writer)
         }
         if !remote.isEmpty {
             if forwarded { return .refused(.partitionMoved(to: remote.keys.sorted().first!)) }
             // Before anything is applied here: an owner that cannot answer leaves the whole
             // batch unapplied and unacknowledged, and the client sends it again.
-            guard let peers = peers else { return .refused(.partitionOwnerUnreachable(remote.keys.sorted().first!)) }
+            guard let peers = peers else { return refusedWhole(ops, .partitionOwnerUnreachable(remote.keys.sorted().first!), session: writer) }
             // Every owner at once: the batch waits for the slowest, not for their sum.
             let answers = await withTaskGroup(of: (NodeID, [Int], [OpOutcome]?).self) { group in
                 for (owner, indices) in remote {
@@ -135,7 +135,7 @@ public struct WritePath: Sendable {
                 return answers.sorted { $0.0 < $1.0 }
             }
             for (owner, indices, answered) in answers {
-                guard let answered else { return .refused(.partitionOwnerUnreachable(owner)) }
+                guard let answered else { return refusedWhole(ops, .partitionOwnerUnreachable(owner), session: writer) }
                 for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
             }
         }
@@ -241,19 +241,36 @@ public struct WritePath: Sendable {
 
     /// The quota that refuses a whole batch for now (design.md §7): operations per second.
     /// Nil admits the batch. (Maps and storage refuse single ops for good, in `apply`.)
+    /// A batch refused whole before it was acknowledged: the connection's later batches are
+    /// refused too until the client sends this one again (an ack of a later batch would
+    /// cover it, in the client's reading).
+    func refusedWhole(_ ops: [ClientOp], _ error: ErrorMessage, session: SessionID?) -> Outcome {
+        if let session, !ops.isEmpty { policies.refused(ops[0].id ?? "0", session: session) }
+        return .refused(error)
+    }
+
     func admit(_ ops: [ClientOp], tenant: TenantID, operationsPerSecond: Int64, session: SessionID?) -> ErrorMessage? {
         guard !ops.isEmpty else { return nil }
         let opIDs = ops.indices.map { ops[$0].id ?? String($0) }
-        if let session, !policies.mayConsider(opIDs, session: session) {
-            metrics.error(code: WireErrorCode.rateLimited.rawValue)
-            return .make(.rateLimited, "an earlier batch of this connection was refused by a quota; send its ops again first", details: [
-                "quota": "max_operations_per_second", "retryAfterMs": .int(100),
-            ])
+        if let session {
+            let verdict = policies.mayConsider(opIDs, session: session)
+            if !verdict.allowed, verdict.byQuota {
+                metrics.error(code: WireErrorCode.rateLimited.rawValue)
+                return .make(.rateLimited, "an earlier batch of this connection was refused by a quota; send its ops again first", details: [
+                    "quota": "max_operations_per_second", "retryAfterMs": .int(100),
+                ])
+            }
+            if !verdict.allowed {
+                metrics.error(code: WireErrorCode.unavailable.rawValue)
+                return .make(.unavailable, "an earlier batch of this connection was not acknowledged; send its ops again first", details: [
+                    "retryAfterMs": .int(100),
+                ])
+            }
         }
         guard let refusal = policies.chargeOperations(tenant, count: ops.count, limit: operationsPerSecond, nowNanos: monotonicNanos()) else {
             return nil
         }
-        if let session, let first = opIDs.first { policies.refused(first, session: session) }
+        if let session, let first = opIDs.first { policies.refused(first, session: session, byQuota: true) }
         metrics.error(code: refusal.code.rawValue)
         return refusal.errorMessage
     }

@@ -367,13 +367,20 @@ public final class ClientConnection: Sendable {
         return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
     }
 
-    /// Sends each ack once its write concern is met, in order.
+    /// Sends each ack once its write concern is met, in order. When a wait fails (storage
+    /// too slow, or the partition moved to another node meanwhile), the batch is not
+    /// acknowledged, and neither is any later one until the client sends the failed batch
+    /// again: the client reads an `OP_ACK` as covering every earlier op of its connection, so
+    /// a later ack would drop the failed ops from its queue. (Later batches are applied all
+    /// the same; the client sends them again too, and writes are idempotent.)
     func runAckPipeline(_ acks: AsyncStream<PendingAck>, outbound: SessionOutbound) async {
         for await pending in acks {
+            if policies.awaitsResend(session: outbound.id) { continue }
             if let ticket = pending.ticket {
                 guard await durability.waitUntilDurable(ticket, timeout: pending.timeout) else {
                     metrics.error(code: WireErrorCode.unavailable.rawValue)
-                    outbound.send(.errorMessage(.make(.unavailable, "storage has not confirmed the write in time; it will be retried", details: ["retryAfterMs": 1000])))
+                    if let first = pending.firstOpID { policies.refused(first, session: outbound.id) }
+                    outbound.send(.errorMessage(.make(.unavailable, "the write was not confirmed in time; send it again", details: ["retryAfterMs": 1000])))
                     continue
                 }
             }

@@ -9,11 +9,16 @@ public struct PendingAck: Sendable {
     public var ticket: FlushTicket?
     public var ack: TopGunMessage
     public var timeout: Duration
+    /// The id of the batch's first op: when the wait fails, the client must send the batch
+    /// again before any later ack of the connection goes out (an `OP_ACK` covers every
+    /// earlier op of the connection, in the client's reading).
+    public var firstOpID: String?
 
-    public init(ticket: FlushTicket?, ack: TopGunMessage, timeout: Duration) {
+    public init(ticket: FlushTicket?, ack: TopGunMessage, timeout: Duration, firstOpID: String? = nil) {
         self.ticket = ticket
         self.ack = ack
         self.timeout = timeout
+        self.firstOpID = firstOpID
     }
 }
 

@@ -49,7 +49,9 @@ public final class TenantPolicies: Sendable {
     /// every op up to its `lastId`, so acknowledging a later batch would silently drop the
     /// refused ops from the client's queue: until the client sends that op again, the
     /// session's later batches are refused too.
-    private let refusedOps = Mutex<[SessionID: String]>([:])
+    /// Per session, the first op of a batch refused whole (and whether a quota refused it),
+    /// until the client sends it again.
+    private let refusedOps = Mutex<[SessionID: (opID: String, byQuota: Bool)]>([:])
 
     /// Each tenant's stored bytes at the last measurement (`StorageMeterService`).
     private let storedBytes = Mutex<[TenantID: Int64]>([:])
@@ -104,20 +106,27 @@ public final class TenantPolicies: Sendable {
     }
 
     /// Whether a batch may be considered on this session: not while an earlier refused op
-    /// is outstanding, unless the batch sends it again.
-    public func mayConsider(_ opIDs: [String], session: SessionID) -> Bool {
+    /// is outstanding, unless the batch sends it again. Refused: whether a quota refused the
+    /// earlier batch.
+    public func mayConsider(_ opIDs: [String], session: SessionID) -> (allowed: Bool, byQuota: Bool) {
         refusedOps.withLock { refused in
-            guard let first = refused[session] else { return true }
-            guard opIDs.contains(first) else { return false }
+            guard let first = refused[session] else { return (true, false) }
+            guard opIDs.contains(first.opID) else { return (false, first.byQuota) }
             refused[session] = nil
-            return true
+            return (true, false)
         }
     }
 
-    /// Remembers that a batch starting with `opID` was refused on this session.
-    public func refused(_ opID: String, session: SessionID) {
+    /// Whether the session has a refused batch the client has not sent again yet.
+    public func awaitsResend(session: SessionID) -> Bool {
+        refusedOps.withLock { $0[session] != nil }
+    }
+
+    /// Remembers that a batch starting with `opID` was refused on this session (by a quota,
+    /// or because it could not be applied or confirmed now).
+    public func refused(_ opID: String, session: SessionID, byQuota: Bool = false) {
         refusedOps.withLock { refused in
-            if refused[session] == nil { refused[session] = opID }
+            if refused[session] == nil { refused[session] = (opID, byQuota) }
         }
     }
 

@@ -210,4 +210,60 @@ import TopGunWire
         for await item in stream { if case .frame = item { errors += 1 } }
         #expect(errors == 0, "no error answered")
     }
+
+    // MARK: - Refused batches and the client's reading of OP_ACK
+
+    /// Fails while `failing` is set, else applies.
+    final class SwitchablePeers: PartitionPeers {
+        let failing = Mutex(true)
+
+        func applyWrites(_ ops: [ClientOp], batchConcern: WriteConcern?, on node: NodeID, context: RequestContext) async throws -> [OpOutcome] {
+            if failing.withLock({ $0 }) { throw CancellationError() }
+            return ops.map { _ in .applied }
+        }
+
+        func pushORMapEntries(_ entries: [ORMapEntry], mapName: String, on node: NodeID, context: RequestContext) async throws -> OpOutcome {
+            .applied
+        }
+    }
+
+    /// An `OP_ACK` covers every earlier op of its connection, in the client's reading: after a
+    /// batch is refused whole (its owner did not answer), a later batch of the same connection
+    /// is refused too until the refused batch comes again, so no ack can cover it.
+    @Test func afterAWholeBatchIsRefusedLaterBatchesWaitForItToComeAgain() async {
+        let peers = SwitchablePeers()
+        let services = Self.services(peers: peers)
+        let session = SessionID.next()
+        let router = services.partitionTable.router
+        let ops = MapPartitionTests.puts(60)
+        let remote = ops.filter { router.route(key: $0.key, tenant: "tn_route") != .local }
+        let local = ops.filter { router.route(key: $0.key, tenant: "tn_route") == .local }
+        #expect(!remote.isEmpty && !local.isEmpty)
+        let first = await services.writePath.apply(remote, batchConcern: .applied, context: Self.context, writer: session)
+        #expect(first.refusal?.code == WireErrorCode.unavailable.rawValue)
+        // A later batch, all local, is refused rather than acknowledged.
+        let second = await services.writePath.apply(local, batchConcern: .applied, context: Self.context, writer: session)
+        #expect(second.refusal?.code == WireErrorCode.unavailable.rawValue)
+        #expect(services.maps.existingStore(tenant: "tn_route", name: "todos") == nil, "nothing applied")
+        // Another connection is not held back.
+        let other = await services.writePath.apply(local, batchConcern: .applied, context: Self.context, writer: SessionID.next())
+        #expect(other.refusal == nil)
+        // Once the refused batch comes again (and goes through), the connection goes on.
+        peers.failing.withLock { $0 = false }
+        let again = await services.writePath.apply(remote, batchConcern: .applied, context: Self.context, writer: session)
+        #expect(again.refusal == nil)
+        let after = await services.writePath.apply(local, batchConcern: .applied, context: Self.context, writer: session)
+        #expect(after.refusal == nil)
+    }
+
+    /// A forwarded batch for a partition the receiver no longer owns is refused, not forwarded
+    /// again: no request travels in a loop.
+    @Test func aForwardedBatchIsNeverForwardedAgain() async {
+        let peers = PeersDouble()
+        let services = Self.services(peers: peers)
+        let outcome = await services.writePath.apply(MapPartitionTests.puts(30), batchConcern: .applied, context: Self.context, writer: nil, forwarded: true)
+        #expect(outcome.refusal?.code == WireErrorCode.unavailable.rawValue)
+        #expect(peers.asked.withLock { $0 }.isEmpty)
+        #expect(services.maps.existingStore(tenant: "tn_route", name: "todos") == nil)
+    }
 }
