@@ -106,16 +106,23 @@ public actor PartitionOwnership {
     /// Makes `partition` served here under `epoch`: its committed rows from storage (one
     /// indexed read), merged with this node's copy as a backup, if it kept one. Both are
     /// needed: the previous owner may have committed rows it had not sent to the copy yet
-    /// when ownership flipped, and the copy holds rows acknowledged at REPLICATED that were
-    /// never committed; those are written now (they exist nowhere else). What the previous
-    /// owner had neither committed nor replicated comes from it as displaced rows. False when
-    /// storage could not be read (tried again later).
+    /// when ownership flipped, and the copy may hold rows (acknowledged at REPLICATED, or
+    /// handed over) that were never committed: whatever it holds that storage lacks, or holds
+    /// an older state of, is written now, so memory never holds a row that is neither stored
+    /// nor queued. What the previous owner had neither committed nor replicated comes from it
+    /// as displaced rows. False when storage could not be read (tried again later).
     private func promote(_ partition: Int, epoch: Int64) async -> Bool {
         var copy = takenCopies.removeValue(forKey: partition)
         if copy == nil { copy = await replicas?.take(partition) }
         do {
-            try await partitions.load(partition, from: storage)
-            if let copy { await partitions.install(copy.rows) }
+            let stored = try await storage.loadPartition(partition)
+            await partitions.install(stored)
+            if let copy {
+                await partitions.install(copy.rows)
+                let missing = Self.newerThanStored(copy.rows, stored: stored)
+                if !missing.isEmpty, let durability { _ = await durability.enqueue(missing) }
+            }
+            partitions.maps.unloaded.remove(partition)
         } catch {
             takenCopies[partition] = copy
             logger.error("could not load a gained partition; it stays unavailable until it loads", metadata: [
@@ -123,18 +130,38 @@ public actor PartitionOwnership {
             ])
             return false
         }
-        if let copy, !copy.unpersisted.isEmpty, let durability {
-            // Their merged states, not the copy's rows: a flush replaces the stored row, and
-            // the committed row just loaded may be newer than the copy's (the old owner
-            // committed it before its batch reached this copy).
-            let identities = Set(copy.unpersisted.map(\.identity))
-            _ = await durability.enqueue(await partitions.records(partition).filter { identities.contains($0.identity) })
-        }
         return true
+    }
+
+    /// The rows of `copy` that `stored` lacks or holds an older state of, each merged with
+    /// the stored state: what storage must hold afterwards (a flush replaces a stored row, so
+    /// the merged state, never the copy's alone).
+    static func newerThanStored(_ copy: [StoredRecord], stored: [StoredRecord]) -> [StoredRecord] {
+        var byIdentity: [RecordIdentity: StoredRecord] = [:]
+        for row in stored { byIdentity[row.identity] = row }
+        var missing: [StoredRecord] = []
+        for row in copy {
+            guard let existing = byIdentity[row.identity] else {
+                var fresh = row
+                fresh.mayExistInStorage = false
+                missing.append(fresh)
+                continue
+            }
+            if let merged = existing.value.merging(row.value) {
+                var updated = existing
+                updated.value = merged
+                updated.sequence = max(existing.sequence, row.sequence)
+                missing.append(updated)
+            }
+        }
+        return missing
     }
 
     /// Loads owned partitions that are not held yet (a failed load, retried).
     public func retryUnheld() async {
+        // Nothing applied (everything was relinquished): the next `apply` loads what is owned,
+        // after unfencing it; a promotion here would serve partitions whose rows are fenced.
+        guard appliedVersion != nil else { return }
         let current = table.table
         for partition in current.partitions(ownedBy: localNode) where held[partition] != current.assignment(of: partition).epoch {
             guard await promote(partition, epoch: current.assignment(of: partition).epoch) else { return }

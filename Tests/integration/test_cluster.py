@@ -242,6 +242,7 @@ class Writer(threading.Thread):
         conn = None
         index = 0
         turn = 0
+        pending = None
         while not self.halt.is_set():
             node = self.nodes[turn % len(self.nodes)]
             try:
@@ -250,18 +251,23 @@ class Writer(threading.Thread):
                         turn += 1
                         continue
                     conn = connect(node.ws_url, node.token)
-                keys = [f"{self.prefix}-{index + j}" for j in range(self.batch)]
-                ops = [put_op(f"{self.prefix}-op-{index + j}", self.map_name, key, {"value": {"n": index + j}, "timestamp": self.hlc.now()})
-                       for j, key in enumerate(keys)]
-                index += self.batch
+                if pending is None:
+                    keys = [f"{self.prefix}-{index + j}" for j in range(self.batch)]
+                    pending = (keys, [put_op(f"{self.prefix}-op-{index + j}", self.map_name, key,
+                                             {"value": {"n": index + j}, "timestamp": self.hlc.now()})
+                                      for j, key in enumerate(keys)], index)
+                    index += self.batch
+                keys, ops, first = pending
                 conn.send(op_batch(ops))
                 last = ops[-1]["id"]
                 reply = conn.wait_for(("OP_ACK", "ERROR"), lambda m: m["type"] == "ERROR" or m["payload"]["lastId"] == last, timeout=20)
                 if reply["type"] == "OP_ACK" and all(r["success"] for r in reply["payload"]["results"]):
                     assert reply["payload"]["achievedLevel"] == "PERSISTED"
                     for j, key in enumerate(keys):
-                        self.acked[key] = index - self.batch + j
+                        self.acked[key] = first + j
+                    pending = None
                 else:
+                    # Not acknowledged: sent again (as the TypeScript client does), the same ops.
                     self.refused += 1
                     time.sleep(0.05)
             except Exception:  # the node went away: the next one
@@ -298,24 +304,38 @@ def check_acknowledged(cluster_: Cluster, acked: dict[str, int], map_name: str) 
     stored = stored_values(cluster_.postgres_url, map_name)
     missing = [k for k in acked if k not in stored]
     assert not missing, f"{len(missing)} acknowledged writes are not stored, e.g. {missing[:5]}"
-    # And each owner holds them in memory: a query pinned to keys is served by their owner.
-    view = cluster_.running()[0].cluster()
-    owner_of = {p["partitionId"]: p["owner"] for p in view["partitions"]}
+    # And each owner holds them in memory: a query pinned to keys is served by their owner
+    # (asked again while the table still moves: a node refuses keys it does not own).
     some = cluster_.running()[0]
-    by_owner: dict[str, list[str]] = {}
-    for key in acked:
-        by_owner.setdefault(owner_of[server_partition(key, some.tenant)], []).append(key)
-    for owner, keys in by_owner.items():
-        node = cluster_.nodes[owner]
-        conn = connect(node.ws_url, node.token)
-        try:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                resp = conn.query(map_name, {"where": {"_key": {"$in": chunk}}}, timeout=30)
-                found = {r["key"]: r["value"]["n"] for r in resp["results"]}
-                assert found == {k: acked[k] for k in chunk}, f"node {owner} lacks or differs on {set(chunk) ^ set(found)}"
-        finally:
-            conn.close()
+    keys = sorted(acked)
+    for start in range(0, len(keys), 200):
+        chunk = keys[start:start + 200]
+        deadline = time.monotonic() + 30
+        pending = set(chunk)
+        while pending:
+            assert time.monotonic() < deadline, f"keys not readable from their owners: {sorted(pending)[:5]}"
+            owner_of = {p["partitionId"]: p["owner"] for p in some.cluster()["partitions"]}
+            by_owner: dict[str, list[str]] = {}
+            for key in sorted(pending):
+                by_owner.setdefault(owner_of[server_partition(key, some.tenant)], []).append(key)
+            for owner, owned in by_owner.items():
+                node = cluster_.nodes[owner]
+                conn = connect(node.ws_url, node.token)
+                try:
+                    qid = f"check-{start}-{owner}-{time.monotonic_ns()}"
+                    conn.send({"type": "QUERY_SUB", "payload": {"queryId": qid, "mapName": map_name,
+                                                                  "query": {"where": {"_key": {"$in": owned}}}}})
+                    reply = conn.wait_for(("QUERY_RESP", "ERROR"),
+                                          lambda m: m["type"] == "ERROR" or m["payload"]["queryId"] == qid, timeout=30)
+                finally:
+                    conn.close()
+                if reply["type"] == "ERROR":
+                    continue
+                found = {r["key"]: r["value"]["n"] for r in reply["payload"]["results"]}
+                assert found == {k: acked[k] for k in owned}, f"node {owner} lacks or differs on {set(owned) ^ set(found)}"
+                pending -= set(owned)
+            if pending:
+                time.sleep(0.3)
 
 
 def test_a_joining_node_takes_partitions_while_writers_run(topgun_bin, tmp_path_factory, postgres_database):

@@ -103,14 +103,20 @@ public actor Replicator: Service {
         persistedThrough = max(persistedThrough, batch)
     }
 
-    /// Follows the commits of tracked batches in order (a fenced partition's rows never
-    /// commit here: their batch counts as settled, the new owner has them).
+    /// Follows the commits of tracked batches in order. A batch counts as committed once its
+    /// ticket is durable, or once this node owns none of its partitions any more (their rows
+    /// were handed to the new owner, which writes what storage lacks); while storage is down
+    /// the watermark waits.
     private func followCommits(of durability: WriteBehindQueue) async {
         let (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         commitSignal = continuation
         for await _ in signals {
             for (batch, ticket) in takeAwaitingCommit() {
-                _ = await durability.waitUntilDurable(ticket, timeout: .seconds(60))
+                while !Task.isCancelled {
+                    if await durability.waitUntilDurable(ticket, timeout: .seconds(10)) { break }
+                    let current = table.table
+                    if !ticket.partitions.contains(where: { current.owner(of: $0) == localNode }) { break }
+                }
                 committed(through: batch)
             }
         }
