@@ -42,25 +42,25 @@ public enum MigrationPlanner {
         else { return nil }
         var assignments = published.assignments
         var migrating = assignments.filter { $0.migrationTarget != nil }.count
+        let needed = min(backupCount, members.count - 1)
         for partition in assignments.indices {
             let current = published.assignments[partition]
             let want = desired.assignments[partition]
             var next = current
-            next.backups = want.backups.filter { $0 != current.owner }
+            var previousOwner: NodeID?
             if want.owner == current.owner {
                 next.migrationTarget = nil
             } else if !alive.contains(current.owner) {
                 // The owner is gone: its successor takes over now (failover).
                 next.owner = want.owner
-                next.backups = want.backups
                 next.epoch = current.epoch + 1
                 next.migrationTarget = nil
             } else if current.migrationTarget == want.owner {
                 if synced(partition, current.epoch).contains(want.owner) {
                     next.owner = want.owner
-                    next.backups = want.backups
                     next.epoch = current.epoch + 1
                     next.migrationTarget = nil
+                    previousOwner = current.owner
                 }
             } else if current.migrationTarget == nil, migrating < maxConcurrentMigrations {
                 next.migrationTarget = want.owner
@@ -71,7 +71,9 @@ public enum MigrationPlanner {
                 next.migrationTarget = nil
                 migrating -= 1
             }
-            next.backups.removeAll { $0 == next.owner || $0 == next.migrationTarget }
+            next.backups = backups(
+                keeping: current.backups, previousOwner: previousOwner, owner: next.owner, target: next.migrationTarget,
+                wanted: want.backups, live: live, needed: needed)
             assignments[partition] = next
         }
         var tableMembers = members
@@ -86,5 +88,21 @@ public enum MigrationPlanner {
         tableMembers.sort { $0.id < $1.id }
         if assignments == published.assignments, tableMembers == published.members { return nil }
         return PartitionTable(version: published.version + 1, members: tableMembers, assignments: assignments)
+    }
+
+    /// A partition's backups: the live ones it has keep their place (each holds a complete
+    /// copy, or is getting one: moving a backup would drop a copy for an empty one), then a
+    /// previous owner that stays alive, then the backups the assignment wants, up to
+    /// `needed`. Backups are not moved just to balance them: that would leave a partition with
+    /// fewer copies while the new one fills, and feed the next plan a different table.
+    static func backups(
+        keeping current: [NodeID], previousOwner: NodeID?, owner: NodeID, target: NodeID?, wanted: [NodeID], live: Set<NodeID>, needed: Int
+    ) -> [NodeID] {
+        var result: [NodeID] = []
+        for candidate in current + (previousOwner.map { [$0] } ?? []) + wanted where result.count < needed {
+            guard live.contains(candidate), candidate != owner, candidate != target, !result.contains(candidate) else { continue }
+            result.append(candidate)
+        }
+        return result
     }
 }

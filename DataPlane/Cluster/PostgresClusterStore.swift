@@ -188,6 +188,8 @@ public final class PostgresClusterStore: ClusterStore {
         let rows = try await connection.query("""
             SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int8 = \(classID) AND l.objid::int8 = \(objectID)
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND a.datname = current_database()
               AND a.application_name LIKE 'topgun-coordinator-%'
               AND NOT EXISTS (SELECT 1 FROM cluster_members m
                               WHERE left('topgun-coordinator-' || m.node_id, 63) = a.application_name AND m.lease_expires_at > now())

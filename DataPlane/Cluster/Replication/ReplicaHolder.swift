@@ -26,7 +26,22 @@ public actor ReplicaHolder {
     /// its partitions (the sender is deposed: its write is not replicated).
     func receive(_ batch: ReplicaBatch, from owner: NodeID) throws {
         let current = table.table
+        var toHandOver: [StoredRecord] = []
+        defer {
+            // A copy that now follows a newer owner (its batch came before its table): the
+            // rows the old owner never reported committed go to the new owner, as at a table
+            // change (batch numbers are per owner: the new one's cannot clear them).
+            if !toHandOver.isEmpty {
+                let rows = toHandOver
+                let handOver = self.handOver
+                Task { await handOver(rows) }
+            }
+        }
         for part in batch.parts {
+            if let copy = replicas.copies[part.partition], part.epoch > copy.epoch, let taken = replicas.take(part.partition) {
+                toHandOver += taken.unpersisted
+                followed[part.partition] = nil
+            }
             // A table newer than the sender's: the sender no longer owns the partition.
             let known = current.assignment(of: part.partition)
             if known.epoch > part.epoch {

@@ -85,9 +85,11 @@ public struct ReplicationLog: Sendable {
         return done.sorted()
     }
 
-    /// A send to `backup` failed: its rows go back in front, to be sent again.
+    /// A send to `backup` failed: its rows go back in front, to be sent again (unless the
+    /// backup was forgotten meanwhile: nothing is sent to it any more).
     public mutating func sendFailed(_ backup: NodeID, through: UInt64, rows: [StoredRecord], completesSnapshots: Set<Int>) {
-        if inFlight[backup] == through { inFlight[backup] = nil }
+        guard inFlight[backup] == through else { return }
+        inFlight[backup] = nil
         var queued = outgoing[backup] ?? Outgoing()
         queued.rows = rows + queued.rows
         queued.through = max(queued.through, through)
@@ -113,6 +115,13 @@ public struct ReplicationLog: Sendable {
             }
         }
         return done.sorted()
+    }
+
+    /// Every backup something is queued for, in flight to, acknowledged by or waited on.
+    public var backups: Set<NodeID> {
+        var all = Set(outgoing.keys).union(inFlight.keys).union(acknowledged.keys)
+        for pending in waiting.values { all.formUnion(pending) }
+        return all
     }
 
     /// Whether `batch` is replicated (every backup it was meant for acknowledged it).

@@ -144,7 +144,7 @@ public actor Replicator: Service {
             snapshots[partition] = snapshots[partition]?.filter { assignment.replicas.contains($0.key) }
         }
         for partition in snapshots.keys where current.owner(of: partition) != localNode { snapshots[partition] = nil }
-        for backup in log.acknowledged.keys where !named.contains(backup) {
+        for backup in log.backups.sorted() where !named.contains(backup) {
             finish(log.forget(backup))
         }
         wake?.yield()
