@@ -381,6 +381,13 @@ def test_a_node_killed_under_load_loses_no_acknowledged_write(topgun_bin, tmp_pa
             w.start()
         time.sleep(1.5)
         crash.nodes["c"].kill()
+        killed = time.monotonic()
+        # Its partitions have new owners once its lease expired and the coordinator noticed:
+        # within the lease and two heartbeats, checked with twice that as slack.
+        deadline = 2 * (float(LEASE[1]) + 2 * float(LEASE[3]))
+        while any(p["owner"] == "c" for p in crash.nodes["a"].cluster()["partitions"]):
+            assert time.monotonic() - killed < deadline, f"the dead node still owns partitions after {deadline} s"
+            time.sleep(0.05)
         crash.settled({"a", "b"}, timeout=60)
         time.sleep(1)
         acked = {}
