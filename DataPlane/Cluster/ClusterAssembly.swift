@@ -14,6 +14,8 @@ final class ClusterAssembly: Sendable {
     let store: any ClusterStore
     let transport: ClusterTransport
     let peers: ClusterPeers
+    /// Merkle sync of maps whose partitions lie on several nodes.
+    let mapReads: ClusterMapReads
     let replicator: Replicator
     let replicas: ReplicaHolder
     let durability: ClusterDurability
@@ -44,6 +46,7 @@ final class ClusterAssembly: Sendable {
             logger: logger)
         let metrics = ClusterMetrics()
         peers = ClusterPeers(transport: transport, timeout: persistTimeout + .seconds(2), metrics: metrics)
+        mapReads = ClusterMapReads(transport: transport, maps: partitions.maps, timeout: .seconds(10))
         replicator = Replicator(transport: transport, table: table, partitions: partitions, writeBehind: writeBehind, store: store, logger: logger)
         let displaced = join.displaced
         replicas = ReplicaHolder(table: table, handOver: { rows in await displaced.handOver(rows) }, logger: logger)

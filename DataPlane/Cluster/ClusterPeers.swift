@@ -82,6 +82,8 @@ struct ClusterInbox: Sendable {
             guard let replicas else { throw ClusterMessageError("this node keeps no copies") }
             try await replicas.receive(try ReplicaBatch(decoding: body), from: peer)
             return ClusterCodec.encode([:])
+        case ClusterMessageType.mapTree, ClusterMessageType.mapLeaf, ClusterMessageType.mapEntries:
+            return try await ClusterMapReads.serve(type, body: body, maps: maps)
         case ClusterMessageType.mergeRecords:
             let batch = try RecordBatch(decoding: body)
             try await merge(batch.records)

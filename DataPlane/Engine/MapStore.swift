@@ -696,6 +696,33 @@ public actor MapStore {
         return (records, next)
     }
 
+    // MARK: - A map's part of the tree, for a node that assembles the whole (cluster)
+
+    /// The leaves of this node's part of the map's tree (its partitions), LWW or OR-Map.
+    public func merkleLeaves(orMap: Bool) -> [Int: MerkleHashes.Leaf] {
+        orMap ? orMerkleHashes().leaves : lwwMerkleHashes().leaves
+    }
+
+    /// The LWW records of this node's partitions in the leaf at `path`.
+    public func lwwLeafRecords(path: String) -> [SyncLeafRecord] {
+        var records: [SyncLeafRecord] = []
+        for part in parts.parts {
+            for key in part.lww.merkleTree.keys(inLeaf: path) {
+                if let record = part.lww.record(forKey: key) { records.append(SyncLeafRecord(key: key, record: record)) }
+            }
+        }
+        return records
+    }
+
+    /// The OR-Map entries of this node's partitions in the leaf at `path`.
+    public func orLeafEntries(path: String) -> [ORMapEntry] {
+        var entries: [ORMapEntry] = []
+        for part in parts.parts {
+            for key in part.orMap.merkleTree.keys(inLeaf: path) { entries.append(part.orMap.entry(forKey: key)) }
+        }
+        return entries
+    }
+
     // MARK: - OR-Map Merkle sync
 
     /// The whole map's OR-Map Merkle hashes, as `lwwMerkleHashes`.

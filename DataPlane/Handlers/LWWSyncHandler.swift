@@ -1,4 +1,5 @@
 import Tenancy
+import TopGunCore
 import TopGunWire
 
 /// LWW Merkle sync (protocol.md §6.6.3): the map's root, then bucket after bucket down to
@@ -9,27 +10,67 @@ public struct LWWSyncHandler: Sendable {
     let routing: ReadRouting
     let replies: ErrorReplies
 
-    public init(maps: MapDirectory, clocks: TenantClocks, routing: ReadRouting, metrics: DataPlaneMetrics) {
+    /// On a node of a cluster: the map's tree gathered from every owner.
+    let spread: ClusterMapReads?
+
+    public init(maps: MapDirectory, clocks: TenantClocks, routing: ReadRouting, metrics: DataPlaneMetrics, spread: ClusterMapReads? = nil) {
         self.maps = maps
         self.clocks = clocks
         self.routing = routing
         self.replies = ErrorReplies(metrics: metrics)
+        self.spread = spread
+    }
+
+    /// The owners to ask besides this node, or the refusal to send: a root over some of the
+    /// map's partitions would tell the client "in sync" wrongly.
+    func owners(out: SessionOutbound) -> [NodeID]? {
+        let plan = routing.mapRead()
+        if case .remote(let owners) = plan, spread != nil { return owners }
+        if let refusal = ReadRouting.refusal(plan) {
+            replies.send(refusal, to: out)
+            return nil
+        }
+        return []
     }
 
     func syncInit(_ request: SyncInit, context: RequestContext, out: SessionOutbound) async {
-        // A root over some of the map's partitions would tell the client "in sync" wrongly.
-        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
-        let store = maps.existingStore(tenant: context.tenant, name: request.mapName)
-        if let store, await store.kind == .orMap {
-            replies.send(.make(.badRequest, "map '\(request.mapName)' is an OR-Map; use ORMAP_SYNC_INIT", details: ["mapName": .string(request.mapName)]), to: out)
-            return
+        guard let owners = owners(out: out) else { return }
+        let root: UInt32
+        if let spread, !owners.isEmpty {
+            guard let tree = try? await spread.tree(tenant: context.tenant, map: request.mapName, kind: .lww, owners: owners) else {
+                return replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+            }
+            if tree.kind == .orMap { return refuseORMap(request.mapName, out: out) }
+            root = tree.hashes.rootHash
+        } else {
+            let store = maps.existingStore(tenant: context.tenant, name: request.mapName)
+            if let store, await store.kind == .orMap { return refuseORMap(request.mapName, out: out) }
+            root = await store?.lwwRootHash() ?? 0
         }
-        let root = await store?.lwwRootHash() ?? 0
         out.send(.syncRespRoot(SyncRespRoot(mapName: request.mapName, rootHash: root, timestamp: clocks.clock(for: context.tenant).now())))
     }
 
+    private func refuseORMap(_ map: String, out: SessionOutbound) {
+        replies.send(.make(.badRequest, "map '\(map)' is an OR-Map; use ORMAP_SYNC_INIT", details: ["mapName": .string(map)]), to: out)
+    }
+
     func bucket(_ request: MerkleReqBucket, context: RequestContext, out: SessionOutbound) async {
-        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
+        guard let owners = owners(out: out) else { return }
+        if let spread, !owners.isEmpty {
+            do {
+                let tree = try await spread.tree(tenant: context.tenant, map: request.mapName, kind: .lww, owners: owners).hashes
+                if tree.isNonEmptyLeaf(request.path) {
+                    let records = try await spread.lwwLeaf(tenant: context.tenant, map: request.mapName, path: request.path, owners: owners)
+                    out.send(.syncRespLeaf(SyncRespLeaf(mapName: request.mapName, path: request.path, records: records)))
+                } else {
+                    let buckets = tree.buckets(atPath: request.path).map { (key: String($0.digit), value: $0.hash) }
+                    out.send(.syncRespBuckets(SyncRespBuckets(mapName: request.mapName, path: request.path, buckets: WireDictionary(buckets))))
+                }
+            } catch {
+                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+            }
+            return
+        }
         if let store = maps.existingStore(tenant: context.tenant, name: request.mapName) {
             out.send(await store.lwwBucket(path: request.path))
         } else {

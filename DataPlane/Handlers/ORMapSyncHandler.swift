@@ -22,12 +22,27 @@ public struct ORMapSyncHandler: Sendable {
     let durability: any DurabilityPipeline
     let schemas: SchemaGate
     let replies: ErrorReplies
+    /// On a node of a cluster: the map's tree and entries gathered from every owner.
+    let spread: ClusterMapReads?
+
+    /// The owners to ask besides this node, or the refusal to send (a root over some of the
+    /// map's partitions would tell the client "in sync" wrongly).
+    func owners(out: SessionOutbound) -> [NodeID]? {
+        let plan = routing.mapRead()
+        if case .remote(let owners) = plan, spread != nil { return owners }
+        if let refusal = ReadRouting.refusal(plan) {
+            replies.send(refusal, to: out)
+            return nil
+        }
+        return []
+    }
 
     public init(
         maps: MapDirectory, mapKinds: MapKindRecorder, clocks: TenantClocks, clock: NodeClock, maxClockDrift: Duration, policies: TenantPolicies,
         partitionTable: CurrentPartitionTable, routing: ReadRouting, peers: (any PartitionPeers)?, journal: EventJournal, durability: any DurabilityPipeline,
-        metrics: DataPlaneMetrics, logger: Logger
+        metrics: DataPlaneMetrics, logger: Logger, spread: ClusterMapReads? = nil
     ) {
+        self.spread = spread
         self.maps = maps
         self.mapKinds = mapKinds
         self.clocks = clocks
@@ -44,18 +59,44 @@ public struct ORMapSyncHandler: Sendable {
     }
 
     func syncInit(_ request: ORMapSyncInit, context: RequestContext, out: SessionOutbound) async {
-        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
-        let store = maps.existingStore(tenant: context.tenant, name: request.mapName)
-        if let store, await store.kind == .lww {
-            replies.send(.make(.badRequest, "map '\(request.mapName)' is an LWW map", details: ["mapName": .string(request.mapName)]), to: out)
-            return
+        guard let owners = owners(out: out) else { return }
+        let root: UInt32
+        if let spread, !owners.isEmpty {
+            guard let tree = try? await spread.tree(tenant: context.tenant, map: request.mapName, kind: .orMap, owners: owners) else {
+                return replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+            }
+            if tree.kind == .lww {
+                return replies.send(.make(.badRequest, "map '\(request.mapName)' is an LWW map", details: ["mapName": .string(request.mapName)]), to: out)
+            }
+            root = tree.hashes.rootHash
+        } else {
+            let store = maps.existingStore(tenant: context.tenant, name: request.mapName)
+            if let store, await store.kind == .lww {
+                replies.send(.make(.badRequest, "map '\(request.mapName)' is an LWW map", details: ["mapName": .string(request.mapName)]), to: out)
+                return
+            }
+            root = await store?.orRootHash() ?? 0
         }
-        let root = await store?.orRootHash() ?? 0
         out.send(.ormapSyncRespRoot(ORMapSyncRespRoot(mapName: request.mapName, rootHash: root, timestamp: clocks.clock(for: context.tenant).now())))
     }
 
     func bucket(_ request: ORMapMerkleReqBucket, context: RequestContext, out: SessionOutbound) async {
-        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
+        guard let owners = owners(out: out) else { return }
+        if let spread, !owners.isEmpty {
+            do {
+                let tree = try await spread.tree(tenant: context.tenant, map: request.mapName, kind: .orMap, owners: owners).hashes
+                if tree.isNonEmptyLeaf(request.path) {
+                    let entries = try await spread.orLeaf(tenant: context.tenant, map: request.mapName, path: request.path, owners: owners)
+                    out.send(.ormapSyncRespLeaf(ORMapSyncRespLeaf(mapName: request.mapName, path: request.path, entries: entries)))
+                } else {
+                    let buckets = tree.buckets(atPath: request.path).map { (key: String($0.digit), value: $0.hash) }
+                    out.send(.ormapSyncRespBuckets(ORMapSyncRespBuckets(mapName: request.mapName, path: request.path, buckets: WireDictionary(buckets))))
+                }
+            } catch {
+                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+            }
+            return
+        }
         if let store = maps.existingStore(tenant: context.tenant, name: request.mapName) {
             out.send(await store.orBucket(path: request.path))
         } else {
@@ -64,7 +105,13 @@ public struct ORMapSyncHandler: Sendable {
     }
 
     func diff(_ request: ORMapDiffRequest, context: RequestContext, out: SessionOutbound) async {
-        if let refusal = ReadRouting.refusal(routing.mapRead()) { return replies.send(refusal, to: out) }
+        guard let owners = owners(out: out) else { return }
+        if let spread, !owners.isEmpty {
+            guard let entries = try? await spread.orEntries(tenant: context.tenant, map: request.mapName, keys: request.keys, router: partitionTable.router) else {
+                return replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+            }
+            return out.send(.ormapDiffResponse(ORMapDiffResponse(mapName: request.mapName, entries: entries)))
+        }
         let entries = await maps.existingStore(tenant: context.tenant, name: request.mapName)?.orEntries(keys: request.keys)
         out.send(.ormapDiffResponse(ORMapDiffResponse(mapName: request.mapName, entries: entries ?? [])))
     }

@@ -105,7 +105,7 @@ public struct DataPlaneNode: Sendable {
         let components = NodeComponents(
             configuration: configuration, durability: durability, authenticator: authenticator, logger: logger, endpoints: endpoints,
             policies: TenantPolicies(metadata: metadata, logger: logger), partitionTable: partitionTable, peers: assembly?.peers,
-            maps: maps, counters: counters)
+            maps: maps, counters: counters, mapReads: assembly?.mapReads)
         await assembly?.attach(components, persistTimeout: configuration.persistTimeout)
         var loaded = 0
         let measureStoredBytes: @Sendable () async throws -> [TenantID: Int64]

@@ -35,14 +35,18 @@ public final class NodeComponents: Sendable {
     public let partitionTable: CurrentPartitionTable
     /// Where requests for partitions owned elsewhere go; nil on a node on its own.
     public let peers: (any PartitionPeers)?
+    /// Merkle sync of maps spread over several nodes; nil on a node on its own.
+    public let mapReads: ClusterMapReads?
 
     public init(
         configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, authenticator: any Authenticator,
         metrics: DataPlaneMetrics = DataPlaneMetrics(), logger: Logger, endpoints: AdvertisedEndpoints = AdvertisedEndpoints(),
         policies: TenantPolicies? = nil, usage: UsageMeter = UsageMeter(), partitionTable: CurrentPartitionTable? = nil,
-        peers: (any PartitionPeers)? = nil, maps: MapDirectory? = nil, counters: CounterRegistry = CounterRegistry()
+        peers: (any PartitionPeers)? = nil, maps: MapDirectory? = nil, counters: CounterRegistry = CounterRegistry(),
+        mapReads: ClusterMapReads? = nil
     ) {
         self.counters = counters
+        self.mapReads = mapReads
         self.partitionTable = partitionTable ?? CurrentPartitionTable(localNode: NodeID(configuration.nodeId))
         self.peers = peers
         self.mapKinds = MapKindRecorder(metadata: policies?.metadataStore, logger: logger)
@@ -79,10 +83,11 @@ extension NodeComponents {
         MessageRouter(
             handlers: MessageRouter.Handlers(
                 writes: WriteHandler(writes: writePath, persistTimeout: configuration.persistTimeout, metrics: metrics),
-                lwwSync: LWWSyncHandler(maps: maps, clocks: clocks, routing: readRouting, metrics: metrics),
+                lwwSync: LWWSyncHandler(maps: maps, clocks: clocks, routing: readRouting, metrics: metrics, spread: mapReads),
                 orMapSync: ORMapSyncHandler(
                     maps: maps, mapKinds: mapKinds, clocks: clocks, clock: clock, maxClockDrift: configuration.maxClockDrift, policies: policies,
-                    partitionTable: partitionTable, routing: readRouting, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger),
+                    partitionTable: partitionTable, routing: readRouting, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger,
+                    spread: mapReads),
                 queries: QueryHandler(
                     maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics),
                 topics: TopicHandler(topics: topics, policies: policies, clock: clock, metrics: metrics),

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from conftest import TopGunProcess, _pg_bin
-from topgun_client import HLC, connect, fnv1a, op_batch, put_op
+from topgun_client import HLC, Replica, connect, fnv1a, op_batch, or_add_op, put_op, ts_str
 
 PARTITIONS = 271
 LEASE = ("--lease-timeout", "1.5", "--heartbeat-interval", "0.3")
@@ -155,6 +155,40 @@ def test_replicated_writes_wait_for_the_backups(cluster):
         conn.close()
     assert ack["achievedLevel"] == "REPLICATED", ack
     assert all(r["success"] and r["achievedLevel"] == "REPLICATED" for r in ack["results"]), ack
+
+
+def test_merkle_sync_on_any_node_sees_every_owners_records(cluster):
+    """A client that was offline catches up through Merkle sync on whichever node it reaches:
+    the map's tree and leaves are gathered from every owner (LWW and OR-Map)."""
+    cluster.settled({"n1", "n2", "n3"})
+    writer_node = cluster.nodes["n1"]
+    lww_name, or_name = "cluster-merkle", "cluster-merkle-or"
+    writer = Replica("merkle-writer", writer_node.ws_url, writer_node.token)
+    conn = writer.connect()
+    try:
+        ops = [put_op(f"m-{i}", lww_name, f"mk-{i}", {"value": {"i": i}, "timestamp": writer.hlc.now()}) for i in range(120)]
+        assert conn.write(ops, timeout=30)["payload"]["achievedLevel"] == "PERSISTED"
+        or_ops = []
+        for i in range(40):
+            t = writer.hlc.now()
+            or_ops.append(or_add_op(f"o-{i}", or_name, f"set-{i % 8}", {"value": f"item-{i}", "timestamp": t, "tag": ts_str(t)}))
+        conn.write(or_ops, timeout=30)
+    finally:
+        writer.disconnect()
+    for node_id in ("n2", "n3"):
+        node = cluster.nodes[node_id]
+        reader = Replica(f"merkle-reader-{node_id}", node.ws_url, node.token)
+        reader.connect()
+        try:
+            stats = reader.merkle_sync(lww_name, timeout=30)
+            assert stats["merged"] == 120, stats
+            assert reader.merkle_sync(lww_name, timeout=30)["serverRoot"] == reader.lww(lww_name).root(), "roots equal after the catch-up"
+            assert {k: v["i"] for k, v in reader.lww(lww_name).live().items()} == {f"mk-{i}": i for i in range(120)}
+            or_stats = reader.ormap_sync(or_name, timeout=30)
+            assert or_stats["added"] == 40, or_stats
+            assert reader.ormap_sync(or_name, timeout=30)["serverRoot"] == reader.ormap(or_name).root()
+        finally:
+            reader.disconnect()
 
 
 def test_partition_map_names_every_node(cluster):

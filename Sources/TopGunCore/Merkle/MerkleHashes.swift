@@ -15,6 +15,11 @@ public struct MerkleHashes: Sendable, Equatable {
     public struct Leaf: Sendable, Equatable {
         public var hash: UInt32
         public var keyCount: Int
+
+        public init(hash: UInt32, keyCount: Int) {
+            self.hash = hash
+            self.keyCount = keyCount
+        }
     }
 
     /// By 12-bit leaf index.
@@ -41,6 +46,16 @@ public struct MerkleHashes: Sendable, Equatable {
         for (index, hash) in whole.level2 { whole.level1[index >> 4, default: 0] &+= Hashing.mix(hash) }
         for hash in whole.level1.values { whole.rootHash &+= Hashing.mix(hash) }
         return whole
+    }
+
+    /// The hashes of a tree whose leaves are `leaves` (the levels above computed): what
+    /// another node sent of its part of a map, to be summed with the others'.
+    public init(leaves: [Int: Leaf]) {
+        self = Self.summing([MerkleHashes(rawLeaves: leaves)])
+    }
+
+    private init(rawLeaves: [Int: Leaf]) {
+        leaves = rawLeaves.filter { $0.key >= 0 && $0.key < 1 << (4 * MerkleTree.depth) }
     }
 
     /// Adds a key of hash `entryHash` to leaf `leaf`, creating the nodes on its path.
