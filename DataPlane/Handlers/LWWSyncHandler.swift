@@ -21,16 +21,15 @@ public struct LWWSyncHandler: Sendable {
         self.spread = spread
     }
 
-    /// The owners to ask besides this node, or the refusal to send: a root over some of the
-    /// map's partitions would tell the client "in sync" wrongly.
+    /// The owners to ask besides this node, or nil after sending the refusal (a root over
+    /// some of the map's partitions would tell the client "in sync" wrongly).
     func owners(out: SessionOutbound) -> [NodeID]? {
-        let plan = routing.mapRead()
-        if case .remote(let owners) = plan, spread != nil { return owners }
-        if let refusal = ReadRouting.refusal(plan) {
-            replies.send(refusal, to: out)
+        switch routing.mapSyncOwners(canGather: spread != nil) {
+        case .success(let owners): return owners
+        case .failure(let refused):
+            replies.send(refused.message, to: out)
             return nil
         }
-        return []
     }
 
     func syncInit(_ request: SyncInit, context: RequestContext, out: SessionOutbound) async {

@@ -59,6 +59,21 @@ public struct ReadRouting: Sendable {
         return notLoaded.map(Plan.notLoaded) ?? .local
     }
 
+    /// For Merkle sync of a map: the other owners to gather its tree from (empty: this node
+    /// holds it all), when the node can gather (`canGather`: a node of a cluster); else the
+    /// refusal to send.
+    public func mapSyncOwners(canGather: Bool) -> Result<[NodeID], RefusedRead> {
+        let plan = mapRead()
+        if case .remote(let owners) = plan, canGather { return .success(owners) }
+        if let refusal = Self.refusal(plan) { return .failure(RefusedRead(message: refusal)) }
+        return .success([])
+    }
+
+    /// A read this node cannot serve now, and the answer that says so.
+    public struct RefusedRead: Error, Sendable {
+        public var message: ErrorMessage
+    }
+
     /// The plan of a read of one name (a counter, a lock) of `tenant`.
     public func nameRead(_ name: String, tenant: TenantID) -> Plan {
         let router = table.router
