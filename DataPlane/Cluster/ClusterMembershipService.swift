@@ -91,7 +91,9 @@ public final class ClusterMembershipService: Service, Sendable {
             // Leaving happens while the loops still run: the table that moves this node's
             // partitions away must be applied here.
             try? await gracefulShutdown()
-            await self.leave()
+            // Cancelled rather than stopped: no time for a hand-over (the lease expires, and
+            // the partitions fail over).
+            if !Task.isCancelled { await self.leave() }
             group.cancelAll()
         }
     }

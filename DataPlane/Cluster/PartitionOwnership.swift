@@ -18,6 +18,25 @@ public actor PartitionOwnership {
     private let logger: Logger
     /// Per partition held here (loaded, served), the epoch it is held under.
     private var held: [Int: Int64] = [:]
+    /// One change of ownership at a time: whether one runs, and who waits for it.
+    private var gateBusy = false
+    private var gateWaiters: [CheckedContinuation<Void, Never>] = []
+
+    private func enterGate() async {
+        guard gateBusy else {
+            gateBusy = true
+            return
+        }
+        await withCheckedContinuation { gateWaiters.append($0) }
+    }
+
+    private func leaveGate() {
+        if gateWaiters.isEmpty {
+            gateBusy = false
+        } else {
+            gateWaiters.removeFirst().resume()
+        }
+    }
     /// The version of the last table applied (nil: none yet).
     public private(set) var appliedVersion: Int64?
 
@@ -67,6 +86,10 @@ public actor PartitionOwnership {
     /// at the next call. Returns what changed.
     @discardableResult
     public func apply(_ next: PartitionTable) async -> (gained: [Int], lost: [Int]) {
+        // One table at a time: an actor lets a second call in while the first awaits storage,
+        // and two interleaved applies would both take (or both give up) the same partitions.
+        await enterGate()
+        defer { leaveGate() }
         if let appliedVersion, next.version < appliedVersion { return ([], []) }
         let (gained, lost) = OwnershipChange.between(held: held, next: next, node: localNode)
         // Gained partitions are refused until loaded, lost ones routed away, from now on.
@@ -159,6 +182,8 @@ public actor PartitionOwnership {
 
     /// Loads owned partitions that are not held yet (a failed load, retried).
     public func retryUnheld() async {
+        await enterGate()
+        defer { leaveGate() }
         // Nothing applied (everything was relinquished): the next `apply` loads what is owned,
         // after unfencing it; a promotion here would serve partitions whose rows are fenced.
         guard appliedVersion != nil else { return }
@@ -171,6 +196,8 @@ public actor PartitionOwnership {
 
     /// Gives up every partition (the lease was lost: others own them now).
     public func relinquishAll() async {
+        await enterGate()
+        defer { leaveGate() }
         let partitionsHeld = held.keys.sorted()
         for partition in partitionsHeld {
             held[partition] = nil
@@ -215,3 +242,4 @@ public enum OwnershipChange {
         return (gained, lost)
     }
 }
+
