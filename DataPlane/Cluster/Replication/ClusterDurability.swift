@@ -22,16 +22,20 @@ public struct ClusterDurability: DurabilityPipeline {
 
     public func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket {
         var ticket = await writeBehind.enqueue(records, touching: partitions)
-        guard !records.isEmpty else { return ticket }
-        let batch = await replicator.replicate(records)
+        guard !records.isEmpty, let batch = await replicator.replicate(records) else { return ticket }
         await replicator.track(batch, committedBy: ticket)
         ticket.replicationBatch = batch
         return ticket
     }
 
+    /// PERSISTED waits for the commit. REPLICATED waits for the replicas, while the lease
+    /// holds; with nothing to wait for there (no replica is named, or the write changed
+    /// nothing and may depend on a change not replicated yet) it waits for the commit, which
+    /// is at least as strong.
     public func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool {
-        guard ticket.awaitsReplication else { return await writeBehind.waitUntilDurable(ticket, timeout: timeout) }
-        guard let batch = ticket.replicationBatch else { return lease.isHeld }
+        guard ticket.awaitsReplication, let batch = ticket.replicationBatch else {
+            return await writeBehind.waitUntilDurable(ticket, timeout: timeout)
+        }
         return await replicator.waitUntilReplicated(batch, timeout: timeout) && lease.isHeld
     }
 

@@ -81,7 +81,9 @@ public actor ReplicaHolder {
                 if let taken = replicas.take(partition) { toHandOver += taken.unpersisted }
                 followed[partition] = nil
             } else if !assignment.replicas.contains(localNode) {
-                replicas.drop(partition)
+                // Its uncommitted rows go to the owner all the same: they may be acknowledged
+                // at REPLICATED and exist nowhere else (the owner crashed since).
+                if let taken = replicas.take(partition) { toHandOver += taken.unpersisted }
                 followed[partition] = nil
             }
         }

@@ -52,14 +52,20 @@ public actor Replicator: Service {
 
     /// Queues `records` (changes of partitions this node owns) for their replicas; returns
     /// the batch, replicated once each of them has applied it.
-    public func replicate(_ records: [StoredRecord]) -> UInt64 {
+    /// Queues `records` (changes of partitions this node owns) for their replicas; returns
+    /// the batch, replicated once each of them has applied it, or nil when no replica is named
+    /// for any of them (nothing can be replicated: a REPLICATED write then waits for its commit).
+    public func replicate(_ records: [StoredRecord]) -> UInt64? {
         let current = table.table
+        var targeted = false
         let batch = log.record(records) { partition in
             let assignment = current.assignment(of: partition)
-            return assignment.owner == localNode ? assignment.replicas : []
+            guard assignment.owner == localNode else { return [] }
+            if !assignment.replicas.isEmpty { targeted = true }
+            return assignment.replicas
         }
         wake?.yield()
-        return batch
+        return targeted ? batch : nil
     }
 
     /// Waits until `batch` is replicated; false after `timeout`.
