@@ -22,8 +22,14 @@ struct ClusterMessageError: Error, CustomStringConvertible {
 enum ClusterCodec {
     static func encode(_ object: DataObject) -> [UInt8] { MessagePackWriter.encode(.object(object)) }
 
+    /// Bodies are bounded by the cluster port's frame limit (16 MiB), not the client
+    /// protocol's 2 MiB: a node's batch of changes for a backup may be larger than a client's.
+    static let limits = MessagePackLimits(maxInputBytes: ClusterTransportConfiguration().maxFrameBytes)
+
     static func decode(_ bytes: [UInt8]) throws -> DataObject {
-        guard case .object(let object) = try MessagePackReader().decode(bytes) else { throw ClusterMessageError("a cluster message is not a map") }
+        guard case .object(let object) = try MessagePackReader(limits: limits).decode(bytes) else {
+            throw ClusterMessageError("a cluster message is not a map")
+        }
         return object
     }
 

@@ -6,13 +6,23 @@ import TopGunCore
 /// is replicated once every backup it was meant for has acknowledged it (or left the table).
 /// A failed send is retried: the rows go back in front of what is waiting.
 public struct ReplicationLog: Sendable {
-    /// Rows waiting for one backup, with the batch of their latest change.
+    /// Rows waiting for one backup, in batches (oldest first).
     struct Outgoing: Sendable {
-        var rows: [StoredRecord] = []
-        var through: UInt64 = 0
-        /// Partitions whose snapshot ends with these rows.
-        var completesSnapshots: Set<Int> = []
+        struct Chunk: Sendable {
+            var batch: UInt64
+            var rows: [StoredRecord]
+            /// Partitions whose snapshot ends with these rows.
+            var completesSnapshots: Set<Int> = []
+        }
+        var chunks: [Chunk] = []
+        var rowCount = 0
     }
+
+    /// Most rows one send carries (whole batches, at least one): a send is one cluster
+    /// frame, and a backup that falls behind must catch up in bounded steps.
+    public static let maxRowsPerSend = 4_000
+    /// A snapshot is cut into batches of at most this many rows.
+    public static let snapshotRowsPerBatch = 2_000
 
     public private(set) var lastBatch: UInt64 = 0
     /// Per backup: rows not yet sent.
@@ -30,36 +40,58 @@ public struct ReplicationLog: Sendable {
     /// the batch's number (replicated at once when no row has a backup).
     public mutating func record(_ rows: [StoredRecord], backups: (Int) -> [NodeID]) -> UInt64 {
         lastBatch += 1
-        var targets = Set<NodeID>()
+        var perBackup: [NodeID: [StoredRecord]] = [:]
         for row in rows {
-            for backup in backups(row.partition) {
-                outgoing[backup, default: Outgoing()].rows.append(row)
-                outgoing[backup]!.through = lastBatch
-                targets.insert(backup)
-            }
+            for backup in backups(row.partition) { perBackup[backup, default: []].append(row) }
         }
-        if !targets.isEmpty { waiting[lastBatch] = targets }
+        for (backup, share) in perBackup {
+            append(Outgoing.Chunk(batch: lastBatch, rows: share), for: backup)
+        }
+        if !perBackup.isEmpty { waiting[lastBatch] = Set(perBackup.keys) }
         return lastBatch
     }
 
-    /// Queues a partition's snapshot for `backup` (a new backup or migration target): its
-    /// last rows mark the snapshot complete. Returns the batch that completes it.
+    /// Queues a partition's snapshot for `backup` (a new backup or migration target), in
+    /// batches of `snapshotRowsPerBatch` rows: its last batch marks the snapshot complete.
+    /// Returns the batch that completes it.
     public mutating func recordSnapshot(_ rows: [StoredRecord], partition: Int, for backup: NodeID) -> UInt64 {
-        lastBatch += 1
-        var queued = outgoing[backup] ?? Outgoing()
-        queued.rows += rows
-        queued.through = lastBatch
-        queued.completesSnapshots.insert(partition)
-        outgoing[backup] = queued
-        waiting[lastBatch] = [backup]
+        var start = 0
+        repeat {
+            let end = min(start + Self.snapshotRowsPerBatch, rows.count)
+            lastBatch += 1
+            append(Outgoing.Chunk(
+                batch: lastBatch, rows: Array(rows[start..<end]), completesSnapshots: end == rows.count ? [partition] : []), for: backup)
+            waiting[lastBatch] = [backup]
+            start = end
+        } while start < rows.count
         return lastBatch
     }
 
-    /// The next send to `backup`, unless one is under way or nothing waits.
+    private mutating func append(_ chunk: Outgoing.Chunk, for backup: NodeID) {
+        outgoing[backup, default: Outgoing()].chunks.append(chunk)
+        outgoing[backup]!.rowCount += chunk.rows.count
+    }
+
+    /// The next send to `backup` (its oldest batches, up to `maxRowsPerSend` rows and at
+    /// least one batch), unless one is under way or nothing waits.
     public mutating func nextSend(to backup: NodeID) -> (through: UInt64, rows: [StoredRecord], completesSnapshots: Set<Int>)? {
-        guard inFlight[backup] == nil, let queued = outgoing.removeValue(forKey: backup), queued.through > 0 else { return nil }
-        inFlight[backup] = queued.through
-        return (queued.through, queued.rows, queued.completesSnapshots)
+        guard inFlight[backup] == nil, var queued = outgoing[backup], !queued.chunks.isEmpty else { return nil }
+        var rows: [StoredRecord] = []
+        var completes = Set<Int>()
+        var through: UInt64 = 0
+        var taken = 0
+        while taken < queued.chunks.count, rows.isEmpty || rows.count + queued.chunks[taken].rows.count <= Self.maxRowsPerSend {
+            let chunk = queued.chunks[taken]
+            rows += chunk.rows
+            completes.formUnion(chunk.completesSnapshots)
+            through = chunk.batch
+            taken += 1
+        }
+        queued.chunks.removeFirst(taken)
+        queued.rowCount -= rows.count
+        outgoing[backup] = queued.chunks.isEmpty ? nil : queued
+        inFlight[backup] = through
+        return (through, rows, completes)
     }
 
     /// Backups with rows waiting and no send under way.
@@ -91,9 +123,8 @@ public struct ReplicationLog: Sendable {
         guard inFlight[backup] == through else { return }
         inFlight[backup] = nil
         var queued = outgoing[backup] ?? Outgoing()
-        queued.rows = rows + queued.rows
-        queued.through = max(queued.through, through)
-        queued.completesSnapshots.formUnion(completesSnapshots)
+        queued.chunks.insert(Outgoing.Chunk(batch: through, rows: rows, completesSnapshots: completesSnapshots), at: 0)
+        queued.rowCount += rows.count
         outgoing[backup] = queued
     }
 

@@ -77,6 +77,8 @@ func emit(_ fields: KeyValuePairs<String, Any>) {
         case let v as Bool: text = v ? "true" : "false"
         case let v as String: text = jsonQuote(v)
         case let v as [String]: text = "[" + v.map(jsonQuote).joined(separator: ", ") + "]"
+        case let v as [Double]: text = "[" + v.map { $0.isFinite ? String(format: "%.3f", $0) : "null" }.joined(separator: ", ") + "]"
+        case let v as [Int]: text = "[" + v.map(String.init).joined(separator: ", ") + "]"
         default: text = jsonQuote("\(value)")
         }
         parts.append("\(jsonQuote(key)): \(text)")

@@ -8,6 +8,6 @@ struct TopGunLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "TopGunLoad",
         abstract: "Load generator for a TopGun data-plane node.",
-        subcommands: [Throughput.self, Latency.self, Idle.self, Tenants.self]
+        subcommands: [Throughput.self, Latency.self, Idle.self, Tenants.self, ClusterThroughput.self, Fill.self, Failover.self]
     )
 }
