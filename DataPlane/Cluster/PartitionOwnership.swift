@@ -124,7 +124,7 @@ public actor PartitionOwnership {
     }
 
     /// Copies taken for a promotion whose load failed, kept for the next attempt.
-    private var takenCopies: [Int: (rows: [StoredRecord], unpersisted: [StoredRecord], isComplete: Bool, epoch: Int64)] = [:]
+    private var takenCopies: [Int: [StoredRecord]] = [:]
 
     /// Makes `partition` served here under `epoch`: its committed rows from storage (one
     /// indexed read), merged with this node's copy as a backup, if it kept one. Both are
@@ -141,8 +141,8 @@ public actor PartitionOwnership {
             let stored = try await storage.loadPartition(partition)
             await partitions.install(stored)
             if let copy {
-                await partitions.install(copy.rows)
-                let missing = Self.newerThanStored(copy.rows, stored: stored)
+                await partitions.install(copy)
+                let missing = Self.newerThanStored(copy, stored: stored)
                 if !missing.isEmpty, let durability { _ = await durability.enqueue(missing) }
             }
             partitions.maps.unloaded.remove(partition)

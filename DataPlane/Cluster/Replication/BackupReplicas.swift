@@ -76,6 +76,7 @@ public struct BackupReplicas: Sendable {
         copies[partition] = nil
     }
 
+    /// Whether the copy of `partition` is complete and follows the owner of `epoch`.
     public func isComplete(_ partition: Int, epoch: Int64) -> Bool {
         copies[partition].map { $0.isComplete && $0.epoch == epoch } ?? false
     }

@@ -61,12 +61,10 @@ public actor ReplicaHolder {
         }
     }
 
-    /// Gives up the copy of `partition` (this node now owns it).
-    func take(_ partition: Int) -> (rows: [StoredRecord], unpersisted: [StoredRecord], isComplete: Bool, epoch: Int64)? {
-        let epoch = replicas.copies[partition]?.epoch
+    /// Gives up the copy of `partition` (this node now owns it) and returns its rows.
+    func take(_ partition: Int) -> [StoredRecord]? {
         followed[partition] = nil
-        guard let copy = replicas.take(partition), let epoch else { return nil }
-        return (copy.rows, copy.unpersisted, copy.isComplete, epoch)
+        return replicas.take(partition)?.rows
     }
 
     /// After a new table: copies of partitions this node no longer backs up are dropped, and
@@ -92,7 +90,4 @@ public actor ReplicaHolder {
             await handOver(toHandOver)
         }
     }
-
-    /// Partitions with a copy here, and whether it is complete.
-    public var copies: [Int: Bool] { replicas.copies.mapValues(\.isComplete) }
 }
