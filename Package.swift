@@ -21,6 +21,8 @@ var migrationResources: [Resource] {
         "postgres/0005_map_kinds.postgres.sql",
         "sqlite/0006_cluster.sqlite.sql",
         "postgres/0006_cluster.postgres.sql",
+        "sqlite/0007_cluster_incarnations.sqlite.sql",
+        "postgres/0007_cluster_incarnations.postgres.sql",
     ].map { .embedInCode($0) }
 }
 

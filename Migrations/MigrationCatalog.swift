@@ -84,6 +84,10 @@ public enum MigrationCatalog {
               fileName: "0006_cluster.sqlite.sql", bytes: PackageResources._006_cluster_sqlite_sql),
         Entry(dialect: .postgres, version: 6, name: "cluster",
               fileName: "0006_cluster.postgres.sql", bytes: PackageResources._006_cluster_postgres_sql),
+        Entry(dialect: .sqlite, version: 7, name: "cluster_incarnations",
+              fileName: "0007_cluster_incarnations.sqlite.sql", bytes: PackageResources._007_cluster_incarnations_sqlite_sql),
+        Entry(dialect: .postgres, version: 7, name: "cluster_incarnations",
+              fileName: "0007_cluster_incarnations.postgres.sql", bytes: PackageResources._007_cluster_incarnations_postgres_sql),
     ]
 }
 

@@ -158,14 +158,17 @@ public final class ClusterMembershipService: Service, Sendable {
     /// gives them up and joins again under a new incarnation.
     private func leaseLost() async {
         logger.error("cluster lease lost; giving up every partition and joining again", metadata: ["node": "\(settings.node)"])
-        await ownership.relinquishAll()
         let renewed = lease.withLock { lease in
             lease.incarnation = UUID().uuidString.lowercased()
             return lease
         }
+        // The new run first: from here on, tables computed for the previous run are not
+        // applied (the coordinator fails its partitions over first), and flushes claim the
+        // new run, which the database refuses until its lease is taken.
+        incarnation.set(renewed.incarnation)
+        await ownership.relinquishAll()
         do {
             try await Self.acquire(renewed, in: store, settings: settings, logger: logger)
-            incarnation.set(renewed.incarnation)
             leaseWatch?.renewed()
         } catch {
             logger.error("cannot take the cluster lease again", metadata: ["error": "\(error)"])
@@ -231,6 +234,10 @@ public final class ClusterMembershipService: Service, Sendable {
     func refreshTable() async {
         do {
             guard let published = try await store.table() else { return }
+            // Computed for a previous run of this node (a restart, or a lease lost and taken
+            // again): nothing in it is this run's. The coordinator's next table fails that
+            // run's partitions over and names this one.
+            if published.namesAnotherRun(of: settings.node, than: incarnation.get()) { return }
             let applied = await ownership.appliedVersion
             if applied == nil || published.version > applied! {
                 await ownership.apply(published)

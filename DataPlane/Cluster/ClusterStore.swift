@@ -112,8 +112,10 @@ public protocol ClusterStore: Sendable {
     /// Signals (one element each) when a new table is published; ends when the task is
     /// cancelled. Missed signals are covered by polling `table()`.
     func tableChanges() -> AsyncStream<Void>
-    /// Records that `node` holds a complete copy of `partition` under the owner's `epoch`.
-    func reportSynced(partition: Int, node: NodeID, epoch: Int64) async throws
+    /// Records that `node` (in its run `incarnation`, when the table names one) holds a
+    /// complete copy of `partition` under the owner's `epoch`: only while the table names it
+    /// a replica of the partition under that epoch and that run still holds its lease.
+    func reportSynced(partition: Int, node: NodeID, incarnation: String?, epoch: Int64) async throws
     /// Every complete copy reported: partition → node → epoch.
     func syncedReplicas() async throws -> [Int: [NodeID: Int64]]
     /// Closes its connections.

@@ -33,7 +33,23 @@ public struct MembershipView: Sendable, Equatable {
     /// clients, and speaking `protocolVersion`.
     public func assignable(protocolVersion: Int) -> [PartitionTable.Member] {
         leases.filter { $0.isLive && $0.lease.status == .active && $0.lease.hasClientEndpoints && $0.lease.protocolVersion == protocolVersion }
-            .map { PartitionTable.Member(id: $0.lease.node, websocketURL: $0.lease.websocketURL, httpURL: $0.lease.httpURL) }
+            .map {
+                PartitionTable.Member(
+                    id: $0.lease.node, websocketURL: $0.lease.websocketURL, httpURL: $0.lease.httpURL, incarnation: $0.lease.incarnation)
+            }
+    }
+
+    /// Nodes of `table` that restarted since it was computed: a live lease holds another run
+    /// (incarnation) than the one the table records.
+    public func restarted(since table: PartitionTable) -> Set<NodeID> {
+        var restarted = Set<NodeID>()
+        for member in table.members {
+            guard let recorded = member.incarnation,
+                let row = leases.first(where: { $0.lease.node == member.id }), row.isLive, row.lease.incarnation != recorded
+            else { continue }
+            restarted.insert(member.id)
+        }
+        return restarted
     }
 
     /// Every node of `table` and every live lease, with its state, by node id.

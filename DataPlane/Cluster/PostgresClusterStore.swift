@@ -103,10 +103,20 @@ public final class PostgresClusterStore: ClusterStore {
         return leases
     }
 
-    public func reportSynced(partition: Int, node: NodeID, epoch: Int64) async throws {
+    public func reportSynced(partition: Int, node: NodeID, incarnation: String?, epoch: Int64) async throws {
+        // Only while the table still names the node a replica of the partition under that
+        // epoch and the run that got the copy holds the node's lease, and never lowering a
+        // newer report: a late report (from before a failover, or about a run that since
+        // restarted) must not pass for a copy nobody holds.
         _ = try await client.query("""
-            INSERT INTO cluster_replicas (partition_id, node_id, epoch) VALUES (\(Int32(partition)), \(node.rawValue), \(epoch))
+            INSERT INTO cluster_replicas (partition_id, node_id, epoch)
+            SELECT partition_id, \(node.rawValue), epoch FROM cluster_partitions
+            WHERE partition_id = \(Int32(partition)) AND epoch = \(epoch)
+              AND (\(node.rawValue) = ANY(backup_nodes) OR migration_target = \(node.rawValue))
+              AND (\(incarnation ?? "") = '' OR EXISTS (
+                  SELECT 1 FROM cluster_members WHERE node_id = \(node.rawValue) AND incarnation = \(incarnation ?? "")))
             ON CONFLICT (partition_id, node_id) DO UPDATE SET epoch = EXCLUDED.epoch, synced_at = now()
+            WHERE cluster_replicas.epoch <= EXCLUDED.epoch
             """, logger: logger)
     }
 
@@ -128,9 +138,11 @@ public final class PostgresClusterStore: ClusterStore {
     }
 
     static func readTable(_ connection: PostgresConnection, logger: Logger) async throws -> PartitionTable? {
-        var header: (version: Int64, members: [String])?
-        let headerRows = try await connection.query("SELECT version, members FROM cluster_partition_table", logger: logger)
-        for try await (version, members) in headerRows.decode((Int64, [String]).self) { header = (version, members) }
+        var header: (version: Int64, members: [String], incarnations: [String])?
+        let headerRows = try await connection.query("SELECT version, members, member_incarnations FROM cluster_partition_table", logger: logger)
+        for try await (version, members, incarnations) in headerRows.decode((Int64, [String], [String]).self) {
+            header = (version, members, incarnations)
+        }
         guard let header else { return nil }
         var endpoints: [String: (String, String)] = [:]
         let memberRows = try await connection.query("SELECT node_id, websocket_url, http_url FROM cluster_members", logger: logger)
@@ -143,8 +155,12 @@ public final class PostgresClusterStore: ClusterStore {
             assignments[Int(partition)] = PartitionTable.Assignment(
                 owner: NodeID(owner), backups: backups.map(NodeID.init), epoch: epoch, migrationTarget: target.map(NodeID.init))
         }
-        let members = header.members.map { node in
-            PartitionTable.Member(id: NodeID(node), websocketURL: endpoints[node]?.0 ?? "", httpURL: endpoints[node]?.1 ?? "")
+        // Tables written before the runs were recorded have none.
+        let incarnations = header.incarnations.count == header.members.count ? header.incarnations : []
+        let members = header.members.enumerated().map { index, node in
+            PartitionTable.Member(
+                id: NodeID(node), websocketURL: endpoints[node]?.0 ?? "", httpURL: endpoints[node]?.1 ?? "",
+                incarnation: incarnations.isEmpty || incarnations[index].isEmpty ? nil : incarnations[index])
         }
         let complete = assignments.compactMap { $0 }
         guard complete.count == PartitionFunction.partitionCount,
@@ -277,16 +293,30 @@ struct PostgresCoordinatorSession: CoordinatorSession {
             epochs.append(assignment.epoch)
         }
         let members = table.members.map(\.id.rawValue)
+        let incarnations = table.members.map { $0.incarnation ?? "" }
         _ = try await connection.query("BEGIN", logger: logger)
         do {
             var found: Int64?
-            let rows = try await connection.query("SELECT version FROM cluster_partition_table FOR UPDATE", logger: logger)
-            for try await version in rows.decode(Int64.self) { found = version }
+            var previousRuns: [String: String] = [:]
+            let rows = try await connection.query(
+                "SELECT version, members, member_incarnations FROM cluster_partition_table FOR UPDATE", logger: logger)
+            for try await (version, previousMembers, runs) in rows.decode((Int64, [String], [String]).self) {
+                found = version
+                if runs.count == previousMembers.count { previousRuns = Dictionary(zip(previousMembers, runs), uniquingKeysWith: { a, _ in a }) }
+            }
             guard found == expected else { throw ClusterMembershipError.tableChanged(expected: expected, found: found) }
+            // Members whose run changed since the previous table: copies reported complete for
+            // them were their previous runs'.
+            let restarted = table.members.compactMap { member -> String? in
+                guard let run = member.incarnation, let previous = previousRuns[member.id.rawValue], !previous.isEmpty, previous != run
+                else { return nil }
+                return member.id.rawValue
+            }
             _ = try await connection.query("""
-                INSERT INTO cluster_partition_table (version, members, backup_count, coordinator, published_at)
-                VALUES (\(table.version), \(members), \(Int32(backupCount)), \(coordinator.rawValue), now())
+                INSERT INTO cluster_partition_table (version, members, member_incarnations, backup_count, coordinator, published_at)
+                VALUES (\(table.version), \(members), \(incarnations), \(Int32(backupCount)), \(coordinator.rawValue), now())
                 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, members = EXCLUDED.members,
+                    member_incarnations = EXCLUDED.member_incarnations,
                     backup_count = EXCLUDED.backup_count, coordinator = EXCLUDED.coordinator, published_at = now()
                 """, logger: logger)
             // Only changed rows are written (and locked): flushes of the others go on.
@@ -300,6 +330,14 @@ struct PostgresCoordinatorSession: CoordinatorSession {
                 WHERE (cluster_partitions.owner_node, cluster_partitions.backup_nodes, cluster_partitions.epoch,
                        cluster_partitions.migration_target)
                     IS DISTINCT FROM (EXCLUDED.owner_node, EXCLUDED.backup_nodes, EXCLUDED.epoch, EXCLUDED.migration_target)
+                """, logger: logger)
+            // A complete copy counts only while its node is named in the partition's row, and
+            // only for the run that got it.
+            _ = try await connection.query("""
+                DELETE FROM cluster_replicas r USING cluster_partitions p
+                WHERE r.partition_id = p.partition_id
+                  AND ((r.node_id <> p.owner_node AND NOT (r.node_id = ANY(p.backup_nodes)) AND r.node_id IS DISTINCT FROM p.migration_target)
+                       OR r.node_id = ANY(\(restarted)::text[]))
                 """, logger: logger)
             _ = try await connection.query("SELECT pg_notify(\(PostgresClusterStore.channel), \(String(table.version)))", logger: logger)
             _ = try await connection.query("COMMIT", logger: logger)

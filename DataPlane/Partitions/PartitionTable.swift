@@ -46,11 +46,16 @@ public struct PartitionTable: Sendable, Equatable {
         public var id: NodeID
         public var websocketURL: String
         public var httpURL: String
+        /// The run of the node the table was computed for (`ClusterLease.incarnation`); nil
+        /// when unknown (a node on its own). A table naming a node's previous run is not the
+        /// new run's: that run's partitions fail over first.
+        public var incarnation: String?
 
-        public init(id: NodeID, websocketURL: String = "", httpURL: String = "") {
+        public init(id: NodeID, websocketURL: String = "", httpURL: String = "", incarnation: String? = nil) {
             self.id = id
             self.websocketURL = websocketURL
             self.httpURL = httpURL
+            self.incarnation = incarnation
         }
     }
 
@@ -92,6 +97,18 @@ public struct PartitionTable: Sendable, Equatable {
     }
 
     public func assignment(of partition: Int) -> Assignment { assignments[partition] }
+
+    /// The run of `node` this table was computed for (nil: not a member, or not recorded).
+    public func incarnation(of node: NodeID) -> String? {
+        members.first { $0.id == node }?.incarnation
+    }
+
+    /// Whether the table names `node` under a run other than `incarnation`: it was computed
+    /// for a previous run of the node, and nothing in it is this run's.
+    public func namesAnotherRun(of node: NodeID, than incarnation: String) -> Bool {
+        guard let recorded = self.incarnation(of: node) else { return false }
+        return recorded != incarnation
+    }
 
     public func owner(of partition: Int) -> NodeID { assignments[partition].owner }
 

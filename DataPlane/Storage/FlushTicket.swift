@@ -15,6 +15,9 @@ public struct FlushTicket: Hashable, Sendable, CustomStringConvertible {
     /// What an acknowledgement waits for with this ticket: the backups (REPLICATED) rather
     /// than the commit (PERSISTED).
     public var awaitsReplication = false
+    /// On a node of a cluster: the lease term the write was taken in (`LeaseWatch`); nil when
+    /// the lease was not held then.
+    public var leaseTerm: UInt64?
 
     @inlinable
     public init(sequence: UInt64, partitions: PartitionSet = .all) {

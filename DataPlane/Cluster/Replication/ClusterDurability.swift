@@ -7,8 +7,8 @@ import TopGunCore
 public struct ClusterDurability: DurabilityPipeline {
     let writeBehind: WriteBehindQueue
     let replicator: Replicator
-    /// REPLICATED is acknowledged only while the lease holds (PERSISTED is checked by the
-    /// database itself, in the flush).
+    /// REPLICATED is acknowledged only if the lease held from the write to its acknowledgement
+    /// (PERSISTED is checked by the database itself, in the flush).
     let lease: LeaseWatch
 
     public init(writeBehind: WriteBehindQueue, replicator: Replicator, lease: LeaseWatch) {
@@ -22,6 +22,7 @@ public struct ClusterDurability: DurabilityPipeline {
 
     public func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket {
         var ticket = await writeBehind.enqueue(records, touching: partitions)
+        ticket.leaseTerm = lease.currentTerm
         guard !records.isEmpty, let batch = await replicator.replicate(records) else { return ticket }
         await replicator.track(batch, committedBy: ticket)
         ticket.replicationBatch = batch
@@ -36,7 +37,9 @@ public struct ClusterDurability: DurabilityPipeline {
         guard ticket.awaitsReplication, let batch = ticket.replicationBatch else {
             return await writeBehind.waitUntilDurable(ticket, timeout: timeout)
         }
-        return await replicator.waitUntilReplicated(batch, timeout: timeout) && lease.isHeld
+        // The lease must have held for the whole wait, not only at its end: in a gap, another
+        // node may have taken the partition over and acknowledged writes of its own.
+        return await replicator.waitUntilReplicated(batch, timeout: timeout) && lease.isHeld(throughout: ticket.leaseTerm)
     }
 
     public func health() async -> DurabilityHealth { await writeBehind.health() }

@@ -26,6 +26,8 @@ public actor Replicator: Service {
     /// promotion must persist).
     private var persistedThrough: UInt64 = 0
     private var wake: AsyncStream<Void>.Continuation?
+    /// The run of each replica as the last table named it.
+    private var replicaRuns: [NodeID: String] = [:]
 
     enum SnapshotState: Equatable {
         case sending(batch: UInt64, epoch: Int64)
@@ -122,6 +124,9 @@ public actor Replicator: Service {
                     if await durability.waitUntilDurable(ticket, timeout: .seconds(10)) { break }
                     let current = table.table
                     if !ticket.partitions.contains(where: { current.owner(of: $0) == localNode }) { break }
+                    // A fenced ticket fails at once and stays failed: wait for the table that
+                    // names the partitions' new owner rather than asking again at once.
+                    try? await Task.sleep(for: .milliseconds(100))
                 }
                 committed(through: batch)
             }
@@ -132,6 +137,17 @@ public actor Replicator: Service {
     /// forgotten (nothing waits for them).
     public func tableChanged() async {
         let current = table.table
+        // A replica that restarted lost its copies: everything it was sent is sent again,
+        // from a snapshot. (The table that dropped it may never be seen here: tables are
+        // followed by their latest version.)
+        for member in current.members {
+            guard let run = member.incarnation else { continue }
+            if let known = replicaRuns[member.id], known != run {
+                finish(log.forget(member.id))
+                for partition in snapshots.keys { snapshots[partition]?[member.id] = nil }
+            }
+            replicaRuns[member.id] = run
+        }
         var named = Set<NodeID>()
         for partition in current.partitions(ownedBy: localNode) {
             let assignment = current.assignment(of: partition)
@@ -218,7 +234,7 @@ public actor Replicator: Service {
             guard case .sending(let batch, let epoch)? = replicas[backup], batch <= through else { continue }
             snapshots[partition]?[backup] = .synced(epoch: epoch)
             do {
-                try await store.reportSynced(partition: partition, node: backup, epoch: epoch)
+                try await store.reportSynced(partition: partition, node: backup, incarnation: replicaRuns[backup], epoch: epoch)
             } catch {
                 // Reported again at the next snapshot; the move waits meanwhile.
                 snapshots[partition]?[backup] = nil

@@ -26,7 +26,7 @@ enum MembershipFixtures {
 
     /// The table member a reachable lease of `node` makes.
     static func member(_ node: String) -> PartitionTable.Member {
-        PartitionTable.Member(id: NodeID(node), websocketURL: websocketURL(node), httpURL: httpURL(node))
+        PartitionTable.Member(id: NodeID(node), websocketURL: websocketURL(node), httpURL: httpURL(node), incarnation: "\(node)-run")
     }
 
     static func members(_ nodes: [String]) -> [PartitionTable.Member] { nodes.map(member) }

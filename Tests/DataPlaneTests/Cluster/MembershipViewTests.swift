@@ -26,10 +26,26 @@ import TopGunCore
         #expect(view.assignable(protocolVersion: 99).isEmpty)
     }
 
-    @Test func assignableMembersCarryTheirLeasesEndpoints() {
+    @Test func assignableMembersCarryTheirLeasesEndpointsAndRun() {
         let view = F.view([F.lease("a", websocketURL: "ws://10.0.0.1:1/ws", httpURL: "http://10.0.0.1:1")])
         #expect(view.assignable(protocolVersion: F.protocolVersion)
-                == [PartitionTable.Member(id: NodeID("a"), websocketURL: "ws://10.0.0.1:1/ws", httpURL: "http://10.0.0.1:1")])
+                == [PartitionTable.Member(id: NodeID("a"), websocketURL: "ws://10.0.0.1:1/ws", httpURL: "http://10.0.0.1:1", incarnation: "a-run")])
+    }
+
+    @Test func aMemberWhoseLiveLeaseHoldsAnotherRunRestarted() {
+        let table = F.table(members: ["a", "b", "c", "d"]) { ["a", "b", "c", "d"][$0 % 4] }
+        var restartedB = F.lease("b")
+        restartedB.lease.incarnation = "b-run2"
+        var restartedDeadC = F.lease("c", live: false)
+        restartedDeadC.lease.incarnation = "c-run2"
+        // a: same run; b: a new run, live; c: a new run whose lease expired (dead, not
+        // restarted); d: no lease row.
+        let view = F.view([F.lease("a"), restartedB, restartedDeadC])
+        #expect(view.restarted(since: table) == [NodeID("b")])
+        // A table that records no runs (written before they were) shows no restart.
+        let unrecorded = PartitionTable(
+            version: 1, members: table.members.map { PartitionTable.Member(id: $0.id) }, assignments: table.assignments)!
+        #expect(view.restarted(since: unrecorded).isEmpty)
     }
 
     /// Whatever order the rows come in, the assignable members are the same, sorted by id.

@@ -17,7 +17,21 @@ import TopGunCore
             for node in nodes { join(node) }
         }
 
-        mutating func join(_ node: String) { leases[node] = F.lease(node) }
+        /// How many times each node started (its runs' incarnations differ).
+        var runs: [String: Int] = [:]
+
+        /// A node starts (again: under a new incarnation).
+        mutating func join(_ node: String) {
+            runs[node, default: 0] += 1
+            leases[node] = F.lease(node)
+            if runs[node]! > 1 { leases[node]!.lease.incarnation = "\(node)-run\(runs[node]!)" }
+        }
+        /// A node restarts before anyone saw its lease expire: its lease is live throughout,
+        /// under a new run.
+        mutating func restartQuickly(_ node: String) {
+            runs[node, default: 0] += 1
+            leases[node]?.lease.incarnation = "\(node)-run\(runs[node]!)"
+        }
         mutating func leave(_ node: String) { leases[node]?.lease.status = .leaving }
         mutating func die(_ node: String) { leases[node]?.isLive = false }
         mutating func release(_ node: String) { leases[node] = nil }
@@ -70,6 +84,11 @@ import TopGunCore
         }
         let alive = cluster.alive
         let assignable = cluster.assignableIDs
+        // Nodes whose run changed since `before`: nothing of their previous run may survive.
+        let restarted = before.map { cluster.view.restarted(since: $0) } ?? []
+        for node in restarted {
+            #expect(after.incarnation(of: node) == cluster.leases[node.rawValue]?.lease.incarnation, "\(context): \(node)'s new run not recorded")
+        }
         #expect(targets(after).count <= maxConcurrent, "\(context): \(targets(after).count) migrations at once, at most \(maxConcurrent)")
         for partition in 0..<partitions {
             let next = after.assignments[partition]
@@ -89,18 +108,22 @@ import TopGunCore
                 continue
             }
             let moved = previous.owner != next.owner
-            if next.epoch != previous.epoch + (moved ? 1 : 0) {
+            let ownerRestarted = restarted.contains(previous.owner)
+            if next.epoch != previous.epoch + (moved || ownerRestarted ? 1 : 0) {
                 Issue.record("\(where_): epoch \(previous.epoch) → \(next.epoch), owner \(previous.owner) → \(next.owner)"); return
             }
             if moved {
                 // A live owner loses a partition only to its target, once synced; a gone one at once.
-                let failover = !alive.contains(previous.owner)
+                let failover = !alive.contains(previous.owner) || ownerRestarted
                 let flip = previous.migrationTarget == next.owner && synced(partition, previous.epoch).contains(next.owner)
                 if !(failover || flip) {
                     Issue.record("\(where_): \(previous.owner) (alive) lost it to \(next.owner) without a synced migration (target \(String(describing: previous.migrationTarget)))")
                     return
                 }
                 if next.migrationTarget != nil { Issue.record("\(where_): a flipped partition keeps a target"); return }
+                if !failover, restarted.contains(next.owner) {
+                    Issue.record("\(where_): flipped to \(next.owner) on a copy its previous run reported"); return
+                }
             }
         }
     }
@@ -362,6 +385,74 @@ import TopGunCore
         #expect(second.assignments.allSatisfy { !$0.backups.contains(NodeID("b")) })
     }
 
+    // MARK: Restarts seen only by their new run
+
+    @Test func aQuickRestartFailsThePreviousRunsPartitionsOverToTheirBackups() {
+        var cluster = Cluster(["a", "b", "c"])
+        let (converged, _) = Self.converge(nil, cluster, backupCount: 1, maxConcurrent: 271, "start")
+        guard let first = converged else { Issue.record("no table"); return }
+        // b restarts before its lease expired: its lease stays live, under a new run.
+        cluster.restartQuickly("b")
+        guard let second = Self.plan(first, cluster, backupCount: 1, maxConcurrent: 0) else {
+            Issue.record("nothing planned for the restart")
+            return
+        }
+        Self.checkStep(before: first, after: second, cluster: cluster, maxConcurrent: 0, synced: Self.nothingSynced, "restart")
+        let b = NodeID("b")
+        #expect(second.incarnation(of: b) == "b-run2")
+        let orphans = first.partitions(ownedBy: b)
+        #expect(!orphans.isEmpty)
+        for partition in orphans {
+            let assignment = second.assignments[partition]
+            #expect(first.assignments[partition].backups.contains(assignment.owner), "partition \(partition): promoted its backup")
+            #expect(assignment.epoch == first.assignments[partition].epoch + 1)
+        }
+        for partition in 0..<Self.partitions where first.owner(of: partition) != b {
+            #expect(second.owner(of: partition) == first.owner(of: partition), "a live owner keeps its partitions")
+            #expect(second.assignments[partition].epoch == first.assignments[partition].epoch)
+        }
+        for partition in 0..<Self.partitions where first.assignments[partition].migrationTarget == b {
+            #expect(second.owner(of: partition) != b, "no flip on a copy b's previous run reported")
+        }
+        // The ordinary plan follows: b is a member like a new one and gets its share back.
+        let (settled, _) = Self.converge(second, cluster, backupCount: 1, maxConcurrent: 271, "after the restart")
+        guard let settled else { return }
+        Self.checkConverged(settled, cluster: cluster, backupCount: 1, "after the restart")
+        #expect(Self.plan(settled, cluster, backupCount: 1) == nil)
+    }
+
+    @Test func aLoneNodeThatRestartsTakesItsPartitionsBackUnderNewEpochs() {
+        var cluster = Cluster(["a"])
+        let first = Self.plan(nil, cluster, backupCount: 1)!
+        cluster.restartQuickly("a")
+        guard let second = Self.plan(first, cluster, backupCount: 1) else {
+            Issue.record("nothing planned for the restart")
+            return
+        }
+        #expect(second.ownsEverything(NodeID("a")))
+        #expect(second.assignments.allSatisfy { $0.epoch == 2 }, "the previous run's epochs are fenced off")
+        #expect(second.incarnation(of: NodeID("a")) == "a-run2")
+        #expect(Self.plan(second, cluster, backupCount: 1) == nil)
+    }
+
+    @Test func aRestartedBackupStaysNamedUnderItsNewRun() {
+        var cluster = Cluster(["a", "b"])
+        let (converged, _) = Self.converge(nil, cluster, backupCount: 1, maxConcurrent: 271, "start")
+        guard let first = converged else { Issue.record("no table"); return }
+        let a = NodeID("a"), b = NodeID("b")
+        let backedByB = (0..<Self.partitions).filter { first.assignments[$0].backups == [b] }
+        #expect(!backedByB.isEmpty)
+        cluster.restartQuickly("b")
+        guard let second = Self.plan(first, cluster, backupCount: 1) else { Issue.record("nothing planned"); return }
+        for partition in backedByB {
+            #expect(second.owner(of: partition) == a)
+            #expect(second.assignments[partition].epoch == first.assignments[partition].epoch, "its owner is unaffected")
+            // Named under its new run (its owner sends the new run a snapshot: `Replicator`).
+            #expect(second.assignments[partition].replicas == [b])
+        }
+        #expect(second.incarnation(of: b) == "b-run2")
+    }
+
     @Test func anOwnerWhoseLeaseRowIsGoneFailsOverToo() {
         var cluster = Cluster(["a", "b"])
         let first = Self.plan(nil, cluster, backupCount: 1)!
@@ -510,6 +601,10 @@ import TopGunCore
                 let node = dead[Int(random.next() % UInt64(dead.count))]
                 cluster.join(node)
                 log.append("restart \(node)")
+            case 5 where !assignable.isEmpty && random.next() % 2 == 0:
+                let node = assignable[Int(random.next() % UInt64(assignable.count))]
+                cluster.restartQuickly(node)
+                log.append("quick restart \(node)")
             default:
                 log.append("nothing")
             }

@@ -395,18 +395,81 @@ struct PostgresClusterStoreTests {
 
     // MARK: Synced copies
 
-    @Test func syncedCopiesAreRecordedPerPartitionAndNode() async throws {
+    @Test func syncedCopiesAreRecordedOnlyForNamedReplicasUnderTheCurrentEpoch() async throws {
         try await ClusterTestDatabase.with { db in
             let store = db.store()
             #expect(try await store.syncedReplicas().isEmpty)
-            try await store.reportSynced(partition: 1, node: Self.b, epoch: 3)
-            try await store.reportSynced(partition: 1, node: Self.c, epoch: 3)
-            try await store.reportSynced(partition: 270, node: Self.b, epoch: 4)
-            try await store.reportSynced(partition: 0, node: Self.d, epoch: 1)
-            // A later report under a newer epoch replaces the node's earlier one.
-            try await store.reportSynced(partition: 1, node: Self.b, epoch: 5)
-            let synced = try await db.store().syncedReplicas()
-            #expect(synced == [0: [Self.d: 1], 1: [Self.b: 5, Self.c: 3], 270: [Self.b: 4]])
+            // `table(version:)`: partition 0 (owner a, epoch 1) moves to d; 1 (owner b, epoch 2)
+            // is backed by c; 7 (owner d, epoch 2) is backed by a and b and moves to c.
+            let first = Self.table(version: 1)
+            try await db.publish(first, replacing: nil, with: store, as: Self.a)
+            try await store.reportSynced(partition: 1, node: Self.c, incarnation: nil, epoch: 2)
+            try await store.reportSynced(partition: 7, node: Self.c, incarnation: nil, epoch: 2)
+            try await store.reportSynced(partition: 7, node: Self.a, incarnation: nil, epoch: 2)
+            try await store.reportSynced(partition: 0, node: Self.d, incarnation: nil, epoch: 1)
+            // Not named for partition 1, and a report under an epoch the partition no longer has.
+            try await store.reportSynced(partition: 1, node: Self.d, incarnation: nil, epoch: 2)
+            try await store.reportSynced(partition: 1, node: Self.c, incarnation: nil, epoch: 1)
+            #expect(try await db.store().syncedReplicas() == [0: [Self.d: 1], 1: [Self.c: 2], 7: [Self.a: 2, Self.c: 2]])
+
+            // A new epoch for partition 1 replaces c's report; partition 7's target is dropped
+            // (its copy no longer counts) while its backup a stays.
+            var assignments = first.assignments
+            assignments[1].epoch = 3
+            assignments[7].migrationTarget = nil
+            assignments[7].backups = [Self.a]
+            let second = PartitionTable(version: 2, members: first.members, assignments: assignments)!
+            try await db.publish(second, replacing: 1, with: store, as: Self.a)
+            try await store.reportSynced(partition: 1, node: Self.c, incarnation: nil, epoch: 3)
+            #expect(try await db.store().syncedReplicas() == [0: [Self.d: 1], 1: [Self.c: 3], 7: [Self.a: 2]])
+        }
+    }
+
+    @Test func theRunOfEachMemberIsReadBack() async throws {
+        try await ClusterTestDatabase.with { db in
+            let store = db.store()
+            let first = Self.table(version: 1)
+            let members = first.members.map { member in
+                PartitionTable.Member(id: member.id, incarnation: member.id == Self.d ? nil : "run-\(member.id)")
+            }
+            let table = PartitionTable(version: 1, members: members, assignments: first.assignments)!
+            try await db.publish(table, replacing: nil, with: store, as: Self.a)
+            let read = try await db.store().table()
+            #expect(read?.incarnation(of: Self.a) == "run-a")
+            #expect(read?.incarnation(of: Self.c) == "run-c")
+            #expect(read?.incarnation(of: Self.d) == nil, "no run recorded")
+            #expect(read?.namesAnotherRun(of: Self.a, than: "run-a") == false)
+            #expect(read?.namesAnotherRun(of: Self.a, than: "run-a2") == true)
+            #expect(read?.namesAnotherRun(of: Self.d, than: "anything") == false)
+        }
+    }
+
+    @Test func copiesCountOnlyForTheRunThatGotThem() async throws {
+        try await ClusterTestDatabase.with { db in
+            let store = db.store()
+            // Partition 1 (epoch 2) is backed by c; partition 7 (epoch 2) by a and b.
+            try await store.acquire(Self.lease(Self.c, run: "run-1"), duration: .seconds(60))
+            try await store.acquire(Self.lease(Self.a, run: "run-1"), duration: .seconds(60))
+            let first = Self.table(version: 1)
+            let runs = { (c: String) in
+                first.members.map { PartitionTable.Member(id: $0.id, incarnation: $0.id == Self.c ? c : "run-1") }
+            }
+            try await db.publish(PartitionTable(version: 1, members: runs("run-1"), assignments: first.assignments)!, replacing: nil, with: store, as: Self.a)
+            try await store.reportSynced(partition: 1, node: Self.c, incarnation: "run-1", epoch: 2)
+            try await store.reportSynced(partition: 7, node: Self.a, incarnation: "run-1", epoch: 2)
+            // A report about a run that does not hold the node's lease is ignored.
+            try await store.reportSynced(partition: 7, node: Self.b, incarnation: "run-1", epoch: 2)
+            #expect(try await store.syncedReplicas() == [1: [Self.c: 2], 7: [Self.a: 2]])
+
+            // c restarts (its previous lease released): the next table names its new run, and
+            // its previous run's copy no longer counts, although c is still partition 1's backup.
+            try await store.release(Self.lease(Self.c, run: "run-1"))
+            try await store.acquire(Self.lease(Self.c, run: "run-2"), duration: .seconds(60))
+            try await store.reportSynced(partition: 1, node: Self.c, incarnation: "run-1", epoch: 2)
+            try await db.publish(PartitionTable(version: 2, members: runs("run-2"), assignments: first.assignments)!, replacing: 1, with: store, as: Self.a)
+            #expect(try await store.syncedReplicas() == [7: [Self.a: 2]])
+            try await store.reportSynced(partition: 1, node: Self.c, incarnation: "run-2", epoch: 2)
+            #expect(try await store.syncedReplicas() == [1: [Self.c: 2], 7: [Self.a: 2]])
         }
     }
 }
