@@ -30,16 +30,26 @@ public struct ClusterDurability: DurabilityPipeline {
     }
 
     /// PERSISTED waits for the commit. REPLICATED waits for the replicas, while the lease
-    /// holds; with nothing to wait for there (no replica is named, or the write changed
-    /// nothing and may depend on a change not replicated yet) it waits for the commit, which
-    /// is at least as strong.
+    /// holds; with nothing to wait for there (no replica is named, every one named left before
+    /// applying it, or the write changed nothing and may depend on a change not replicated
+    /// yet) it waits for the commit, which is at least as strong.
     public func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool {
         guard ticket.awaitsReplication, let batch = ticket.replicationBatch else {
             return await writeBehind.waitUntilDurable(ticket, timeout: timeout)
         }
-        // The lease must have held for the whole wait, not only at its end: in a gap, another
-        // node may have taken the partition over and acknowledged writes of its own.
-        return await replicator.waitUntilReplicated(batch, timeout: timeout) && lease.isHeld(throughout: ticket.leaseTerm)
+        let started = ContinuousClock.now
+        switch await replicator.waitUntilReplicated(batch, timeout: timeout) {
+        case .replicated:
+            // The lease must have held for the whole wait, not only at its end: in a gap,
+            // another node may have taken the partition over and acknowledged writes of its own.
+            return lease.isHeld(throughout: ticket.leaseTerm)
+        case .unreplicated:
+            // Its backups left the table before any applied it: only the commit makes it
+            // durable now.
+            return await writeBehind.waitUntilDurable(ticket, timeout: timeout - (ContinuousClock.now - started))
+        case .timedOut:
+            return false
+        }
     }
 
     public func health() async -> DurabilityHealth { await writeBehind.health() }

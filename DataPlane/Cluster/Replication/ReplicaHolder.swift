@@ -8,8 +8,16 @@ import TopGunCore
 /// have been acknowledged to a client at REPLICATED, and exist nowhere else).
 public actor ReplicaHolder {
     private var replicas = BackupReplicas()
-    /// The owner each copy follows (batch numbers are per owner).
-    private var followed: [Int: NodeID] = [:]
+    /// Whose changes a copy follows: the owner, and the batch numbering of the owner's run
+    /// (a restarted owner numbers its batches from 1 again; its commit watermark says nothing
+    /// of its previous run's batches).
+    struct Source: Equatable {
+        var owner: NodeID
+        var stream: String
+    }
+
+    /// The source each copy follows.
+    private var followed: [Int: Source] = [:]
     private let table: CurrentPartitionTable
     private let localNode: NodeID
     private let handOver: @Sendable ([StoredRecord]) async -> Void
@@ -26,6 +34,7 @@ public actor ReplicaHolder {
     /// its partitions (the sender is deposed: its write is not replicated).
     func receive(_ batch: ReplicaBatch, from owner: NodeID) throws {
         let current = table.table
+        let source = Source(owner: owner, stream: batch.stream)
         var toHandOver: [StoredRecord] = []
         defer {
             // A copy that now follows a newer owner (its batch came before its table): the
@@ -47,18 +56,33 @@ public actor ReplicaHolder {
             if known.epoch > part.epoch {
                 throw ClusterMessageError("partition \(part.partition) has a newer owner (epoch \(known.epoch) > \(part.epoch))")
             }
+            // Under the epoch this node knows, only as a replica its table names: a copy taken
+            // while an older table is applied would be dropped when that apply ends, and the
+            // owner, which counts it sent, would not send it again. The owner retries, and
+            // is answered once this node has applied the table it acts on. (A newer epoch
+            // means this node's table is behind: the copy is kept until a table as new says.)
+            if known.epoch == part.epoch, !known.replicas.contains(localNode) {
+                throw ClusterMessageError("partition \(part.partition) does not name this node a replica in table \(current.version)")
+            }
             switch replicas.apply(partition: part.partition, epoch: part.epoch, batch: batch.batch, rows: part.rows, completesSnapshot: part.completesSnapshot) {
             case .applied:
-                followed[part.partition] = owner
+                followed[part.partition] = source
             case .staleEpoch(let current):
                 throw ClusterMessageError("partition \(part.partition) follows a newer owner (epoch \(current) > \(part.epoch))")
             }
         }
-        for (partition, follows) in followed where follows == owner {
+        for (partition, follows) in followed where follows == source {
             if let epoch = replicas.copies[partition]?.epoch {
                 replicas.persisted(partition: partition, epoch: epoch, through: batch.persistedThrough)
             }
         }
+    }
+
+    /// The rows of the copy of `partition` the owner has not reported committed, in key
+    /// order; nil without a copy.
+    func uncommitted(_ partition: Int) -> [StoredRecord]? {
+        guard let copy = replicas.copies[partition] else { return nil }
+        return copy.unpersisted.keys.compactMap { copy.rows[$0] }.sorted { $0.key < $1.key }
     }
 
     /// Gives up the copy of `partition` (this node now owns it) and returns its rows.
@@ -75,6 +99,8 @@ public actor ReplicaHolder {
         for (partition, copy) in replicas.copies {
             let assignment = current.assignment(of: partition)
             if assignment.owner == localNode { continue }  // promotion takes it
+            // A table older than the copy (applied late): a newer one decides.
+            if assignment.epoch < copy.epoch { continue }
             if assignment.epoch > copy.epoch {
                 if let taken = replicas.take(partition) { toHandOver += taken.unpersisted }
                 followed[partition] = nil

@@ -3,7 +3,9 @@ import TopGunCore
 /// What an owner has sent its backups and what they acknowledged (pure; the `Replicator`
 /// performs it). Every batch of changes gets a number; each backup of the batch's partitions
 /// is sent the rows of its partitions, in order, coalesced while a send is under way; a batch
-/// is replicated once every backup it was meant for has acknowledged it (or left the table).
+/// is replicated once every backup it was meant for has acknowledged it (or left the table,
+/// as long as one of them acknowledged it: a batch whose backups all left unacknowledged is
+/// not replicated anywhere).
 /// A failed send is retried: the rows go back in front of what is waiting.
 public struct ReplicationLog: Sendable {
     /// Rows waiting for one backup, in batches (oldest first).
@@ -33,6 +35,14 @@ public struct ReplicationLog: Sendable {
     public private(set) var acknowledged: [NodeID: UInt64] = [:]
     /// Batches not yet replicated, with the backups still to acknowledge them.
     private var waiting: [UInt64: Set<NodeID>] = [:]
+    /// Waiting batches that some backup has acknowledged already.
+    private var partlyAcknowledged: Set<UInt64> = []
+    /// Batches whose every backup left the table before acknowledging them: no copy holds
+    /// them, so they are not replicated (a REPLICATED write then waits for its commit).
+    /// Only the last `unreplicatedKept` batch numbers are remembered: a write asks about its
+    /// batch right after recording it.
+    private var unreplicated: Set<UInt64> = []
+    static let unreplicatedKept: UInt64 = 1 << 16
 
     public init() {}
 
@@ -48,6 +58,10 @@ public struct ReplicationLog: Sendable {
             append(Outgoing.Chunk(batch: lastBatch, rows: share), for: backup)
         }
         if !perBackup.isEmpty { waiting[lastBatch] = Set(perBackup.keys) }
+        if lastBatch % 1_024 == 0, lastBatch > Self.unreplicatedKept {
+            let oldest = lastBatch - Self.unreplicatedKept
+            unreplicated = unreplicated.filter { $0 > oldest }
+        }
         return lastBatch
     }
 
@@ -109,9 +123,11 @@ public struct ReplicationLog: Sendable {
             left.remove(backup)
             if left.isEmpty {
                 waiting[batch] = nil
+                partlyAcknowledged.remove(batch)
                 done.append(batch)
             } else {
                 waiting[batch] = left
+                partlyAcknowledged.insert(batch)
             }
         }
         return done.sorted()
@@ -129,7 +145,8 @@ public struct ReplicationLog: Sendable {
     }
 
     /// `backup` is no longer a backup of anything here: nothing waits for it any more.
-    /// Returns the batches this makes replicated.
+    /// Returns the batches this settles: replicated when another backup acknowledged them,
+    /// unreplicated (`isUnreplicated`) when none did.
     public mutating func forget(_ backup: NodeID) -> [UInt64] {
         outgoing[backup] = nil
         inFlight[backup] = nil
@@ -140,6 +157,7 @@ public struct ReplicationLog: Sendable {
             left.remove(backup)
             if left.isEmpty {
                 waiting[batch] = nil
+                if partlyAcknowledged.remove(batch) == nil { unreplicated.insert(batch) }
                 done.append(batch)
             } else {
                 waiting[batch] = left
@@ -155,8 +173,14 @@ public struct ReplicationLog: Sendable {
         return all
     }
 
-    /// Whether `batch` is replicated (every backup it was meant for acknowledged it).
+    /// Whether `batch` is replicated: every backup it was meant for acknowledged it, or left
+    /// the table after another one did.
     public func isReplicated(_ batch: UInt64) -> Bool {
-        batch <= lastBatch && waiting[batch] == nil
+        batch <= lastBatch && waiting[batch] == nil && !unreplicated.contains(batch)
+    }
+
+    /// Whether every backup `batch` was meant for left the table before any acknowledged it.
+    public func isUnreplicated(_ batch: UInt64) -> Bool {
+        unreplicated.contains(batch)
     }
 }

@@ -21,11 +21,15 @@ struct ReplicaBatch {
     /// Every change of the sender up to this batch is committed to storage.
     var persistedThrough: UInt64
     var parts: [Part]
+    /// The sender's batch numbering (`Replicator.stream`: one per run): `persistedThrough`
+    /// speaks of this numbering only. Empty from a sender that does not say.
+    var stream: String
 
-    init(batch: UInt64, persistedThrough: UInt64, parts: [Part]) {
+    init(batch: UInt64, persistedThrough: UInt64, parts: [Part], stream: String = "") {
         self.batch = batch
         self.persistedThrough = persistedThrough
         self.parts = parts
+        self.stream = stream
     }
 
     func encoded() -> [UInt8] {
@@ -35,13 +39,16 @@ struct ReplicaBatch {
                 "done": .bool(part.completesSnapshot),
             ])
         }
-        return ClusterCodec.encode(["batch": .uint(batch), "persisted": .uint(persistedThrough), "parts": .array(parts)])
+        return ClusterCodec.encode([
+            "batch": .uint(batch), "persisted": .uint(persistedThrough), "parts": .array(parts), "stream": .string(stream),
+        ])
     }
 
     init(decoding bytes: [UInt8]) throws {
         let object = try ClusterCodec.decode(bytes)
         batch = try Self.unsigned(object["batch"])
         persistedThrough = try Self.unsigned(object["persisted"])
+        stream = try object.optional("stream") ?? ""
         let values: [DataValue] = try object.required("parts")
         parts = try values.map { value in
             let part = try DataObject(wire: value)

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import TopGunCore
@@ -17,7 +18,10 @@ public actor Replicator: Service {
     private let logger: Logger
     private let localNode: NodeID
     /// Waiters for a batch to be replicated, by batch and waiter.
-    private var waiters: [UInt64: [UInt64: CheckedContinuation<Bool, Never>]] = [:]
+    private var waiters: [UInt64: [UInt64: CheckedContinuation<ReplicationOutcome, Never>]] = [:]
+    /// Names this run's batch numbering: a backup applies a commit watermark only to copies
+    /// that follow the same numbering (batch numbers start over with each run).
+    let stream = UUID().uuidString.lowercased()
     private var nextWaiter: UInt64 = 0
     /// Per (partition, replica): the epoch it is synced under, or the batch completing its
     /// snapshot while that is under way.
@@ -70,9 +74,19 @@ public actor Replicator: Service {
         return targeted ? batch : nil
     }
 
-    /// Waits until `batch` is replicated; false after `timeout`.
-    public func waitUntilReplicated(_ batch: UInt64, timeout: Duration) async -> Bool {
-        if log.isReplicated(batch) { return true }
+    /// How a wait for a batch's replication ended.
+    public enum ReplicationOutcome: Sendable, Equatable {
+        case replicated
+        /// Every backup it was meant for left the table before acknowledging it: no copy
+        /// holds it.
+        case unreplicated
+        case timedOut
+    }
+
+    /// Waits until `batch` is replicated (or known never to be), at most `timeout`.
+    public func waitUntilReplicated(_ batch: UInt64, timeout: Duration) async -> ReplicationOutcome {
+        if log.isReplicated(batch) { return .replicated }
+        if log.isUnreplicated(batch) { return .unreplicated }
         nextWaiter += 1
         let id = nextWaiter
         return await withCheckedContinuation { continuation in
@@ -87,7 +101,7 @@ public actor Replicator: Service {
     private func expire(_ batch: UInt64, _ id: UInt64) {
         guard let continuation = waiters[batch]?.removeValue(forKey: id) else { return }
         if waiters[batch]?.isEmpty == true { waiters[batch] = nil }
-        continuation.resume(returning: false)
+        continuation.resume(returning: .timedOut)
     }
 
     /// Batches whose rows are queued for storage, oldest first, each with the write-behind
@@ -191,7 +205,7 @@ public actor Replicator: Service {
             }
             group.cancelAll()
         }
-        for (_, list) in waiters { for waiter in list.values { waiter.resume(returning: false) } }
+        for (_, list) in waiters { for waiter in list.values { waiter.resume(returning: .timedOut) } }
         waiters = [:]
     }
 
@@ -215,7 +229,7 @@ public actor Replicator: Service {
             parts.append(ReplicaBatch.Part(
                 partition: partition, epoch: assignment.epoch, rows: rows, completesSnapshot: send.completesSnapshots.contains(partition)))
         }
-        let body = ReplicaBatch(batch: send.through, persistedThrough: persistedThrough, parts: parts).encoded()
+        let body = ReplicaBatch(batch: send.through, persistedThrough: persistedThrough, parts: parts, stream: stream).encoded()
         do {
             _ = try await transport.request(ClusterMessageType.replicate, body, to: backup)
             finish(log.acknowledged(backup, through: send.through))
@@ -245,7 +259,8 @@ public actor Replicator: Service {
 
     private func finish(_ batches: [UInt64]) {
         for batch in batches {
-            for waiter in (waiters.removeValue(forKey: batch) ?? [:]).values { waiter.resume(returning: true) }
+            let outcome: ReplicationOutcome = log.isUnreplicated(batch) ? .unreplicated : .replicated
+            for waiter in (waiters.removeValue(forKey: batch) ?? [:]).values { waiter.resume(returning: outcome) }
         }
     }
 }
