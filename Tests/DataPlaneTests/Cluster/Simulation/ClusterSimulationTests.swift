@@ -74,8 +74,21 @@ struct ClusterSimulationTests {
         case followerSpin = "the commit follower asks a fenced ticket again at once"
         case staleSyncedReports = "a copy reported complete is recorded whatever the table says"
         case leaseCheckedAtTheEnd = "REPLICATED checks the lease only when its wait ends"
+        case forgottenBackupAcknowledges = "a batch whose backups all left unacknowledged counts replicated"
+        case watermarkAcrossRuns = "a restarted owner's commit watermark clears its previous run's uncommitted rows"
+        case staleTableDropsCopy = "a table applied late drops a copy a newer table named"
 
         var testDescription: String { rawValue }
+
+        /// Seeds past the first 1,000 where the simulation found the bug (tried first).
+        var seedsThatFoundIt: [UInt64] {
+            switch self {
+            case .forgottenBackupAcknowledges: [2_887]
+            case .watermarkAcrossRuns: [3_316]
+            case .staleTableDropsCopy: [1_454, 6_806, 7_442, 7_579]
+            default: []
+            }
+        }
 
         func putBack(_ settings: inout SimSettings) {
             switch self {
@@ -83,6 +96,9 @@ struct ClusterSimulationTests {
             case .followerSpin: settings.followerBackoffMs = 0
             case .staleSyncedReports: settings.checkSyncedReports = false
             case .leaseCheckedAtTheEnd: settings.leaseTerms = false
+            case .forgottenBackupAcknowledges: settings.unreplicatedBatches = false
+            case .watermarkAcrossRuns: settings.watermarkPerRun = false
+            case .staleTableDropsCopy: settings.replicasNamedByTheirTable = false
             }
         }
     }
@@ -91,7 +107,7 @@ struct ClusterSimulationTests {
           arguments: FixedBug.allCases)
     func fixedBugIsFound(_ bug: FixedBug) async {
         var next: UInt64 = 1
-        var found: SimRunner.Outcome?
+        var found = await SimRunner.run(seeds: bug.seedsThatFoundIt, adjust: bug.putBack).first { $0.violation != nil }
         while found == nil, next <= 1_000 {
             let chunk = Array(next...min(next + 15, 1_000))
             next += 16
@@ -99,5 +115,12 @@ struct ClusterSimulationTests {
         }
         print("\(bug.rawValue): \(found.map { "seed \($0.seed): \($0.violation!)" } ?? "not found in 1,000 seeds")")
         #expect(found != nil, "\(bug.rawValue): not found in 1,000 seeds")
+    }
+
+    /// The seeds past the first 1,000 that found bugs (fixed since) keep every invariant.
+    @Test("the seeds that found bugs pass", arguments: FixedBug.allCases.flatMap(\.seedsThatFoundIt))
+    func seedThatFoundABug(_ seed: UInt64) {
+        let outcome = SimRunner.run(seed: seed).0
+        #expect(outcome.violation == nil, "seed \(seed): \(outcome.violation ?? "")")
     }
 }

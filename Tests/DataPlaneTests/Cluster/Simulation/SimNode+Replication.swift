@@ -30,7 +30,8 @@ extension SimNode {
     }
 
     func waitReplicated(_ batch: UInt64, timeoutMs: Int64, purpose: WaitPurpose) {
-        if log.isReplicated(batch) { return resolve(purpose, true) }
+        if isReplicated(batch) { return resolve(purpose, true) }
+        if log.isUnreplicated(batch) { return waitForCommitInstead(purpose) }
         nextWaiter += 1
         replicationWaiters[batch, default: [:]][nextWaiter] = purpose
         timer(after: timeoutMs, .replicationWaitExpired(batch: batch, waiter: nextWaiter))
@@ -42,11 +43,29 @@ extension SimNode {
         resolve(purpose, false)
     }
 
+    /// `ReplicationLog.isReplicated`; with `unreplicatedBatches` off, the old log's answer
+    /// (a batch whose backups all left unacknowledged counted replicated).
+    private func isReplicated(_ batch: UInt64) -> Bool {
+        log.isReplicated(batch) || (!settings.unreplicatedBatches && log.isUnreplicated(batch))
+    }
+
     private func finish(_ batches: [UInt64]) {
         for batch in batches {
             let waiters = replicationWaiters.removeValue(forKey: batch) ?? [:]
-            for waiter in waiters.keys.sorted() { resolve(waiters[waiter]!, true) }
+            let replicated = isReplicated(batch)
+            for waiter in waiters.keys.sorted() {
+                if replicated { resolve(waiters[waiter]!, true) } else { waitForCommitInstead(waiters[waiter]!) }
+            }
         }
+    }
+
+    /// `ClusterDurability.waitUntilDurable` on `.unreplicated`: the batch's backups left
+    /// before any applied it, so the write waits for its commit, for what is left of its time.
+    private func waitForCommitInstead(_ purpose: WaitPurpose) {
+        guard case .replicated(var inner, _, let ticket, let deadline) = purpose else { return resolve(purpose, false) }
+        world.log("\(id): a batch's backups all left before applying it; its write waits for the commit")
+        inner.markViaReplicas(false)
+        waitDurable(ticket, timeoutMs: max(0, deadline - now), purpose: inner)
     }
 
     /// `track` and `followCommits`: batches count as persisted in order, each once its ticket
@@ -155,7 +174,9 @@ extension SimNode {
             parts.append(ReplicaBatch.Part(
                 partition: partition, epoch: assignment.epoch, rows: rows, completesSnapshot: send.completesSnapshots.contains(partition)))
         }
-        let body = ReplicaBatch(batch: send.through, persistedThrough: persistedThrough, parts: parts)
+        // One numbering per run (`Replicator.stream`); with `watermarkPerRun` off, none.
+        let stream = settings.watermarkPerRun ? "\(id)-g\(generation)" : ""
+        let body = ReplicaBatch(batch: send.through, persistedThrough: persistedThrough, parts: parts, stream: stream)
         call(peer: backup, .replicate(body), continuation: .replicate(
             backup: backup, through: send.through, rows: send.rows, completesSnapshots: send.completesSnapshots))
     }
@@ -202,6 +223,7 @@ extension SimNode {
     func receiveReplica(_ batch: ReplicaBatch, from owner: NodeID) -> Bool {
         let current = table
         let watched = world.watchedPartition
+        let source = ReplicaHolder.Source(owner: owner, stream: batch.stream)
         var toHandOver: [StoredRecord] = []
         // A copy that now follows a newer owner (its batch came before its table): its rows
         // the old owner never reported committed go to the new owner (a `Task` in production).
@@ -219,11 +241,15 @@ extension SimNode {
                 world.log("\(id) refuses \(owner)'s batch \(batch.batch): partition \(part.partition) epoch \(part.epoch) < \(known.epoch)")
                 return false
             }
+            if settings.replicasNamedByTheirTable, known.epoch == part.epoch, !known.replicas.contains(id) {
+                world.log("\(id) refuses \(owner)'s batch \(batch.batch): table v\(current.version) does not name it a replica of partition \(part.partition)")
+                return false
+            }
             switch replicas.apply(
                 partition: part.partition, epoch: part.epoch, batch: batch.batch, rows: part.rows, completesSnapshot: part.completesSnapshot)
             {
             case .applied:
-                followed[part.partition] = owner
+                followed[part.partition] = source
                 if part.partition == watched {
                     world.log("\(id) applies \(owner)'s batch \(batch.batch) of partition \(part.partition) (epoch \(part.epoch), \(part.rows.count) rows\(part.completesSnapshot ? ", completing a snapshot" : ""), persisted through \(batch.persistedThrough))")
                 }
@@ -232,7 +258,7 @@ extension SimNode {
                 return false
             }
         }
-        for partition in followed.keys.sorted() where followed[partition] == owner {
+        for partition in followed.keys.sorted() where followed[partition] == source {
             if let epoch = replicas.copies[partition]?.epoch {
                 let before = partition == watched ? replicas.copies[partition]?.unpersisted.count ?? 0 : 0
                 replicas.persisted(partition: partition, epoch: epoch, through: batch.persistedThrough)
@@ -263,6 +289,8 @@ extension SimNode {
             let copy = replicas.copies[partition]!
             let assignment = current.assignment(of: partition)
             if assignment.owner == id { continue }
+            // A table older than the copy (applied late): a newer one decides.
+            if settings.replicasNamedByTheirTable, assignment.epoch < copy.epoch { continue }
             if partition == watched, assignment.epoch > copy.epoch || !assignment.replicas.contains(id) {
                 world.log("\(id) gives up its copy of partition \(partition) (epoch \(copy.epoch), \(copy.unpersisted.count) uncommitted rows): owner \(assignment.owner), epoch \(assignment.epoch)")
             }

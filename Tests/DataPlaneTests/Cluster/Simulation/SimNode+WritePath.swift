@@ -57,7 +57,8 @@ extension SimNode {
         } else if let batch = ticket.replicationBatch {
             var purpose = purpose
             purpose.markViaReplicas()
-            waitReplicated(batch, timeoutMs: settings.persistTimeoutMs, purpose: .replicated(purpose, leaseTerm: ticket.leaseTerm))
+            waitReplicated(batch, timeoutMs: settings.persistTimeoutMs, purpose: .replicated(
+                purpose, leaseTerm: ticket.leaseTerm, ticket: ticket, deadline: now + settings.persistTimeoutMs))
         } else {
             // No replica to wait for (none named, or the write changed nothing and may rest on
             // a change not replicated yet): the commit, which is at least as strong.
@@ -115,7 +116,7 @@ extension SimNode {
             displacedDeliveryAnswered(durable ? .ok : .failed)
         case .commitFollower(let batch):
             commitFollowed(batch, durable: durable)
-        case .replicated(let inner, let term):
+        case .replicated(let inner, let term, _, _):
             // `ClusterDurability.waitUntilDurable`: the lease must have held for the whole
             // wait, not only at its end.
             resolve(inner, durable && (settings.leaseTerms ? leaseWatch.isHeld(throughout: term) : leaseWatch.isHeld))

@@ -99,7 +99,7 @@ final class SimNode {
     var replicationWaiters: [UInt64: [UInt64: WaitPurpose]] = [:]
     var wakeScheduled = false
     var replicas = BackupReplicas()
-    var followed: [Int: NodeID] = [:]
+    var followed: [Int: ReplicaHolder.Source] = [:]
     /// The run of each replica as the last table named it (`Replicator.replicaRuns`).
     var replicaRuns: [NodeID: String] = [:]
     var displacedPending: [StoredRecord] = []
@@ -131,16 +131,18 @@ final class SimNode {
         case commitFollower(batch: UInt64)
         /// A REPLICATED wait: it counts only if the lease held throughout, in the term the
         /// write was taken in (`ClusterDurability`, `FlushTicket.leaseTerm`).
-        indirect case replicated(WaitPurpose, leaseTerm: UInt64?)
+        /// `ticket` and `deadline`: what it waits for instead when the batch turns out
+        /// unreplicated (every backup left before applying it), and until when.
+        indirect case replicated(WaitPurpose, leaseTerm: UInt64?, ticket: FlushTicket, deadline: Int64)
 
-        /// A write's acknowledgement waits for the replicas rather than the commit.
-        mutating func markViaReplicas() {
+        /// Whether a write's acknowledgement waits for the replicas rather than the commit.
+        mutating func markViaReplicas(_ viaReplicas: Bool = true) {
             switch self {
             case .client(let write, var facts, let incarnation):
-                facts.viaReplicas = true
+                facts.viaReplicas = viaReplicas
                 self = .client(write: write, facts: facts, incarnation: incarnation)
             case .forwarded(let write, var facts, let incarnation, let replyTo):
-                facts.viaReplicas = true
+                facts.viaReplicas = viaReplicas
                 self = .forwarded(write: write, facts: facts, incarnation: incarnation, replyTo: replyTo)
             default:
                 break

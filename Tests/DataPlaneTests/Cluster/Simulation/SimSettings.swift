@@ -45,6 +45,17 @@ struct SimSettings {
     /// Off: REPLICATED checks only that the lease holds when its wait ends, not that it held
     /// throughout (no lease terms).
     var leaseTerms = true
+    /// Off: a batch whose every backup left the table before acknowledging it counts as
+    /// replicated (REPLICATED is acknowledged with no copy anywhere) instead of waiting for
+    /// its commit.
+    var unreplicatedBatches = true
+    /// Off: an owner's batches carry no run, and a backup applies any run's commit watermark
+    /// to the copies that follow the owner's node (batch numbers start over with each run).
+    var watermarkPerRun = true
+    /// Off: a backup takes an owner's batch under the epoch its table knows even when that
+    /// table does not name it a replica, and a table applied late drops copies it took under
+    /// a newer epoch.
+    var replicasNamedByTheirTable = true
 
     /// Consecutive re-waits of a commit follower at one virtual instant past which it counts
     /// as spinning (a liveness violation): `Replicator.followCommits` backs off 100 ms after a
