@@ -140,12 +140,18 @@ public actor PartitionOwnership {
         do {
             let stored = try await storage.loadPartition(partition)
             await partitions.install(stored)
+            var written = 0
             if let copy {
                 await partitions.install(copy)
                 let missing = Self.newerThanStored(copy, stored: stored)
+                written = missing.count
                 if !missing.isEmpty, let durability { _ = await durability.enqueue(missing) }
             }
             partitions.maps.unloaded.remove(partition)
+            logger.debug("partition promoted", metadata: [
+                "partition": "\(partition)", "epoch": "\(epoch)", "storedRows": "\(stored.count)",
+                "copyRows": "\(copy.map { "\($0.count)" } ?? "none")", "copyRowsWritten": "\(written)",
+            ])
         } catch {
             takenCopies[partition] = copy
             logger.error("could not load a gained partition; it stays unavailable until it loads", metadata: [

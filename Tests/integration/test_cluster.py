@@ -260,8 +260,10 @@ class Writer(threading.Thread):
     """Writes batches of new keys through one node (moving to the next node of `nodes` when its
     connection fails, as a cluster-mode client does) and keeps what was acknowledged."""
 
-    def __init__(self, nodes: list[ClusterNode], map_name: str, prefix: str, batch: int = 20):
+    def __init__(self, nodes: list[ClusterNode], map_name: str, prefix: str, batch: int = 20,
+                 write_concern: str = "PERSISTED"):
         super().__init__(daemon=True)
+        self.write_concern = write_concern
         self.nodes = nodes
         self.map_name = map_name
         self.prefix = prefix
@@ -292,11 +294,11 @@ class Writer(threading.Thread):
                                       for j, key in enumerate(keys)], index)
                     index += self.batch
                 keys, ops, first = pending
-                conn.send(op_batch(ops))
+                conn.send(op_batch(ops, None if self.write_concern == "PERSISTED" else self.write_concern))
                 last = ops[-1]["id"]
                 reply = conn.wait_for(("OP_ACK", "ERROR"), lambda m: m["type"] == "ERROR" or m["payload"]["lastId"] == last, timeout=20)
                 if reply["type"] == "OP_ACK" and all(r["success"] for r in reply["payload"]["results"]):
-                    assert reply["payload"]["achievedLevel"] == "PERSISTED"
+                    assert reply["payload"]["achievedLevel"] in ("PERSISTED", self.write_concern), reply
                     for j, key in enumerate(keys):
                         self.acked[key] = first + j
                     pending = None
@@ -335,8 +337,16 @@ def stored_values(postgres_url: str, map_name: str) -> dict[str, int]:
 
 def check_acknowledged(cluster_: Cluster, acked: dict[str, int], map_name: str) -> None:
     assert acked, "the writer got acknowledgements"
-    stored = stored_values(cluster_.postgres_url, map_name)
-    missing = [k for k in acked if k not in stored]
+    # A write acknowledged at REPLICATED is in memory on its owner and backups, and committed
+    # soon after (a failed-over one once its new owner wrote what the copy held, a displaced one
+    # once its new owner took it): storage must hold it eventually, not at once.
+    deadline = time.monotonic() + 30
+    while True:
+        stored = stored_values(cluster_.postgres_url, map_name)
+        missing = [k for k in acked if k not in stored]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert not missing, f"{len(missing)} acknowledged writes are not stored, e.g. {missing[:5]}"
     # And each owner holds them in memory: a query pinned to keys is served by their owner
     # (asked again while the table still moves: a node refuses keys it does not own).
@@ -410,7 +420,8 @@ def test_a_node_killed_under_load_loses_no_acknowledged_write(topgun_bin, tmp_pa
             crash.add(node_id)
         crash.settled({"a", "b", "c"})
         writers = [Writer([crash.nodes["a"], crash.nodes["b"]], "kill-load", "k0"),
-                   Writer([crash.nodes["c"], crash.nodes["a"]], "kill-load", "k1")]
+                   Writer([crash.nodes["c"], crash.nodes["a"]], "kill-load", "k1"),
+                   Writer([crash.nodes["b"], crash.nodes["a"]], "kill-load", "k2", write_concern="REPLICATED")]
         for w in writers:
             w.start()
         time.sleep(1.5)
@@ -434,6 +445,37 @@ def test_a_node_killed_under_load_loses_no_acknowledged_write(topgun_bin, tmp_pa
         after = crash.settled({"a", "b", "c"}, timeout=60)
         assert sum(1 for p in after["partitions"] if p["owner"] == "c") >= PARTITIONS // 3 - 1
         check_acknowledged(crash, acked, "kill-load")
+    finally:
+        crash.stop_all()
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "open bug (README status): REPLICATED writes acknowledged while partitions move back to a "
+    "node restarted under load can be lost (seen 5 times in 5 runs on 2026-12-07; PERSISTED writes "
+    "are not affected)"))
+def test_a_node_restarted_at_once_under_load_loses_no_acknowledged_write(topgun_bin, tmp_path_factory, postgres_database):
+    crash = Cluster(topgun_bin, tmp_path_factory, postgres_database())
+    try:
+        for node_id in ("a", "b", "c"):
+            crash.add(node_id)
+        crash.settled({"a", "b", "c"})
+        # Killed and started again at once under load: the new run takes its lease the moment
+        # the old one expires, racing the coordinator's failover of the old run's partitions,
+        # and then takes its share back by migration while the writers go on.
+        writers = [Writer([crash.nodes["a"], crash.nodes["b"]], "restart-load", "r0"),
+                   Writer([crash.nodes["b"], crash.nodes["a"]], "restart-load", "r1", write_concern="REPLICATED")]
+        for w in writers:
+            w.start()
+        time.sleep(1.5)
+        crash.nodes["b"].kill()
+        crash.nodes["b"].start()
+        crash.settled({"a", "b", "c"}, timeout=60)
+        time.sleep(1)
+        acked = {}
+        for w in writers:
+            acked.update(w.stop())
+        assert any(key.startswith("r1-") for key in acked), "no REPLICATED write was acknowledged"
+        check_acknowledged(crash, acked, "restart-load")
     finally:
         crash.stop_all()
 

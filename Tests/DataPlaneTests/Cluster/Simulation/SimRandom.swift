@@ -2,17 +2,11 @@
 /// exactly. Swift's `SystemRandomNumberGenerator` and hashing are randomized per process,
 /// so nothing in the simulation may use them to decide anything.
 struct SimRandom: RandomNumberGenerator {
-    private var state: UInt64
+    private var source: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { source = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { source.next() }
 
     /// True with probability `p` (0...1).
     mutating func chance(_ p: Double) -> Bool {
