@@ -52,7 +52,7 @@ final class ClusterAssembly: Sendable {
         replicas = ReplicaHolder(table: table, handOver: { rows in await displaced.handOver(rows) }, logger: logger)
         let lease = LeaseWatch(leaseDuration: settings.leaseDuration, heartbeatInterval: settings.heartbeatInterval)
         lease.renewed()  // taken by `ClusterJoin` just before
-        durability = ClusterDurability(writeBehind: writeBehind, replicator: replicator, lease: lease)
+        durability = ClusterDurability(writeBehind: writeBehind, replicator: replicator, lease: lease, table: table)
         ownership = PartitionOwnership(
             table: table, partitions: partitions, writeBehind: writeBehind, storage: storage,
             displaced: { rows in await displaced.handOver(rows) }, logger: logger)

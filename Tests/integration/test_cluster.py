@@ -449,10 +449,6 @@ def test_a_node_killed_under_load_loses_no_acknowledged_write(topgun_bin, tmp_pa
         crash.stop_all()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open bug (README status): REPLICATED writes acknowledged while partitions move back to a "
-    "node restarted under load can be lost (seen 5 times in 5 runs on 2026-12-07; PERSISTED writes "
-    "are not affected)"))
 def test_a_node_restarted_at_once_under_load_loses_no_acknowledged_write(topgun_bin, tmp_path_factory, postgres_database):
     crash = Cluster(topgun_bin, tmp_path_factory, postgres_database())
     try:

@@ -10,20 +10,38 @@ public struct ClusterDurability: DurabilityPipeline {
     /// REPLICATED is acknowledged only if the lease held from the write to its acknowledgement
     /// (PERSISTED is checked by the database itself, in the flush).
     let lease: LeaseWatch
+    /// REPLICATED is acknowledged only while this node owns the write's partitions under the
+    /// epochs it took the write in.
+    let table: CurrentPartitionTable
 
-    public init(writeBehind: WriteBehindQueue, replicator: Replicator, lease: LeaseWatch) {
+    public init(writeBehind: WriteBehindQueue, replicator: Replicator, lease: LeaseWatch, table: CurrentPartitionTable) {
         self.writeBehind = writeBehind
         self.replicator = replicator
         self.lease = lease
+        self.table = table
     }
 
     public var needsRecords: Bool { true }
     public var replicates: Bool { true }
 
     public func enqueue(_ records: [StoredRecord], touching partitions: PartitionSet) async -> FlushTicket {
+        // The table as the write is taken: a partition it no longer gives this node (a table
+        // applied while the write was on its way to memory) is fenced here, so its rows are
+        // neither written nor replicated by this node: the write then waits for its commit,
+        // which says "not durable" and has the client send it again, to the new owner.
+        let taken = table.table
         var ticket = await writeBehind.enqueue(records, touching: partitions)
         ticket.leaseTerm = lease.currentTerm
-        guard !records.isEmpty, let batch = await replicator.replicate(records) else { return ticket }
+        var stray = false
+        for record in records {
+            let assignment = taken.assignment(of: record.partition)
+            if assignment.owner == table.localNode {
+                ticket.ownedEpochs[record.partition] = assignment.epoch
+            } else {
+                stray = true
+            }
+        }
+        guard !records.isEmpty, !stray, let batch = await replicator.replicate(records) else { return ticket }
         await replicator.track(batch, committedBy: ticket)
         ticket.replicationBatch = batch
         return ticket
@@ -42,7 +60,19 @@ public struct ClusterDurability: DurabilityPipeline {
         case .replicated:
             // The lease must have held for the whole wait, not only at its end: in a gap,
             // another node may have taken the partition over and acknowledged writes of its own.
-            return lease.isHeld(throughout: ticket.leaseTerm)
+            guard lease.isHeld(throughout: ticket.leaseTerm) else { return false }
+            // And the partitions must still be this node's under the same epochs: once one has
+            // moved, its rows are left out of the sends to replicas (and may have been fenced
+            // here before they were replicated), so the replicas' acknowledgement no longer
+            // covers the write. Its commit decides then: "not durable" for rows of a fenced
+            // partition (handed to the new owner), and the client sends the write again.
+            let current = table.table
+            let stillOwned = ticket.ownedEpochs.allSatisfy { partition, epoch in
+                let assignment = current.assignment(of: partition)
+                return assignment.owner == table.localNode && assignment.epoch == epoch
+            }
+            if stillOwned { return true }
+            return await writeBehind.waitUntilDurable(ticket, timeout: timeout - (ContinuousClock.now - started))
         case .unreplicated:
             // Its backups left the table before any applied it: only the commit makes it
             // durable now.

@@ -61,9 +61,9 @@ extension SimNode {
 
     /// `ClusterDurability.waitUntilDurable` on `.unreplicated`: the batch's backups left
     /// before any applied it, so the write waits for its commit, for what is left of its time.
-    private func waitForCommitInstead(_ purpose: WaitPurpose) {
+    func waitForCommitInstead(_ purpose: WaitPurpose) {
         guard case .replicated(var inner, _, let ticket, let deadline) = purpose else { return resolve(purpose, false) }
-        world.log("\(id): a batch's backups all left before applying it; its write waits for the commit")
+        world.log("\(id): a replicated write's backups left before applying it, or its partition moved: it waits for the commit")
         inner.markViaReplicas(false)
         waitDurable(ticket, timeoutMs: max(0, deadline - now), purpose: inner)
     }

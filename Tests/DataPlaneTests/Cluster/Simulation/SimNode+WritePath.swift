@@ -69,9 +69,17 @@ extension SimNode {
     /// `ClusterDurability.enqueue`: to the write-behind queue (the ticket records the lease
     /// term the write was taken in), and to the backups.
     func enqueueDurably(_ records: [StoredRecord], touching partitions: PartitionSet) -> FlushTicket {
+        let taken = table
         var ticket = enqueueWriteBehind(records, touching: partitions)
         ticket.leaseTerm = leaseWatch.currentTerm
-        guard !records.isEmpty, let batch = replicate(records) else { return ticket }
+        // The epochs the write was taken under; a row of a partition not this node's (never in
+        // the simulation, whose write applies and enqueues at one instant) waits for the commit.
+        var stray = false
+        for record in records {
+            let assignment = taken.assignment(of: record.partition)
+            if assignment.owner == id { ticket.ownedEpochs[record.partition] = assignment.epoch } else { stray = true }
+        }
+        guard !records.isEmpty, !stray, let batch = replicate(records) else { return ticket }
         trackCommit(batch, ticket: ticket)
         ticket.replicationBatch = batch
         return ticket
@@ -116,10 +124,16 @@ extension SimNode {
             displacedDeliveryAnswered(durable ? .ok : .failed)
         case .commitFollower(let batch):
             commitFollowed(batch, durable: durable)
-        case .replicated(let inner, let term, _, _):
+        case .replicated(let inner, let term, let ticket, _):
             // `ClusterDurability.waitUntilDurable`: the lease must have held for the whole
-            // wait, not only at its end.
-            resolve(inner, durable && (settings.leaseTerms ? leaseWatch.isHeld(throughout: term) : leaseWatch.isHeld))
+            // wait, not only at its end; and the write's partitions must still be this node's
+            // under the same epochs, or the commit decides.
+            guard durable, settings.leaseTerms ? leaseWatch.isHeld(throughout: term) : leaseWatch.isHeld else { return resolve(inner, false) }
+            let current = table
+            let stillOwned = ticket.ownedEpochs.allSatisfy { partition, epoch in
+                current.owner(of: partition) == id && current.assignment(of: partition).epoch == epoch
+            }
+            if stillOwned { resolve(inner, true) } else { waitForCommitInstead(purpose) }
         }
     }
 }
