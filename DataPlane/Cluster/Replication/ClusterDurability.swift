@@ -56,6 +56,8 @@ public struct ClusterDurability: DurabilityPipeline {
             return await writeBehind.waitUntilDurable(ticket, timeout: timeout)
         }
         let started = ContinuousClock.now
+        // The commit, for what is left of the time.
+        let commitInstead = { await self.writeBehind.waitUntilDurable(ticket, timeout: timeout - (ContinuousClock.now - started)) }
         switch await replicator.waitUntilReplicated(batch, timeout: timeout) {
         case .replicated:
             // The lease must have held for the whole wait, not only at its end: in a gap,
@@ -71,12 +73,11 @@ public struct ClusterDurability: DurabilityPipeline {
                 let assignment = current.assignment(of: partition)
                 return assignment.owner == table.localNode && assignment.epoch == epoch
             }
-            if stillOwned { return true }
-            return await writeBehind.waitUntilDurable(ticket, timeout: timeout - (ContinuousClock.now - started))
+            return stillOwned ? true : await commitInstead()
         case .unreplicated:
             // Its backups left the table before any applied it: only the commit makes it
             // durable now.
-            return await writeBehind.waitUntilDurable(ticket, timeout: timeout - (ContinuousClock.now - started))
+            return await commitInstead()
         case .timedOut:
             return false
         }

@@ -62,7 +62,7 @@ public struct BatchFrames {
     public let opsPerBatch: Int
     public let keySpace: Int?
     /// Counters start here: a uint32 from the first batch on, so every stamp has the same width.
-    private static let counterBase: Int64 = 1 << 16
+    public static let counterBase: Int64 = 1 << 16
 
     public init(
         connection: Int, opsPerBatch: Int, valueBytes: Int, mapName: String, writeConcern: WriteConcern?, nowMillis: Int64,
@@ -125,13 +125,19 @@ public struct BatchFrames {
             for offset in keyDigitOffsets {
                 for i in 0..<9 { out[offset + i] = keyDigits[i] }
             }
-            for (index, offset) in counterOffsets.enumerated() {
-                let counter = UInt32(truncatingIfNeeded: Self.counterBase + Int64(batch % 40_000_000) * Int64(opsPerBatch) + Int64(index / 2))
-                out[offset] = UInt8(counter >> 24)
-                out[offset + 1] = UInt8((counter >> 16) & 0xff)
-                out[offset + 2] = UInt8((counter >> 8) & 0xff)
-                out[offset + 3] = UInt8(counter & 0xff)
-            }
+            Self.stampCounters(into: out, at: counterOffsets, batch: batch, opsPerBatch: opsPerBatch)
+        }
+    }
+
+    /// Writes each op's HLC counter of batch `batch` (two offsets per op: its record's and its
+    /// op's timestamp) as a big-endian uint32: every batch's timestamps are new.
+    public static func stampCounters(into out: UnsafeMutableBufferPointer<UInt8>, at offsets: [Int], batch: Int, opsPerBatch: Int) {
+        for (index, offset) in offsets.enumerated() {
+            let counter = UInt32(truncatingIfNeeded: counterBase + Int64(batch % 40_000_000) * Int64(opsPerBatch) + Int64(index / 2))
+            out[offset] = UInt8(counter >> 24)
+            out[offset + 1] = UInt8((counter >> 16) & 0xff)
+            out[offset + 2] = UInt8((counter >> 8) & 0xff)
+            out[offset + 3] = UInt8(counter & 0xff)
         }
     }
 }

@@ -114,7 +114,7 @@ struct RoutedFrames {
     private let owners: [UInt8]
     private let target: UInt8?
     private(set) var seq = 0
-    private static let counterBase: Int64 = 1 << 16
+    private static let counterBase = BatchFrames.counterBase
 
     init(connection: Int, opsPerBatch: Int, valueBytes: Int, mapName: String, writeConcern: WriteConcern?, nowMillis: Int64,
          owners: [UInt8], target: Int?) {
@@ -193,13 +193,7 @@ struct RoutedFrames {
             for offset in idDigitOffsets {
                 for i in 0..<9 { out[offset + i] = id[i] }
             }
-            for (index, offset) in counterOffsets.enumerated() {
-                let counter = UInt32(truncatingIfNeeded: Self.counterBase + Int64(batch % 40_000_000) * Int64(opsPerBatch) + Int64(index / 2))
-                out[offset] = UInt8(counter >> 24)
-                out[offset + 1] = UInt8((counter >> 16) & 0xff)
-                out[offset + 2] = UInt8((counter >> 8) & 0xff)
-                out[offset + 3] = UInt8(counter & 0xff)
-            }
+            BatchFrames.stampCounters(into: out, at: counterOffsets, batch: batch, opsPerBatch: opsPerBatch)
         }
     }
 }
