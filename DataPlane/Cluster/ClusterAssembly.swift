@@ -21,6 +21,8 @@ final class ClusterAssembly: Sendable {
     let durability: ClusterDurability
     let ownership: PartitionOwnership
     let membership: ClusterMembershipService
+    /// Topics, counters and locks across nodes.
+    let coordination: ClusterCoordination
     private let inbox = SynchronizedBox<ClusterInbox?>(nil)
     private let leases: SynchronizedBox<MembershipView>
     private let announce = SynchronizedBox<(@Sendable () -> Void)?>(nil)
@@ -35,15 +37,22 @@ final class ClusterAssembly: Sendable {
         let inbox = self.inbox
         let leases = SynchronizedBox(MembershipView(leases: []))
         self.leases = leases
+        let coordinationBox = SynchronizedBox<ClusterCoordination?>(nil)
         transport = ClusterTransport(
             identity: try ClusterIdentity(nodeId: settings.node, clusterId: join.credentials.clusterId, secret: join.credentials.secret),
             configuration: ClusterTransportConfiguration(host: settings.clusterHost, port: settings.clusterPort),
             handler: { peer, type, body in
-                guard let inbox = inbox.get() else { throw ClusterMessageError("this node is still starting") }
-                return try await inbox.handle(from: peer, type: type, body: body)
+                guard let inbox = inbox.get(), let coordination = coordinationBox.get() else {
+                    throw ClusterMessageError("this node is still starting")
+                }
+                return try await inbox.handle(from: peer, type: type, body: body, coordination: coordination)
             },
             resolve: { node in leases.get().leases.first { $0.lease.node == node && $0.isLive }?.lease.clusterEndpoint },
             logger: logger)
+        coordination = ClusterCoordination(
+            localNode: settings.node, incarnation: join.incarnation, transport: transport, table: table, leases: leases,
+            heartbeat: settings.heartbeatInterval, logger: logger)
+        coordinationBox.set(coordination)
         let metrics = ClusterMetrics()
         peers = ClusterPeers(transport: transport, timeout: persistTimeout + .seconds(2), metrics: metrics)
         mapReads = ClusterMapReads(transport: transport, maps: partitions.maps, timeout: .seconds(10))
@@ -78,11 +87,20 @@ final class ClusterAssembly: Sendable {
         await ownership.attach(replicas: replicas, replicator: replicator, durability: durability)
         await replicator.report(to: membership.metrics)
         await join.displaced.report(to: membership.metrics)
-        let (sessions, mapHandler) = (components.sessions, components.partitionMapHandler)
-        announce.set { mapHandler.announce(to: sessions) }
+        components.coordination.set(coordination)
+        await components.locks.replicate(to: coordination)
+        await ownership.onPromotion { [coordination] partition in await coordination.restoreLocks(partition: partition) }
+        coordination.attach(ClusterCoordination.Locals(
+            sessions: components.sessions, topics: components.topics, locks: components.locks, counters: components.counters,
+            durability: durability, routing: components.readRouting, cleanup: components.sessionCleanup))
+        let (sessions, mapHandler, coordination) = (components.sessions, components.partitionMapHandler, coordination)
+        announce.set {
+            mapHandler.announce(to: sessions)
+            Task { await coordination.tableChanged() }
+        }
     }
 
     /// In start order (they stop in reverse): the port first (it stops last), then
     /// replication and hand-over, then membership (whose leave runs first at a stop).
-    var services: [any Service] { [transport, replicator, join.displaced] }
+    var services: [any Service] { [transport, replicator, join.displaced, coordination] }
 }

@@ -11,6 +11,8 @@ enum ClusterMessageType {
     static let orMapPush = "ormap.push"
     /// Records of partitions the receiver owns, merged like writes: `RecordBatch` → empty.
     static let mergeRecords = "records.merge"
+    /// One-way, in order: a `StreamMessage` of pushes (`PeerStream`).
+    static let stream = "stream"
 }
 
 /// A body that did not decode.

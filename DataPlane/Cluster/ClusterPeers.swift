@@ -65,8 +65,15 @@ struct ClusterInbox: Sendable {
     /// The copies this node keeps as a backup.
     let replicas: ReplicaHolder?
 
-    func handle(from peer: NodeID, type: String, body: [UInt8]) async throws -> [UInt8] {
+    func handle(from peer: NodeID, type: String, body: [UInt8], coordination: ClusterCoordination) async throws -> [UInt8] {
         switch type {
+        case ClusterMessageType.stream:
+            try await coordination.inbox.receive(from: peer, body: body)
+            return []
+        case ClusterCoordination.MessageType.counterRequest, ClusterCoordination.MessageType.counterSync,
+            ClusterCoordination.MessageType.lockRequest, ClusterCoordination.MessageType.lockRelease,
+            ClusterCoordination.MessageType.sessionsAlive:
+            return try await coordination.serve(type, body: body, from: peer)
         case ClusterMessageType.writes:
             let request = try ForwardedWrites(decoding: body)
             let outcome = await writes.apply(request.ops, batchConcern: request.batchConcern, context: request.context, writer: nil, forwarded: true)

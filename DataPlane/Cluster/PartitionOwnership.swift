@@ -49,6 +49,13 @@ public actor PartitionOwnership {
 
     /// Attaches the replication parts (made after this actor, since they need the node's
     /// parts too).
+    /// Called after each partition this node took over is served here.
+    private var promoted: (@Sendable (Int) async -> Void)?
+
+    func onPromotion(_ hook: @escaping @Sendable (Int) async -> Void) {
+        promoted = hook
+    }
+
     public func attach(replicas: ReplicaHolder, replicator: Replicator, durability: any DurabilityPipeline) {
         self.replicas = replicas
         self.replicator = replicator
@@ -111,6 +118,7 @@ public actor PartitionOwnership {
             await writeBehind.unfence(partition: partition)
             if await promote(partition, epoch: next.assignment(of: partition).epoch) {
                 held[partition] = next.assignment(of: partition).epoch
+                await promoted?(partition)
             }
         }
         await replicas?.tableChanged()
@@ -197,6 +205,7 @@ public actor PartitionOwnership {
         for partition in current.partitions(ownedBy: localNode) where held[partition] != current.assignment(of: partition).epoch {
             guard await promote(partition, epoch: current.assignment(of: partition).epoch) else { return }
             held[partition] = current.assignment(of: partition).epoch
+            await promoted?(partition)
         }
     }
 

@@ -2,17 +2,65 @@ import Tenancy
 import TopGunCore
 import TopGunWire
 
+/// Where the owner of locks in a cluster copies them: told after every change, with every
+/// lock of the partition that changed (a backup replaces its copy of that partition).
+protocol LockReplication: Sendable {
+    func changed(partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber])
+}
+
 /// Distributed locks of a node: performs what `LockTable` decides, and expires leases.
 public actor LockRegistry {
     private var table = LockTable()
     private var subscribers: [SessionID: any Subscriber] = [:]
+    private var replication: (any LockReplication)?
+    /// The epoch of a partition (its owner's term): fencing tokens start above its floor.
+    private let epochOf: @Sendable (Int) -> Int64
 
-    public init() {}
+    /// - Parameter epochOf: the current epoch of a partition (a cluster's table); a node on
+    ///   its own leaves it at 1.
+    public init(epochOf: @escaping @Sendable (Int) -> Int64 = { _ in 1 }) {
+        self.epochOf = epochOf
+    }
 
     public func request(_ request: LockRequest, tenant: TenantID, subscriber: any Subscriber) {
         subscribers[subscriber.id] = subscriber
         let name = LockTable.LockName(tenant: tenant, name: request.name)
-        perform(table.request(name, owner: .init(session: subscriber.id, requestId: request.requestId), ttlMillis: request.ttl, nowMillis: Self.now()))
+        let floor = LockTable.fencingFloor(epoch: epochOf(Self.partition(of: name)))
+        perform(table.request(
+            name, owner: .init(session: subscriber.id, requestId: request.requestId), ttlMillis: request.ttl, nowMillis: Self.now(),
+            fencingFloor: floor))
+    }
+
+    /// Forgets the locks of a partition that left this node.
+    public func dropPartition(_ partition: Int) {
+        publishChanges()
+        table.dropLocks { Self.partition(of: $0) == partition }
+    }
+
+    /// Copies every change from now on (a node of a cluster: to the partitions' backups).
+    func replicate(to replication: any LockReplication) {
+        self.replication = replication
+    }
+
+    /// Copies every lock again (the partitions' backups may have changed).
+    func republish() {
+        guard let replication else { return }
+        let now = Self.now()
+        var byPartition: [Int: [LockTable.State]] = [:]
+        for state in table.states(where: { _ in true }, nowMillis: now) { byPartition[Self.partition(of: state.name), default: []].append(state) }
+        for (partition, states) in byPartition { replication.changed(partition: partition, locks: states, subscribers: subscribers) }
+    }
+
+    /// Takes over the locks of `partition`, which this node now owns under a later epoch, as
+    /// its previous owner last copied them; `subscribers` are their holders' and waiters'
+    /// sessions (those found: the others' places are dropped).
+    func restore(partition: Int, states: [LockTable.State], subscribers restored: [SessionID: any Subscriber]) {
+        subscribers.merge(restored) { current, _ in current }
+        perform(table.restore(states, nowMillis: Self.now(), fencingFloor: LockTable.fencingFloor(epoch: epochOf(partition))))
+    }
+
+    static func partition(of name: LockTable.LockName) -> Int {
+        PartitionFunction.partition(forKey: name.name, tenantID: name.tenant.rawValue)
     }
 
     public func release(_ release: LockRelease, tenant: TenantID, subscriber: any Subscriber) {
@@ -40,6 +88,7 @@ public actor LockRegistry {
     }
 
     private func perform(_ actions: [LockTable.Action]) {
+        defer { publishChanges() }
         for action in actions {
             switch action {
             case .granted(let name, let owner, let token):
@@ -51,6 +100,17 @@ public actor LockRegistry {
                 subscriber?.send(.errorMessage(.make(.notFound, "lock '\(name.name)' is not held", details: ["name": .string(name.name)])))
                 subscriber?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: false)))
             }
+        }
+    }
+
+    /// Hands the locks that changed, by partition, to the replication.
+    private func publishChanges() {
+        let names = table.takeChanged()
+        guard let replication, !names.isEmpty else { return }
+        let now = Self.now()
+        for partition in Set(names.map(Self.partition(of:))) {
+            replication.changed(
+                partition: partition, locks: table.states(where: { Self.partition(of: $0) == partition }, nowMillis: now), subscribers: subscribers)
         }
     }
 

@@ -47,12 +47,18 @@ public struct LockTable: Sendable {
     public static let defaultTTL: Int64 = 10_000
 
     private var locks: [LockName: Lock] = [:]
+    /// Names whose state changed since `takeChanged` (a cluster copies them to backups).
+    private var changed = Set<LockName>()
 
     public init() {}
 
-    public mutating func request(_ name: LockName, owner: Owner, ttlMillis: Int64?, nowMillis: Int64) -> [Action] {
+    /// - Parameter fencingFloor: tokens granted from now on are above it. A cluster passes
+    ///   `fencingFloor(epoch:)` of the name's partition, so that a new owner's tokens exceed
+    ///   every token its predecessors granted (see there).
+    public mutating func request(_ name: LockName, owner: Owner, ttlMillis: Int64?, nowMillis: Int64, fencingFloor: Int64 = 0) -> [Action] {
         let ttl = min(max(ttlMillis ?? Self.defaultTTL, Self.ttlRange.lowerBound), Self.ttlRange.upperBound)
         var lock = locks[name] ?? Lock()
+        lock.lastFencingToken = max(lock.lastFencingToken, fencingFloor)
         var actions: [Action] = []
         if let holder = lock.holder, holder.expiresAtMillis <= nowMillis {
             // An expired lease the expiry sweep has not seen yet: waiters come first.
@@ -74,6 +80,7 @@ public struct LockTable: Sendable {
             actions.append(.granted(name, owner, fencingToken: lock.lastFencingToken))
         }
         locks[name] = lock
+        changed.insert(name)
         return actions
     }
 
@@ -96,12 +103,14 @@ public struct LockTable: Sendable {
         var actions: [Action] = []
         for name in Array(locks.keys) {
             guard var lock = locks[name] else { continue }
+            let waiting = lock.queue.count
             lock.queue.removeAll { $0.owner.session == session }
-            if lock.holder?.owner.session == session {
+            let held = lock.holder?.owner.session == session
+            if held {
                 lock.holder = nil
                 actions += grantNext(name, &lock, nowMillis: nowMillis)
             }
-            store(name, lock)
+            if held || lock.queue.count != waiting { store(name, lock) }
         }
         return actions
     }
@@ -129,6 +138,13 @@ public struct LockTable: Sendable {
     /// Entries are kept after release: fencing tokens must keep increasing per name.
     private mutating func store(_ name: LockName, _ lock: Lock) {
         locks[name] = lock
+        changed.insert(name)
+    }
+
+    /// The names whose state changed since the last call.
+    public mutating func takeChanged() -> Set<LockName> {
+        defer { changed = [] }
+        return changed
     }
 
     /// The current holder's fencing token, if the lock is held.
@@ -137,10 +153,85 @@ public struct LockTable: Sendable {
         return holder.fencingToken
     }
 
+    /// The tokens a partition's owner grants under `epoch` start above this: 2³² tokens per
+    /// epoch. A partition's epoch grows by one at each change of owner and a node holds its
+    /// locks only while it owns the partition, so every token granted under a later epoch
+    /// exceeds every token of an earlier one, even when the earlier owner died with its state
+    /// (a single node's epoch is 1: tokens 1, 2, 3…). Stays a safe JavaScript integer up to
+    /// epoch 2²¹.
+    public static func fencingFloor(epoch: Int64) -> Int64 {
+        max(epoch - 1, 0) << 32
+    }
+
+    /// Forgets the locks whose names `inPartition` says belong to a partition that left this
+    /// node (holders and waiters alike); their fencing history stays safe by `fencingFloor`.
+    public mutating func dropLocks(where inPartition: (LockName) -> Bool) {
+        locks = locks.filter { !inPartition($0.key) }
+    }
+
     /// Drops every lock of a tenant, fencing history included (a deleted tenant).
     public mutating func removeTenant(_ tenant: TenantID) {
         locks = locks.filter { $0.key.tenant != tenant }
     }
 
     public func queueLength(of name: LockName) -> Int { locks[name]?.queue.count ?? 0 }
+}
+
+
+extension LockTable {
+    /// One lock as it can leave this node (for a backup, for the next owner): times are
+    /// relative to when it was taken, since nodes' clocks differ.
+    public struct State: Sendable, Equatable {
+        public struct Holding: Sendable, Equatable {
+            public var owner: Owner
+            public var fencingToken: Int64
+            public var remainingMillis: Int64
+        }
+
+        public struct Waiting: Sendable, Equatable {
+            public var owner: Owner
+            public var ttlMillis: Int64
+        }
+
+        public var name: LockName
+        public var lastFencingToken: Int64
+        public var holder: Holding?
+        public var queue: [Waiting]
+    }
+
+    /// The state of every lock `matches` selects, as of `nowMillis`.
+    public func states(where matches: (LockName) -> Bool, nowMillis: Int64) -> [State] {
+        locks.compactMap { name, lock in
+            guard matches(name) else { return nil }
+            let holder = lock.holder.flatMap { holder in
+                holder.expiresAtMillis > nowMillis
+                    ? State.Holding(owner: holder.owner, fencingToken: holder.fencingToken, remainingMillis: holder.expiresAtMillis - nowMillis) : nil
+            }
+            return State(
+                name: name, lastFencingToken: lock.lastFencingToken, holder: holder,
+                queue: lock.queue.map { State.Waiting(owner: $0.owner, ttlMillis: $0.ttlMillis) })
+        }
+    }
+
+    /// Takes over locks another node held (this node now owns their partition): each holder
+    /// keeps its token for the time it had left, waiters keep their place, and tokens granted
+    /// from now on are above both the lock's last token and `fencingFloor`. A lock whose
+    /// holder is gone (not in `states`, or expired) goes to its next waiter. Locks this node
+    /// already has under those names keep their holder; the restored waiters queue after theirs.
+    public mutating func restore(_ states: [State], nowMillis: Int64, fencingFloor: Int64) -> [Action] {
+        var actions: [Action] = []
+        for state in states {
+            var lock = locks[state.name] ?? Lock()
+            lock.lastFencingToken = max(lock.lastFencingToken, state.lastFencingToken, fencingFloor)
+            if lock.holder == nil, let holding = state.holder {
+                lock.holder = Holder(owner: holding.owner, fencingToken: holding.fencingToken, expiresAtMillis: nowMillis + holding.remainingMillis)
+            }
+            for waiting in state.queue where !lock.queue.contains(where: { $0.owner == waiting.owner }) && lock.holder?.owner != waiting.owner {
+                lock.queue.append(Waiter(owner: waiting.owner, ttlMillis: waiting.ttlMillis))
+            }
+            if lock.holder == nil { actions += grantNext(state.name, &lock, nowMillis: nowMillis) }
+            store(state.name, lock)
+        }
+        return actions
+    }
 }

@@ -55,9 +55,15 @@ public actor TopicRegistry {
     /// Delivers to every other subscriber; returns how many received it.
     @discardableResult
     public func publish(_ topic: String, data: DataValue, tenant: TenantID, publisher: SessionID, nowMillis: Int64) -> Int {
-        guard let targets = subscribers[TopicKey(tenant: tenant, name: topic)] else { return 0 }
         let message = TopGunMessage.topicMessage(TopicMessage(topic: topic, data: data, publisherId: publisher.description, timestamp: nowMillis))
-        let bytes = WireCodec().encode(message)
+        return deliver(encoded: WireCodec().encode(message), topic: topic, tenant: tenant, except: publisher)
+    }
+
+    /// Delivers an encoded `TOPIC_MESSAGE` to the topic's subscribers on this node but
+    /// `except` (a message published on another node comes this way, encoded once there).
+    @discardableResult
+    public func deliver(encoded bytes: [UInt8], topic: String, tenant: TenantID, except publisher: SessionID? = nil) -> Int {
+        guard let targets = subscribers[TopicKey(tenant: tenant, name: topic)] else { return 0 }
         var delivered = 0
         for (id, subscriber) in targets where id != publisher {
             subscriber.send(encoded: bytes)

@@ -9,6 +9,8 @@ public struct CounterHandler: Sendable {
     let durability: any DurabilityPipeline
     let routing: ReadRouting
     let replies: ErrorReplies
+    /// On a node of a cluster: counters held by other nodes.
+    var cluster: ClusterCoordination?
 
     public init(counters: CounterRegistry, durability: any DurabilityPipeline, routing: ReadRouting, metrics: DataPlaneMetrics) {
         self.counters = counters
@@ -19,17 +21,37 @@ public struct CounterHandler: Sendable {
 
     func request(_ request: CounterRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", request.name, to: out) else { return }
-        if let refusal = ReadRouting.refusal(routing.nameRead(request.name, tenant: context.tenant)) { return replies.send(refusal, to: out) }
+        let plan = routing.nameRead(request.name, tenant: context.tenant)
+        if case .remote(let owners) = plan, let cluster {
+            do {
+                try await cluster.counterRequest(request, tenant: context.tenant, out: out, owner: owners[0])
+            } catch {
+                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+            }
+            return
+        }
+        if let refusal = ReadRouting.refusal(plan) { return replies.send(refusal, to: out) }
         out.send(.counterResponse(await counters.request(request.name, tenant: context.tenant, subscriber: out)))
+        cluster?.watchedHere(request.name, tenant: context.tenant, session: out.id)
     }
 
     func sync(_ sync: CounterSync, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", sync.name, to: out) else { return }
         // A counter merged into a dropped partition would be stored as if it had no past, and
         // one merged away from its owner would diverge from it.
-        if let refusal = ReadRouting.refusal(routing.nameRead(sync.name, tenant: context.tenant)) { return replies.send(refusal, to: out) }
+        let plan = routing.nameRead(sync.name, tenant: context.tenant)
+        if case .remote(let owners) = plan, let cluster {
+            do {
+                try await cluster.counterSync(sync, tenant: context.tenant, out: out, owner: owners[0])
+            } catch {
+                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+            }
+            return
+        }
+        if let refusal = ReadRouting.refusal(plan) { return replies.send(refusal, to: out) }
         if let record = await counters.sync(sync.name, state: sync.state, tenant: context.tenant, subscriber: out) {
             _ = await durability.enqueue([record])
         }
+        cluster?.watchedHere(sync.name, tenant: context.tenant, session: out.id)
     }
 }

@@ -9,6 +9,8 @@ public struct TopicHandler: Sendable {
     let policies: TenantPolicies
     let clock: NodeClock
     let replies: ErrorReplies
+    /// On a node of a cluster: the other nodes' subscribers.
+    var cluster: ClusterCoordination?
 
     public init(topics: TopicRegistry, policies: TenantPolicies, clock: NodeClock, metrics: DataPlaneMetrics) {
         self.topics = topics
@@ -37,7 +39,15 @@ public struct TopicHandler: Sendable {
 
     func publish(_ pub: TopicPub, context: RequestContext, out: SessionOutbound) async {
         guard validName(pub.topic, out) else { return }
-        await topics.publish(pub.topic, data: pub.data, tenant: context.tenant, publisher: out.id, nowMillis: clock.nowMillis())
+        guard let cluster else {
+            await topics.publish(pub.topic, data: pub.data, tenant: context.tenant, publisher: out.id, nowMillis: clock.nowMillis())
+            return
+        }
+        // Encoded once, here: every node delivers the same bytes.
+        let bytes = WireCodec().encode(.topicMessage(TopicMessage(
+            topic: pub.topic, data: pub.data, publisherId: cluster.publisherId(out.id), timestamp: clock.nowMillis())))
+        await topics.deliver(encoded: bytes, topic: pub.topic, tenant: context.tenant, except: out.id)
+        cluster.publish(encoded: bytes, topic: pub.topic, tenant: context.tenant)
     }
 
     private func validName(_ topic: String, _ out: SessionOutbound) -> Bool {

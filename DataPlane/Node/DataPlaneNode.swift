@@ -94,18 +94,19 @@ public struct DataPlaneNode: Sendable {
         // other parts need the cluster's durability pipeline and peers.
         let maps = MapDirectory(clocks: TenantClocks(nodeId: configuration.nodeId))
         let counters = CounterRegistry()
+        let locks = LockRegistry { [partitionTable] partition in partitionTable.table.assignment(of: partition).epoch }
         var assembly: ClusterAssembly?
         if let joining, let cluster, let writeBehind, case .persistent(let storage) = storage {
             assembly = try ClusterAssembly(
                 join: joining, settings: cluster.settings, store: cluster.store, writeBehind: writeBehind, storage: storage,
-                partitions: LocalPartitions(maps: maps, counters: counters), table: partitionTable, endpoints: endpoints,
+                partitions: LocalPartitions(maps: maps, counters: counters, locks: locks), table: partitionTable, endpoints: endpoints,
                 persistTimeout: configuration.persistTimeout, logger: logger)
             durability = assembly!.durability
         }
         let components = NodeComponents(
             configuration: configuration, durability: durability, authenticator: authenticator, logger: logger, endpoints: endpoints,
             policies: TenantPolicies(metadata: metadata, logger: logger), partitionTable: partitionTable, peers: assembly?.peers,
-            maps: maps, counters: counters, mapReads: assembly?.mapReads)
+            maps: maps, counters: counters, mapReads: assembly?.mapReads, locks: locks)
         await assembly?.attach(components, persistTimeout: configuration.persistTimeout)
         var loaded = 0
         let measureStoredBytes: @Sendable () async throws -> [TenantID: Int64]

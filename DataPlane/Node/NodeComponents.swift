@@ -15,7 +15,7 @@ public final class NodeComponents: Sendable {
     public var clocks: TenantClocks { maps.clocks }
     public let maps: MapDirectory
     public let topics = TopicRegistry()
-    public let locks = LockRegistry()
+    public let locks: LockRegistry
     public let counters: CounterRegistry
     public let journal: EventJournal
     public let sessions: SessionRegistry
@@ -37,15 +37,19 @@ public final class NodeComponents: Sendable {
     public let peers: (any PartitionPeers)?
     /// Merkle sync of maps spread over several nodes; nil on a node on its own.
     public let mapReads: ClusterMapReads?
+    /// Topics, counters and locks across nodes; set by the cluster's assembly, before the
+    /// node serves (nil on a node on its own).
+    let coordination = SynchronizedBox<ClusterCoordination?>(nil)
 
     public init(
         configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, authenticator: any Authenticator,
         metrics: DataPlaneMetrics = DataPlaneMetrics(), logger: Logger, endpoints: AdvertisedEndpoints = AdvertisedEndpoints(),
         policies: TenantPolicies? = nil, usage: UsageMeter = UsageMeter(), partitionTable: CurrentPartitionTable? = nil,
         peers: (any PartitionPeers)? = nil, maps: MapDirectory? = nil, counters: CounterRegistry = CounterRegistry(),
-        mapReads: ClusterMapReads? = nil
+        mapReads: ClusterMapReads? = nil, locks: LockRegistry = LockRegistry()
     ) {
         self.counters = counters
+        self.locks = locks
         self.mapReads = mapReads
         self.partitionTable = partitionTable ?? CurrentPartitionTable(localNode: NodeID(configuration.nodeId))
         self.peers = peers
@@ -65,7 +69,7 @@ public final class NodeComponents: Sendable {
     }
 
     /// The partitions this node holds: loaded, streamed and dropped one at a time.
-    public var partitions: LocalPartitions { LocalPartitions(maps: maps, counters: counters) }
+    public var partitions: LocalPartitions { LocalPartitions(maps: maps, counters: counters, locks: locks) }
 }
 
 extension NodeComponents {
@@ -90,12 +94,30 @@ extension NodeComponents {
                     spread: mapReads),
                 queries: QueryHandler(
                     maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics),
-                topics: TopicHandler(topics: topics, policies: policies, clock: clock, metrics: metrics),
-                locks: LockHandler(locks: locks, routing: readRouting, metrics: metrics),
-                counters: CounterHandler(counters: counters, durability: durability, routing: readRouting, metrics: metrics),
+                topics: topicHandler,
+                locks: lockHandler,
+                counters: counterHandler,
                 journal: JournalHandler(journal: journal, metrics: metrics),
                 partitionMap: partitionMapHandler),
             metrics: metrics)
+    }
+
+    var topicHandler: TopicHandler {
+        var handler = TopicHandler(topics: topics, policies: policies, clock: clock, metrics: metrics)
+        handler.cluster = coordination.get()
+        return handler
+    }
+
+    var lockHandler: LockHandler {
+        var handler = LockHandler(locks: locks, routing: readRouting, metrics: metrics)
+        handler.cluster = coordination.get()
+        return handler
+    }
+
+    var counterHandler: CounterHandler {
+        var handler = CounterHandler(counters: counters, durability: durability, routing: readRouting, metrics: metrics)
+        handler.cluster = coordination.get()
+        return handler
     }
 
     public var partitionMapHandler: PartitionMapHandler {
@@ -103,7 +125,9 @@ extension NodeComponents {
     }
 
     public var sessionCleanup: SessionCleanup {
-        SessionCleanup(topics: topics, locks: locks, counters: counters, journal: journal, policies: policies)
+        var cleanup = SessionCleanup(topics: topics, locks: locks, counters: counters, journal: journal, policies: policies)
+        cleanup.cluster = coordination.get()
+        return cleanup
     }
 
     public var clientConnection: ClientConnection {

@@ -9,10 +9,13 @@ import TopGunCore
 public struct LocalPartitions: Sendable {
     let maps: MapDirectory
     let counters: CounterRegistry
+    /// Locks live in memory only: a partition that leaves drops its locks.
+    let locks: LockRegistry?
 
-    public init(maps: MapDirectory, counters: CounterRegistry) {
+    public init(maps: MapDirectory, counters: CounterRegistry, locks: LockRegistry? = nil) {
         self.maps = maps
         self.counters = counters
+        self.locks = locks
     }
 
     /// Installs the rows storage holds for one partition (no events, nothing persisted).
@@ -68,6 +71,7 @@ public struct LocalPartitions: Sendable {
         maps.unloaded.insert(partition)
         var dropped = 0
         for store in maps.allStores { dropped += await store.dropPartition(partition) }
+        await locks?.dropPartition(partition)
         return dropped + (await counters.dropPartition(partition))
     }
 }

@@ -8,6 +8,8 @@ public struct SessionCleanup: Sendable {
     let counters: CounterRegistry
     let journal: EventJournal
     let policies: TenantPolicies
+    /// On a node of a cluster: tells the nodes holding something for the session.
+    var cluster: ClusterCoordination?
 
     public init(topics: TopicRegistry, locks: LockRegistry, counters: CounterRegistry, journal: EventJournal, policies: TenantPolicies) {
         self.topics = topics
@@ -26,6 +28,7 @@ public struct SessionCleanup: Sendable {
         await counters.removeSession(session)
         journal.removeSession(session)
         policies.releaseSubscriptions(session: session)
+        cluster?.sessionEnded(session)
     }
 
     /// Forgets a session everywhere it left state, its live queries in `maps` included.

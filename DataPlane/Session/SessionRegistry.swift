@@ -81,6 +81,11 @@ public final class SessionRegistry: Sendable {
         entries.withLock { $0.values.compactMap { entry in entry.outbound.isFollowingPartitionMap ? entry.context.map { (entry.outbound, $0) } : nil } }
     }
 
+    /// The open session with this id (pushes from another node reach it by id).
+    public func outbound(_ session: SessionID) -> SessionOutbound? {
+        entries.withLock { $0[session]?.outbound }
+    }
+
     /// Closes the matching sessions; returns how many.
     @discardableResult
     public func close(_ code: CloseCode, reason: String, where matches: (Entry) -> Bool = { _ in true }) -> Int {

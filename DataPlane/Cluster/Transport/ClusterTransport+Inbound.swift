@@ -60,9 +60,11 @@ extension ClusterTransport {
         }
     }
 
-    /// Reads requests and one-way messages, each handled in its own child task. With every
-    /// slot taken it stops reading until a handler finishes: NIO then stops reading the socket,
-    /// and the sender's outbox fills.
+    /// Reads requests, each handled in its own child task, and one-way messages, each handled
+    /// before the next frame is read, so they are handled in the order they were sent (pushes
+    /// between nodes rely on it; their handlers only hand the message over). With every slot
+    /// taken it stops reading until a handler finishes: NIO then stops reading the socket, and
+    /// the sender's outbox fills.
     private func serveRequests(
         from peer: NodeID,
         inbound iterator: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
@@ -74,10 +76,12 @@ extension ClusterTransport {
         await withDiscardingTaskGroup { handlers in
             do {
                 while let frame = try await iterator.next() {
-                    let message: (id: UInt64?, type: String, body: [UInt8])
+                    let message: (id: UInt64, type: String, body: [UInt8])
                     switch try ClusterEnvelope.decode(frame, maxFrameBytes: maxFrameBytes) {
                     case .request(let id, let type, let body): message = (id, type, body)
-                    case .oneway(let type, let body): message = (nil, type, body)
+                    case .oneway(let type, let body):
+                        await handle(nil, type, body, from: peer, outbox: outbox, logger: logger)
+                        continue
                     case let other: throw ClusterEnvelopeError("unexpected \(other.kindName) on an accepted connection")
                     }
                     try await slots.acquire()

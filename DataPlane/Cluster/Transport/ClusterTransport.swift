@@ -6,7 +6,9 @@ import Synchronization
 
 /// What a node does with a peer's request: returns the response body, or throws (the error's
 /// description goes back to the peer, which sees `.remoteFailure`). Also called for one-way
-/// messages, whose result is dropped. Must honour cancellation: shutdown waits for it.
+/// messages, whose result is dropped: one at a time per connection, in the order sent, and the
+/// connection is not read meanwhile, so a one-way handler must only hand the message over.
+/// Must honour cancellation: shutdown waits for it.
 public typealias ClusterRequestHandler = @Sendable (_ from: NodeID, _ type: String, _ body: [UInt8]) async throws -> [UInt8]
 
 /// The cluster port: how data-plane nodes send each other forwarded writes, backups and
@@ -30,7 +32,9 @@ public typealias ClusterRequestHandler = @Sendable (_ from: NodeID, _ type: Stri
 /// there; the peer answers on the same connection. Requests from the peer arrive on the
 /// connection the peer dialed, which this node accepted, and are served concurrently (a child
 /// task each, at most `maxConcurrentRequestsPerConnection`; beyond that the connection is not
-/// read, which pushes back to the sender through TCP). Responses are matched by id, so they
+/// read, which pushes back to the sender through TCP). One-way messages are handled in the
+/// order they were sent on a connection (protocol version 2; version 1 handled them
+/// concurrently, so the versions do not mix). Responses are matched by id, so they
 /// may come in any order. A connection that drops fails its pending requests at once with
 /// `.closed`; the next request dials again. A failed dial or a refused handshake makes
 /// requests to that peer fail fast for `redialBackoff`, so a dead peer is not hammered.

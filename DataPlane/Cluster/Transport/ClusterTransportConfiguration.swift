@@ -1,7 +1,7 @@
 /// Who this node is in the cluster, and the secret that lets it prove it belongs.
 public struct ClusterIdentity: Sendable {
     /// The version of the cluster port's protocol this build speaks (see `ClusterHandshake`).
-    public static let protocolVersion: Int = 1
+    public static let protocolVersion: Int = 2
     /// The shortest secret accepted: HMAC-SHA256 gains nothing from more, and shorter keys
     /// are guessable.
     public static let minimumSecretBytes = 32

@@ -153,7 +153,7 @@ import Testing
     @Test func echoedNonceIsRefusedAsSelfConnection() throws {
         var acceptor = try Self.acceptor()
         _ = acceptor.start()
-        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.acceptorNonce)
+        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.acceptorNonce)
         #expect(Self.refusal(acceptor.received(.hello(hello))) == .selfConnection)
     }
 
@@ -162,7 +162,7 @@ import Testing
     @Test func acceptorsProofReflectedBackIsRefused() throws {
         var acceptor = try Self.acceptor()
         _ = acceptor.start()
-        let attackerHello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)
+        let attackerHello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)
         let acceptorsProof = try #require(Self.proof(of: &acceptor, after: attackerHello))
         #expect(Self.refusal(acceptor.received(.proof(acceptorsProof))) == .badProof)
     }
@@ -172,7 +172,7 @@ import Testing
     @Test func dialersProofReflectedBackIsRefused() throws {
         var dialer = try Self.dialer()
         _ = dialer.start()
-        let attackerHello = ClusterHello(nodeId: NodeID("n2"), clusterId: "alpha", protocolVersion: 1, nonce: Self.acceptorNonce)
+        let attackerHello = ClusterHello(nodeId: NodeID("n2"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.acceptorNonce)
         let dialersProof = try #require(Self.proof(of: &dialer, after: attackerHello))
         #expect(Self.refusal(dialer.received(.proof(dialersProof))) == .badProof)
     }
@@ -187,7 +187,7 @@ import Testing
 
         var acceptor = try Self.acceptor(nonce: [UInt8](repeating: 9, count: 32))
         _ = acceptor.start()
-        let replayedHello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)
+        let replayedHello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)
         _ = acceptor.received(.hello(replayedHello))
         #expect(Self.refusal(acceptor.received(.proof(recordedProof))) == .badProof)
     }
@@ -209,7 +209,7 @@ import Testing
         for proof in [[UInt8](), [UInt8](repeating: 0, count: 31), [UInt8](repeating: 0, count: 64)] {
             var acceptor = try Self.acceptor()
             _ = acceptor.start()
-            _ = acceptor.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)))
+            _ = acceptor.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)))
             #expect(Self.refusal(acceptor.received(.proof(proof))) == .badProof)
         }
     }
@@ -221,7 +221,7 @@ import Testing
 
         var waitingForProof = try Self.acceptor()
         _ = waitingForProof.start()
-        _ = waitingForProof.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)))
+        _ = waitingForProof.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)))
         #expect(Self.refusal(waitingForProof.timedOut()) == .timedOut)
     }
 
@@ -250,7 +250,7 @@ import Testing
     @Test func ownRefusalTellsThePeerWhy() throws {
         var acceptor = try Self.acceptor(cluster: "alpha")
         _ = acceptor.start()
-        let action = acceptor.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "beta", protocolVersion: 1, nonce: Self.dialerNonce)))
+        let action = acceptor.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "beta", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)))
         let refusal = HandshakeRefusal.wrongCluster(expected: "alpha", got: "beta")
         #expect(action == .refuse(refusal, notify: .refuse(reason: refusal.description)))
     }
@@ -259,7 +259,7 @@ import Testing
         var acceptor = try Self.acceptor()
         _ = acceptor.start()
         _ = acceptor.timedOut()
-        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)
+        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)
         #expect(acceptor.received(.hello(hello)) == .none)
         #expect(acceptor.received(.request(id: 1, type: "t", body: [])) == .none)
         #expect(acceptor.timedOut() == .none)
@@ -281,21 +281,21 @@ import Testing
 
         var beforeProof = try Self.acceptor()
         _ = beforeProof.start()
-        _ = beforeProof.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)))
+        _ = beforeProof.received(.hello(ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)))
         #expect(Self.refusal(beforeProof.received(.oneway(type: "write", body: [1]))) == .malformed("expected PROOF, got ONEWAY"))
     }
 
     @Test func secondHelloIsMalformed() throws {
         var acceptor = try Self.acceptor()
         _ = acceptor.start()
-        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)
+        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)
         _ = acceptor.received(.hello(hello))
         #expect(Self.refusal(acceptor.received(.hello(hello))) == .malformed("expected PROOF, got HELLO"))
     }
 
     @Test func messageBeforeStartIsMalformed() throws {
         var acceptor = try Self.acceptor()
-        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)
+        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)
         #expect(Self.refusal(acceptor.received(.hello(hello))) == .malformed("HELLO before the handshake started"))
     }
 
@@ -303,7 +303,7 @@ import Testing
     func nonceOfTheWrongLengthIsMalformed(length: Int) throws {
         var acceptor = try Self.acceptor()
         _ = acceptor.start()
-        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: 1, nonce: [UInt8](repeating: 3, count: length))
+        let hello = ClusterHello(nodeId: NodeID("n1"), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: [UInt8](repeating: 3, count: length))
         #expect(Self.refusal(acceptor.received(.hello(hello))) == .malformed("nonce of \(length) bytes, expected 32"))
     }
 
@@ -311,7 +311,7 @@ import Testing
         for node in ["", String(repeating: "n", count: 257)] {
             var acceptor = try Self.acceptor()
             _ = acceptor.start()
-            let hello = ClusterHello(nodeId: NodeID(node), clusterId: "alpha", protocolVersion: 1, nonce: Self.dialerNonce)
+            let hello = ClusterHello(nodeId: NodeID(node), clusterId: "alpha", protocolVersion: ClusterIdentity.protocolVersion, nonce: Self.dialerNonce)
             #expect(Self.refusal(acceptor.received(.hello(hello))) == .malformed("node id of \(node.utf8.count) bytes"))
         }
     }

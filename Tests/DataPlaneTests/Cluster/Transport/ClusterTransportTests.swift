@@ -68,6 +68,23 @@ struct ClusterTransportTests {
         }
     }
 
+    @Test func oneWayMessagesAreHandledInTheOrderSent() async throws {
+        try await ClusterTestNodes.with { cluster in
+            let calls = ClusterCallLog()
+            let a = try await cluster.start("n1")
+            // A handler whose duration varies: handled concurrently, the calls would finish
+            // out of order.
+            try await cluster.start("n2") { from, type, body in
+                try await Task.sleep(for: .microseconds(Int(body[0] % 7) * 300))
+                calls.record(from, type, body)
+                return []
+            }
+            for index in 0..<200 { try await a.send("push", [UInt8(index % 256)], to: n2) }
+            try await cluster.waitUntil("every one-way message") { calls.count == 200 }
+            #expect(calls.all.map { Int($0.body[0]) } == (0..<200).map { $0 % 256 })
+        }
+    }
+
     @Test func handlerErrorComesBackAsRemoteFailure() async throws {
         try await ClusterTestNodes.with { cluster in
             let a = try await cluster.start("n1")

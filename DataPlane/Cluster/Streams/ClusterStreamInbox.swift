@@ -1,0 +1,84 @@
+import Logging
+import Synchronization
+import Tenancy
+import TopGunCore
+import TopGunWire
+
+/// The receiving side of every peer's stream: checks each message's place in its stream
+/// (`StreamSequence`) and hands its entries to the parts of this node they are for.
+///
+/// A gap in a peer's stream means pushes from it were lost, and which ones cannot be known:
+/// this node's sessions that rely on the peer (`SessionFootprint`) are closed with 1013, as a
+/// slow consumer's are, so that their clients reconnect and catch up; and the peer is asked
+/// which of its sessions holding state here are still alive, since the ends it sent may be
+/// among the lost.
+final class ClusterStreamInbox: Sendable {
+    /// What the entries are delivered to: this node's parts, set once they exist.
+    struct Targets: Sendable {
+        var sessions: SessionRegistry
+        var topics: TopicRegistry
+        var cleanup: SessionCleanup
+    }
+
+    private let sequences = Mutex<[NodeID: StreamSequence]>([:])
+    private let targets = SynchronizedBox<Targets?>(nil)
+    private let remoteSessions: RemoteSessions
+    private let footprint: SessionFootprint
+    private let lockCopies: LockCopies
+    /// Asks a peer which of its sessions are alive (`sessions.alive`).
+    private let reconcile: @Sendable (NodeID) async -> Void
+    private let logger: Logger
+    let gaps = Atomic<Int>(0)
+
+    init(
+        remoteSessions: RemoteSessions, footprint: SessionFootprint, lockCopies: LockCopies, logger: Logger,
+        reconcile: @escaping @Sendable (NodeID) async -> Void
+    ) {
+        self.remoteSessions = remoteSessions
+        self.lockCopies = lockCopies
+        self.footprint = footprint
+        self.reconcile = reconcile
+        self.logger = logger
+    }
+
+    func attach(_ targets: Targets) { self.targets.set(targets) }
+
+    func receive(from peer: NodeID, body: [UInt8]) async throws {
+        let message = try StreamMessage(decoding: body)
+        let verdict = sequences.withLock { $0[peer, default: StreamSequence()].accept(message.position) }
+        guard let targets = targets.get() else { return }
+        switch verdict {
+        case .repeated:
+            return
+        case .gap:
+            gaps.add(1, ordering: .relaxed)
+            let affected = Set(footprint.sessions(on: peer))
+            if !affected.isEmpty {
+                logger.warning("pushes from a peer were lost; closing the sessions that rely on it", metadata: [
+                    "peer": "\(peer)", "sessions": "\(affected.count)",
+                ])
+                targets.sessions.close(.tryAgainLater, reason: "cluster connection interrupted") { affected.contains($0.outbound.id) }
+            }
+            let reconcile = reconcile
+            Task { await reconcile(peer) }
+        case .next:
+            break
+        }
+        for entry in message.entries {
+            switch entry {
+            case .frame(let sessions, let bytes):
+                let frame = SessionOutbound.frameBuffer(bytes)
+                for session in sessions {
+                    targets.sessions.outbound(SessionID(rawValue: session))?.send(frame: frame)
+                }
+            case .topic(let tenant, let topic, let bytes):
+                await targets.topics.deliver(encoded: bytes, topic: topic, tenant: tenant)
+            case .sessionsEnded(let incarnation, let sessions):
+                let released = remoteSessions.ended(.init(node: peer, incarnation: incarnation), sessions: sessions)
+                for session in released { await targets.cleanup.ending(session) }
+            case .lockStates(let partition, let epoch, let locks):
+                lockCopies.store(partition: partition, epoch: epoch, locks: locks)
+            }
+        }
+    }
+}
