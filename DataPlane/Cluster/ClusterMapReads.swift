@@ -9,6 +9,12 @@ extension ClusterMessageType {
     static let mapLeaf = "map.leaf"
     /// A node's OR-Map entries of some keys of a map.
     static let mapEntries = "map.entries"
+    /// A node's part of an HTTP sync delta of a map: `{t, m, k, ms, mc, mn, max}` →
+    /// `{c: [[partition, sequence, SyncLeafRecord]], cut?, l: [[partition, sequence]]}`.
+    static let mapDelta = "map.delta"
+    /// A node's matches of a one-shot query over a map (`where`, `limit`, `cursor`):
+    /// `{t, m, k, w?, n?, c?}` → `{r: [[key, value]], more}`.
+    static let mapQuery = "map.query"
 }
 
 /// Merkle sync of a map whose partitions lie on several nodes (protocol.md §6.6.3, §6.6.4):
@@ -129,6 +135,99 @@ public struct ClusterMapReads: Sendable {
         return object
     }
 
+    /// An HTTP sync delta of a map whose partitions lie on this node and on `owners`: each
+    /// one's changes after `position`, merged (`SyncDelta.merge`).
+    func delta(tenant: TenantID, map: String, after position: SyncPosition, maxBytes: Int, owners: [NodeID]) async throws -> (
+        changes: [SyncDelta.Change], next: SyncPosition
+    ) {
+        var parts: [SyncDelta] = []
+        if let store = maps.existingStore(tenant: tenant, name: map) {
+            parts.append(await store.lwwChanges(after: position, maxBytes: maxBytes))
+        }
+        let at = position.timestamp(nowMillis: 0)
+        var object = Self.requestObject(tenant: tenant, map: map, kind: .lww, path: nil)
+        object["ms"] = .int(at.millis)
+        object["mc"] = .int(Int64(at.counter))
+        object["mn"] = .string(at.nodeId)
+        object["max"] = .int(Int64(maxBytes))
+        let body = ClusterCodec.encode(object)
+        try await withThrowingTaskGroup(of: SyncDelta.self) { group in
+            for owner in owners {
+                group.addTask { try Self.deltaPart(from: try await transport.request(ClusterMessageType.mapDelta, body, to: owner, timeout: timeout)) }
+            }
+            for try await part in group { parts.append(part) }
+        }
+        return SyncDelta.merge(parts, after: position, maxBytes: maxBytes)
+    }
+
+    /// One page of a one-shot query over a map whose partitions lie on this node and on
+    /// `owners`. Each owner answers with its first `limit + 1` matches after the cursor (all
+    /// of them without a limit); the page is the query run again over their union, which
+    /// holds the global first `limit + 1` (a row among them has fewer than that many rows
+    /// before it on its own node), so its rows, `hasMore` and `nextCursor` are a single node's.
+    func queryPage(
+        tenant: TenantID, map: String, query: Query, nowMillis: Int64, maxBytes: Int, cost: @escaping @Sendable (QueryRecord) -> Int, owners: [NodeID]
+    ) async throws -> QueryPage {
+        var wider = query
+        wider.limit = query.limit.map { $0 + 1 }
+        var union: [HashedKey: QueryRecord] = [:]
+        if let store = maps.existingStore(tenant: tenant, name: map) {
+            for record in await store.queryPage(wider, nowMillis: nowMillis, maxBytes: .max, cost: cost).results { union[HashedKey(record.key)] = record }
+        }
+        var object = Self.requestObject(tenant: tenant, map: map, kind: .lww, path: nil)
+        object.append("w", query.where.map { DataValue.object($0) })
+        object.append("n", wider.limit.map { Int64($0) })
+        object.append("c", query.cursor)
+        let body = ClusterCodec.encode(object)
+        try await withThrowingTaskGroup(of: [QueryRecord].self) { group in
+            for owner in owners {
+                group.addTask {
+                    let reply = try ClusterCodec.decode(try await transport.request(ClusterMessageType.mapQuery, body, to: owner, timeout: timeout))
+                    let rows: [DataValue] = try reply.required("r")
+                    return try rows.map { row in
+                        guard case .array(let fields) = row, fields.count == 2, case .string(let key) = fields[0] else {
+                            throw ClusterMessageError("a query row is malformed")
+                        }
+                        return QueryRecord(key: key, value: fields[1])
+                    }
+                }
+            }
+            for try await rows in group {
+                for record in rows { union[HashedKey(record.key)] = record }
+            }
+        }
+        let records = union.values.map { (key: $0.key, value: $0.value) }
+        return QueryExecutor().execute(
+            query, records: records, nowMillis: nowMillis, budget: QueryExecutor.ByteBudget(maxBytes: maxBytes, cost: cost)
+        ) { key in union[HashedKey(key)]?.value }
+    }
+
+    static func deltaPart(from bytes: [UInt8]) throws -> SyncDelta {
+        let object = try ClusterCodec.decode(bytes)
+        func partitionAndSequence(_ fields: [DataValue]) throws -> (Int, Int64) {
+            guard fields.count >= 2, case .int(let partition) = fields[0], case .int(let sequence) = fields[1],
+                (0..<Int64(PartitionFunction.partitionCount)).contains(partition)
+            else { throw ClusterMessageError("a delta's change is malformed") }
+            return (Int(partition), sequence)
+        }
+        let rows: [DataValue] = try object.required("c")
+        let changes = try rows.map { row -> SyncDelta.Change in
+            guard case .array(let fields) = row, fields.count == 3 else { throw ClusterMessageError("a delta's change is malformed") }
+            let (partition, sequence) = try partitionAndSequence(fields)
+            let leaf = try SyncLeafRecord(wire: fields[2])
+            return SyncDelta.Change(partition: partition, sequence: sequence, key: leaf.key, record: leaf.record)
+        }
+        let largestRows: [DataValue] = try object.required("l")
+        var largest: [Int: Int64] = [:]
+        for row in largestRows {
+            guard case .array(let fields) = row else { throw ClusterMessageError("a delta's largest sequence is malformed") }
+            let (partition, sequence) = try partitionAndSequence(fields)
+            largest[partition] = sequence
+        }
+        let cut: Int? = try object.optional("cut")
+        return SyncDelta(changes: changes, cutAt: cut, largest: largest)
+    }
+
     static func request(tenant: TenantID, map: String, kind: Kind, path: String? = nil) -> [UInt8] {
         ClusterCodec.encode(requestObject(tenant: tenant, map: map, kind: kind, path: path))
     }
@@ -158,6 +257,27 @@ public struct ClusterMapReads: Sendable {
         let orMap = (try object.required("k", as: String.self)) == Kind.orMap.rawValue
         let store = maps.existingStore(tenant: tenant, name: map)
         switch type {
+        case ClusterMessageType.mapQuery:
+            var wire: DataObject = [:]
+            wire.append("where", object["w"])
+            wire.append("limit", object["n"])
+            wire.append("cursor", object["c"])
+            let query: Query
+            do { query = try Query(from: .object(wire)) } catch { throw ClusterMessageError("\(error)") }
+            let page = await store?.queryPage(query, nowMillis: SystemClock().nowMillis(), maxBytes: .max) { _ in 0 }
+            let rows: [DataValue] = page?.results.map { .array([.string($0.key), $0.value]) } ?? []
+            return ClusterCodec.encode(["r": .array(rows)])
+        case ClusterMessageType.mapDelta:
+            let position = SyncPosition(timestamp: Timestamp(
+                millis: try object.required("ms"), counter: try object.required("mc"), nodeId: try object.required("mn")))
+            let maxBytes: Int = try object.required("max")
+            let delta = await store?.lwwChanges(after: position, maxBytes: max(maxBytes, 1)) ?? SyncDelta(changes: [], cutAt: nil, largest: [:])
+            var reply: DataObject = [
+                "c": .array(delta.changes.map { .array([.int(Int64($0.partition)), .int($0.sequence), SyncLeafRecord(key: $0.key, record: $0.record).wireValue]) }),
+                "l": .array(delta.largest.sorted { $0.key < $1.key }.map { .array([.int(Int64($0.key)), .int($0.value)]) }),
+            ]
+            reply.append("cut", delta.cutAt)
+            return ClusterCodec.encode(reply)
         case ClusterMessageType.mapTree:
             var reply: DataObject = [:]
             if let store, let kind = await store.kind { reply.append("kind", kind == .lww ? "lww" : "or") }

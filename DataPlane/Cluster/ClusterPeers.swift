@@ -72,7 +72,7 @@ struct ClusterInbox: Sendable {
             return []
         case ClusterCoordination.MessageType.counterRequest, ClusterCoordination.MessageType.counterSync,
             ClusterCoordination.MessageType.lockRequest, ClusterCoordination.MessageType.lockRelease,
-            ClusterCoordination.MessageType.sessionsAlive:
+            ClusterCoordination.MessageType.sessionsAlive, ClusterCoordination.MessageType.queryRegister:
             return try await coordination.serve(type, body: body, from: peer)
         case ClusterMessageType.writes:
             let request = try ForwardedWrites(decoding: body)
@@ -89,7 +89,8 @@ struct ClusterInbox: Sendable {
             guard let replicas else { throw ClusterMessageError("this node keeps no copies") }
             try await replicas.receive(try ReplicaBatch(decoding: body), from: peer)
             return ClusterCodec.encode([:])
-        case ClusterMessageType.mapTree, ClusterMessageType.mapLeaf, ClusterMessageType.mapEntries:
+        case ClusterMessageType.mapTree, ClusterMessageType.mapLeaf, ClusterMessageType.mapEntries, ClusterMessageType.mapDelta,
+            ClusterMessageType.mapQuery:
             return try await ClusterMapReads.serve(type, body: body, maps: maps)
         case ClusterMessageType.mergeRecords:
             let batch = try RecordBatch(decoding: body)

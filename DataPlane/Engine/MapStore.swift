@@ -128,6 +128,9 @@ public actor MapStore {
         var subscriber: any Subscriber
         var window: LiveQueryWindow
         var fields: [String]?
+        /// The partitions it covers; nil: all (a cluster's owner serves a coordinator only
+        /// the partitions the coordinator expects from it).
+        var partitions: Set<Int>? = nil
     }
 
     private struct Watcher {
@@ -440,8 +443,13 @@ public actor MapStore {
             // Windows are updated in place through the values view: copying a query out and
             // back would copy its whole window on every write.
             var index = queries.startIndex
+            var eventPartition: Int?
             while index != queries.endIndex {
                 defer { queries.formIndex(after: &index) }
+                if let covered = queries.values[index].partitions {
+                    if eventPartition == nil { eventPartition = partition(of: event.key) }
+                    guard covered.contains(eventPartition!) else { continue }
+                }
                 let changes = queries.values[index].window.apply(key: event.key, value: value) { key in
                     self.queryValue(forKey: key, nowMillis: nowMillis)
                 }
@@ -537,7 +545,9 @@ public actor MapStore {
     /// (at least one). A live query's further results follow as `QUERY_UPDATE` ENTER frames,
     /// page by page (`sendNextResultPage`), as the client reads; a one-shot query's page is cut
     /// with `hasMore` and a `nextCursor` instead. Returns whether pages remain to be sent.
-    public func subscribe(_ sub: QuerySub, subscriber: any Subscriber, nowMillis: Int64, pageBytes: Int = .max) -> Bool {
+    ///
+    /// `partitions`: the live query covers only these partitions' keys (nil: every key).
+    public func subscribe(_ sub: QuerySub, subscriber: any Subscriber, nowMillis: Int64, pageBytes: Int = .max, partitions: Set<Int>? = nil) -> Bool {
         let cost = Self.resultCost(fields: sub.fields)
         guard sub.query.cursor == nil, !sub.query.isGrouped else {
             let page = queryPage(sub.query, nowMillis: nowMillis, maxBytes: pageBytes, cost: cost)
@@ -548,10 +558,13 @@ public actor MapStore {
         }
         // A live result has no server cap: what does not fit the first page follows in pages.
         // The window keeps positions only; values are read from the map when sent.
-        var window = LiveQueryWindow(query: sub.query, records: liveEntries(nowMillis: nowMillis), maxResults: .max, keepsValues: false)
+        let entries = liveEntries(nowMillis: nowMillis)
+        var window = LiveQueryWindow(
+            query: sub.query, records: partitions.map { covered in AnySequence(entries.lazy.filter { covered.contains(self.partition(of: $0.key)) }) } ?? entries,
+            maxResults: .max, keepsValues: false)
         let first = window.firstPage(maxBytes: pageBytes, cost: cost) { key in self.queryValue(forKey: key, nowMillis: nowMillis) }
         let queryKey = QueryKey(session: subscriber.id, queryId: sub.queryId)
-        if queries.updateValue(LiveQuery(subscriber: subscriber, window: window, fields: sub.fields), forKey: queryKey) == nil {
+        if queries.updateValue(LiveQuery(subscriber: subscriber, window: window, fields: sub.fields, partitions: partitions), forKey: queryKey) == nil {
             watchers[subscriber.id, default: Watcher(subscriber: subscriber, queryCount: 0)].queryCount += 1
         }
         let continuation = window.continuation(nowMillis: nowMillis)
@@ -661,8 +674,15 @@ public actor MapStore {
     /// node changed them (by partition, then sequence), at most `maxBytes` of them (at least
     /// one), and the position once they are sent (HTTP sync deltas, protocol.md §7.1).
     public func lwwDelta(after position: SyncPosition, maxBytes: Int) -> (records: [(key: String, record: LWWRecord)], next: SyncPosition) {
-        guard kind == .lww else { return ([], position) }
-        var candidates: [(partition: Int, sequence: Int64, key: String, record: LWWRecord)] = []
+        let merged = SyncDelta.merge([lwwChanges(after: position, maxBytes: maxBytes)], after: position, maxBytes: maxBytes)
+        return (merged.changes.map { ($0.key, $0.record) }, merged.next)
+    }
+
+    /// This node's part of a delta: its partitions' LWW changes after `position`, cut at
+    /// `maxBytes` (a cluster's node merges its owners' parts, `SyncDelta.merge`).
+    public func lwwChanges(after position: SyncPosition, maxBytes: Int) -> SyncDelta {
+        guard kind == .lww else { return SyncDelta(changes: [], cutAt: nil, largest: [:]) }
+        var candidates: [SyncDelta.Change] = []
         var largest: [Int: Int64] = [:]
         let isLegacy = position.legacyTimestamp != nil
         for part in parts.parts {
@@ -670,30 +690,11 @@ public actor MapStore {
             for entry in part.lww.sequencedEntries {
                 if isLegacy, entry.sequence > largest[partition] ?? -1 { largest[partition] = entry.sequence }
                 if position.isNew(partition: partition, sequence: entry.sequence, timestamp: entry.record.timestamp) {
-                    candidates.append((partition, entry.sequence, entry.key, entry.record))
+                    candidates.append(SyncDelta.Change(partition: partition, sequence: entry.sequence, key: entry.key, record: entry.record))
                 }
             }
         }
-        candidates.sort { ($0.partition, $0.sequence) < ($1.partition, $1.sequence) }
-        var next = position
-        var records: [(key: String, record: LWWRecord)] = []
-        var bytes = 0
-        var cutAt: Int?
-        for candidate in candidates {
-            let size = 64 + MessagePackWriter.stringSize(candidate.key) + (candidate.record.value.map(MessagePackWriter.encodedSize(of:)) ?? 1)
-            if bytes + size > maxBytes, !records.isEmpty {
-                cutAt = candidate.partition
-                break
-            }
-            bytes += size
-            records.append((candidate.key, candidate.record))
-            next.advance(partition: candidate.partition, to: candidate.sequence)
-        }
-        if isLegacy {
-            // Partitions wholly looked at: their older records are the client's already.
-            next.leaveLegacy(largestSequences: largest.filter { $0.key < (cutAt ?? .max) })
-        }
-        return (records, next)
+        return SyncDelta.cut(candidates, largest: largest, maxBytes: maxBytes)
     }
 
     // MARK: - A map's part of the tree, for a node that assembles the whole (cluster)

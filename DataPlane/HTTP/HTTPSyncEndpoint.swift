@@ -20,6 +20,8 @@ public struct HTTPSyncEndpoint: Sendable {
     let clock: NodeClock
     let durability: any DurabilityPipeline
     let routing: ReadRouting
+    /// On a node of a cluster: deltas and queries gathered from every owner.
+    var spread: ClusterMapReads?
     let metrics: DataPlaneMetrics
     let logger: Logger
 
@@ -128,13 +130,36 @@ public struct HTTPSyncEndpoint: Sendable {
         var deltas: [HTTPSyncDelta] = []
         // Deltas and query results over some of a map's partitions only would be wrong, not
         // partial: when the node cannot serve every partition, it says so for each of them.
-        let readRefusal = ReadRouting.refusal(routing.mapRead())
+        // A node of a cluster gathers from the owners; one that cannot (no cluster, or a
+        // partition it owns is loading) says so per map and query.
+        let owners: [NodeID]
+        var readRefusal: ErrorMessage?
+        switch routing.mapSyncOwners(canGather: spread != nil) {
+        case .success(let found): owners = found
+        case .failure(let refused):
+            owners = []
+            readRefusal = refused.message
+        }
         for sync in request.syncMaps ?? [] {
             if let readRefusal {
                 errors.append(HTTPSyncError(code: readRefusal.code, message: readRefusal.message, context: sync.mapName))
                 continue
             }
             let position = SyncPosition(timestamp: sync.lastSyncTimestamp)
+            if let spread, !owners.isEmpty {
+                do {
+                    let delta = try await spread.delta(tenant: context.tenant, map: sync.mapName, after: position, maxBytes: max(budget, 1), owners: owners)
+                    let records = delta.changes.map {
+                        HTTPSyncDeltaRecord(key: $0.key, record: $0.record, eventType: $0.record.isTombstone ? .remove : .put)
+                    }
+                    budget -= delta.changes.reduce(0) { $0 + 64 + $1.key.utf8.count + ($1.record.value.map(MessagePackWriter.encodedSize(of:)) ?? 1) }
+                    deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: records, serverSyncTimestamp: delta.next.timestamp(nowMillis: clock.nowMillis())))
+                } catch {
+                    let refusal = ErrorMessage.partitionOwnerUnreachable(owners[0])
+                    errors.append(HTTPSyncError(code: refusal.code, message: refusal.message, context: sync.mapName))
+                }
+                continue
+            }
             guard let store = maps.existingStore(tenant: context.tenant, name: sync.mapName) else {
                 deltas.append(HTTPSyncDelta(mapName: sync.mapName, records: [], serverSyncTimestamp: position.timestamp(nowMillis: clock.nowMillis())))
                 continue
@@ -164,8 +189,21 @@ public struct HTTPSyncEndpoint: Sendable {
             let typed = Query(where: filter, limit: limit, cursor: query.cursor)
             let store = maps.existingStore(tenant: context.tenant, name: query.mapName)
             let cost: @Sendable (QueryRecord) -> Int = { 12 + MessagePackWriter.encodedSize(of: $0.dataValue) }
-            let page = await store?.queryPage(typed, nowMillis: clock.nowMillis(), maxBytes: max(budget, 1), cost: cost)
-                ?? QueryPage(results: [], hasMore: false, nextCursor: nil, cursorStatus: typed.cursor == nil ? .none : .invalid)
+            let page: QueryPage
+            if let spread, !owners.isEmpty {
+                do {
+                    page = try await spread.queryPage(
+                        tenant: context.tenant, map: query.mapName, query: typed, nowMillis: clock.nowMillis(), maxBytes: max(budget, 1), cost: cost,
+                        owners: owners)
+                } catch {
+                    let refusal = ErrorMessage.partitionOwnerUnreachable(owners[0])
+                    errors.append(HTTPSyncError(code: refusal.code, message: refusal.message, context: query.queryId))
+                    continue
+                }
+            } else {
+                page = await store?.queryPage(typed, nowMillis: clock.nowMillis(), maxBytes: max(budget, 1), cost: cost)
+                    ?? QueryPage(results: [], hasMore: false, nextCursor: nil, cursorStatus: typed.cursor == nil ? .none : .invalid)
+            }
             budget -= page.results.reduce(0) { $0 + 12 + MessagePackWriter.encodedSize(of: $1.dataValue) }
             queryResults.append(HTTPSyncQueryResult(
                 queryId: query.queryId, results: page.results.map(\.dataValue), hasMore: page.hasMore, nextCursor: page.nextCursor))

@@ -11,6 +11,8 @@ public struct QueryHandler: Sendable {
     let clock: NodeClock
     let routing: ReadRouting
     let replies: ErrorReplies
+    /// On a node of a cluster: live queries over every owner's partitions.
+    var cluster: ClusterCoordination?
 
     public init(maps: MapDirectory, policies: TenantPolicies, resultPageBytes: Int, clock: NodeClock, routing: ReadRouting, metrics: DataPlaneMetrics) {
         self.maps = maps
@@ -23,6 +25,19 @@ public struct QueryHandler: Sendable {
 
     func subscribe(_ sub: QuerySub, context: RequestContext, session: inout SessionState) async {
         let out = session.outbound
+        // On a node of a cluster a live query is coordinated here and computed by the owners,
+        // wherever its partitions are (and go); one-shot pages and groups are computed here.
+        if let cluster, sub.query.cursor == nil, !sub.query.isGrouped {
+            if let refusal = await policies.acquireSubscription(context.tenant, session: out.id, key: "query:" + sub.queryId) {
+                return replies.refused(refusal, to: out)
+            }
+            if let id = session.queryMaps.removeValue(forKey: sub.queryId), let store = session.touchedMaps[id] {
+                await store.unsubscribe(queryId: sub.queryId, session: out.id)
+            }
+            session.clusterQueries.insert(sub.queryId)
+            await cluster.liveQueries.subscribe(sub, tenant: context.tenant, out: out, pageBytes: resultPageBytes)
+            return
+        }
         // Results from some of the map's partitions only would be wrong, not partial. A query
         // that pins its keys needs only their partitions.
         if let refusal = ReadRouting.refusal(routing.mapRead(keys: sub.query.exactKeys, tenant: context.tenant)) {
@@ -42,6 +57,11 @@ public struct QueryHandler: Sendable {
 
     func unsubscribe(_ unsub: QueryUnsub, session: inout SessionState) async {
         let out = session.outbound
+        if let cluster, session.clusterQueries.remove(unsub.queryId) != nil {
+            policies.releaseSubscription(session: out.id, key: "query:" + unsub.queryId)
+            await cluster.liveQueries.unsubscribe(session: out.id, queryId: unsub.queryId)
+            return
+        }
         guard let id = session.queryMaps.removeValue(forKey: unsub.queryId) else { return }
         policies.releaseSubscription(session: out.id, key: "query:" + unsub.queryId)
         if let store = session.touchedMaps[id] { await store.unsubscribe(queryId: unsub.queryId, session: out.id) }

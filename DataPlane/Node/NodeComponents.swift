@@ -92,14 +92,20 @@ extension NodeComponents {
                     maps: maps, mapKinds: mapKinds, clocks: clocks, clock: clock, maxClockDrift: configuration.maxClockDrift, policies: policies,
                     partitionTable: partitionTable, routing: readRouting, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger,
                     spread: mapReads),
-                queries: QueryHandler(
-                    maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics),
+                queries: queryHandler,
                 topics: topicHandler,
                 locks: lockHandler,
                 counters: counterHandler,
                 journal: JournalHandler(journal: journal, metrics: metrics),
                 partitionMap: partitionMapHandler),
             metrics: metrics)
+    }
+
+    var queryHandler: QueryHandler {
+        var handler = QueryHandler(
+            maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics)
+        handler.cluster = coordination.get()
+        return handler
     }
 
     var topicHandler: TopicHandler {
@@ -137,9 +143,11 @@ extension NodeComponents {
     }
 
     public var httpSync: HTTPSyncEndpoint {
-        HTTPSyncEndpoint(
+        var endpoint = HTTPSyncEndpoint(
             configuration: configuration, authenticator: authenticator, policies: policies, writes: writePath, maps: maps, clocks: clocks, clock: clock,
             durability: durability, routing: readRouting, metrics: metrics, logger: logger)
+        endpoint.spread = mapReads
+        return endpoint
     }
 
     public var tenantPurge: TenantPurge {

@@ -28,7 +28,7 @@ public struct SessionCleanup: Sendable {
         await counters.removeSession(session)
         journal.removeSession(session)
         policies.releaseSubscriptions(session: session)
-        cluster?.sessionEnded(session)
+        await cluster?.sessionEnded(session)
     }
 
     /// Forgets a session everywhere it left state, its live queries in `maps` included.

@@ -35,6 +35,8 @@ public struct SessionState: Sendable {
     public var touchedMaps: [MapDirectory.MapID: MapStore] = [:]
     /// Live query id → its map.
     public var queryMaps: [String: MapDirectory.MapID] = [:]
+    /// Live queries coordinated across a cluster's nodes (`ClusterLiveQueries`).
+    var clusterQueries = Set<String>()
     public var rateLimiter: TokenBucket
     /// Sends the remaining pages of large live-query results (made with the first one).
     var resultPager: ResultPager?

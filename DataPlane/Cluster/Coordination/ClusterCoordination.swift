@@ -30,6 +30,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     /// This node's parts, set once they exist (`attach`).
     struct Locals: Sendable {
         var sessions: SessionRegistry
+        var maps: MapDirectory
         var topics: TopicRegistry
         var locks: LockRegistry
         var counters: CounterRegistry
@@ -49,7 +50,13 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         static let lockRelease = "lock.release"
         /// Which of these sessions of the receiver's run `i` are open: `{i, s}` → `{s}`.
         static let sessionsAlive = "sessions.alive"
+        /// A live query's feed (`ClusterLiveQueries`): `{t, i, s: feed, m: QUERY_SUB, p: partitions}`
+        /// → `{}`; the answer comes on the stream, ended by `feedReady`.
+        static let queryRegister = "query.register"
     }
+
+    /// The rows of a feed's first answer sent per stream entry.
+    static let feedPageBytes = 256 * 1024
 
     let localNode: NodeID
     private let incarnation: SynchronizedBox<String>
@@ -58,6 +65,10 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     let remoteSessions: RemoteSessions
     let footprint: SessionFootprint
     let inbox: ClusterStreamInbox
+    /// Live queries of this node's clients over partitions of several nodes.
+    let liveQueries: ClusterLiveQueries
+    /// The map each feed of another node's live query runs in (to end it).
+    private let feedStores = Mutex<[SessionID: MapStore]>([:])
     /// Locks this node keeps as a backup.
     let lockCopies = LockCopies()
     private let table: CurrentPartitionTable
@@ -92,12 +103,45 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         inbox = ClusterStreamInbox(remoteSessions: remoteSessions, footprint: footprint, lockCopies: lockCopies, logger: logger) { peer in
             await reconcile.get()?(peer)
         }
+        let register = SynchronizedBox<(@Sendable (NodeID, UInt64, TenantID, QuerySub, [Int]) async throws -> Void)?>(nil)
+        liveQueries = ClusterLiveQueries(
+            link: .init(
+                register: { owner, feed, tenant, sub, partitions in
+                    guard let register = register.get() else { throw ClusterMessageError("this node is still starting") }
+                    try await register(owner, feed, tenant, sub, partitions)
+                },
+                release: { owner, feeds in streams.to(owner).append(.sessionsEnded(incarnation: incarnation.get(), sessions: feeds)) },
+                owners: { partitions in
+                    let current = table.table
+                    var owners: [NodeID: [Int]] = [:]
+                    for partition in partitions { owners[current.owner(of: partition), default: []].append(partition) }
+                    return owners
+                },
+                relyOn: { session, owner in if owner != localNode { footprint.add(session, on: owner) } }),
+            logger: logger)
+        register.set { [weak self] owner, feed, tenant, sub, partitions in
+            guard let self else { return }
+            try await self.registerFeed(on: owner, feed: feed, tenant: tenant, sub: sub, partitions: partitions)
+        }
         reconcile.set { [weak self] peer in await self?.reconcile(with: peer) }
+        let inbox = self.inbox
+        streams.loop { [localNode] body in try await inbox.receive(from: localNode, body: body) }
     }
 
     func attach(_ locals: Locals) {
         self.locals.set(locals)
-        inbox.attach(.init(sessions: locals.sessions, topics: locals.topics, cleanup: locals.cleanup))
+        inbox.attach(.init(
+            sessions: locals.sessions, topics: locals.topics, liveQueries: liveQueries,
+            release: { [weak self] sessions in await self?.release(sessions) }))
+    }
+
+    /// Releases what other nodes' sessions (and live queries' feeds) hold here.
+    func release(_ sessions: [SessionID]) async {
+        guard let locals = locals.get() else { return }
+        for session in sessions {
+            await locals.cleanup.ending(session)
+            if let store = feedStores.withLock({ $0.removeValue(forKey: session) }) { await store.removeSession(session) }
+        }
     }
 
     /// Ticks the streams, releases the sessions of runs that are gone and moves counter
@@ -111,6 +155,12 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                         try? await Task.sleep(for: self.heartbeat)
                         await self.sweep()
                         await self.moveCounterWatches()
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: ClusterLiveQueries.retryInterval)
+                        await self.liveQueries.retry()
                     }
                 }
             }
@@ -167,7 +217,8 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     }
 
     /// A session of this node ended: the nodes holding something for it are told.
-    func sessionEnded(_ session: SessionID) {
+    func sessionEnded(_ session: SessionID) async {
+        await liveQueries.sessionEnded(session)
         watches.withLock { $0.remove(session) }
         _ = lockNames.withLock { $0.removeValue(forKey: session) }
         let run = incarnation.get()
@@ -236,7 +287,21 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         }
         lockCopies.keepOnly { current.assignment(of: $0).replicas.contains(localNode) }
         if let locals = locals.get() { await locals.locks.republish() }
+        await liveQueries.tableChanged()
         await moveCounterWatches()
+    }
+
+    /// Registers a live query's feed on `owner` (this node itself included).
+    private func registerFeed(on owner: NodeID, feed: UInt64, tenant: TenantID, sub: QuerySub, partitions: [Int]) async throws {
+        let body = ClusterCodec.encode([
+            "t": .string(tenant.rawValue), "i": .string(incarnation.get()), "s": .int(Int64(bitPattern: feed)),
+            "m": .binary(WireCodec().encode(.querySub(sub))), "p": .array(partitions.map { .int(Int64($0)) }),
+        ])
+        if owner == localNode {
+            _ = try await serve(MessageType.queryRegister, body: body, from: localNode)
+        } else {
+            _ = try await transport.request(MessageType.queryRegister, body, to: owner, timeout: timeout)
+        }
     }
 
     // MARK: Owner
@@ -278,6 +343,20 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         case (MessageType.lockRelease, .lockRelease(let release)):
             try ownHere(release.name)
             await locals.locks.release(release, tenant: tenant, subscriber: subscriber)
+        case (MessageType.queryRegister, .querySub(let sub)):
+            let partitions: [Int] = try object.required("p")
+            let router = table.router
+            for partition in partitions {
+                guard (0..<PartitionFunction.partitionCount).contains(partition) else { throw ClusterMessageError("partition \(partition) out of range") }
+                if case .remote(let owner) = router.route(partition: partition) { throw ClusterMessageError(ErrorMessage.partitionMoved(to: owner).message) }
+                if locals.maps.unloaded.contains(partition) { throw ClusterMessageError(ErrorMessage.partitionNotLoaded(partition).message) }
+            }
+            let store = locals.maps.store(tenant: tenant, name: sub.mapName)
+            feedStores.withLock { $0[subscriber.id] = store }
+            let now = SystemClock().nowMillis()
+            var more = await store.subscribe(sub, subscriber: subscriber, nowMillis: now, pageBytes: Self.feedPageBytes, partitions: Set(partitions))
+            while more { more = await store.sendNextResultPage(queryId: sub.queryId, session: subscriber.id, maxBytes: Self.feedPageBytes) }
+            streams.to(peer).append(.feedReady(feed: UInt64(bitPattern: session)))
         default:
             throw ClusterMessageError("a \(type) request carries a \(message.type)")
         }
@@ -352,22 +431,19 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
 
     /// Releases what sessions of runs that are gone hold here.
     private func sweep() async {
-        guard let locals = locals.get() else { return }
-        for session in remoteSessions.sweep(leases.get()) { await locals.cleanup.ending(session) }
+        await release(remoteSessions.sweep(leases.get()))
     }
 
     /// After a gap in `peer`'s stream: asks it which of its sessions holding something here
     /// are still open, and releases the others.
     private func reconcile(with peer: NodeID) async {
-        guard let locals = locals.get() else { return }
+        guard locals.get() != nil else { return }
         for (run, sessions) in remoteSessions.sessions(of: peer) {
             do {
                 let body = ClusterCodec.encode(["i": .string(run.incarnation), "s": .array(sessions.map { .int(Int64(bitPattern: $0)) })])
                 let reply = try ClusterCodec.decode(try await transport.request(MessageType.sessionsAlive, body, to: peer, timeout: timeout))
                 let alive: [Int64] = try reply.required("s")
-                for session in remoteSessions.keepOnly(run, alive: Set(alive.map { UInt64(bitPattern: $0) })) {
-                    await locals.cleanup.ending(session)
-                }
+                await release(remoteSessions.keepOnly(run, alive: Set(alive.map { UInt64(bitPattern: $0) })))
             } catch {
                 logger.debug("could not ask a peer which of its sessions are open", metadata: ["peer": "\(peer)", "error": "\(error)"])
             }

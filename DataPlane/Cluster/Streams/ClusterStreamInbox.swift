@@ -17,7 +17,10 @@ final class ClusterStreamInbox: Sendable {
     struct Targets: Sendable {
         var sessions: SessionRegistry
         var topics: TopicRegistry
-        var cleanup: SessionCleanup
+        /// Where this node's live queries' feeds go.
+        var liveQueries: ClusterLiveQueries
+        /// Releases what other nodes' sessions hold here.
+        var release: @Sendable ([SessionID]) async -> Void
     }
 
     private let sequences = Mutex<[NodeID: StreamSequence]>([:])
@@ -68,14 +71,22 @@ final class ClusterStreamInbox: Sendable {
             switch entry {
             case .frame(let sessions, let bytes):
                 let frame = SessionOutbound.frameBuffer(bytes)
+                var decoded: TopGunMessage?
                 for session in sessions {
-                    targets.sessions.outbound(SessionID(rawValue: session))?.send(frame: frame)
+                    if let out = targets.sessions.outbound(SessionID(rawValue: session)) {
+                        out.send(frame: frame)
+                        continue
+                    }
+                    // Not a session: a live query's feed (or a session that closed meanwhile).
+                    if decoded == nil { decoded = try? WireCodec().decode(bytes) }
+                    if let decoded { await targets.liveQueries.receive(feed: session, message: decoded, frame: bytes) }
                 }
+            case .feedReady(let feed):
+                await targets.liveQueries.feedReady(feed)
             case .topic(let tenant, let topic, let bytes):
                 await targets.topics.deliver(encoded: bytes, topic: topic, tenant: tenant)
             case .sessionsEnded(let incarnation, let sessions):
-                let released = remoteSessions.ended(.init(node: peer, incarnation: incarnation), sessions: sessions)
-                for session in released { await targets.cleanup.ending(session) }
+                await targets.release(remoteSessions.ended(.init(node: peer, incarnation: incarnation), sessions: sessions))
             case .lockStates(let partition, let epoch, let locks):
                 lockCopies.store(partition: partition, epoch: epoch, locks: locks)
             }

@@ -128,18 +128,30 @@ final class PeerStreams: Sendable {
     private let streams = Mutex<[NodeID: PeerStream]>([:])
     private let transport: ClusterTransport
     private let logger: Logger
+    /// What a stream to this node itself delivers to (its own inbox): the node's own feeds
+    /// and sessions go through the same code as a peer's.
+    private let loopback = SynchronizedBox<(@Sendable ([UInt8]) async throws -> Void)?>(nil)
 
     init(transport: ClusterTransport, logger: Logger) {
         self.transport = transport
         self.logger = logger
     }
 
+    func loop(into deliver: @escaping @Sendable ([UInt8]) async throws -> Void) {
+        loopback.set(deliver)
+    }
+
     func to(_ node: NodeID) -> PeerStream {
         streams.withLock { streams in
             if let stream = streams[node] { return stream }
-            let transport = transport
+            let (transport, loopback, local) = (transport, loopback, node == transport.identity.nodeId)
             let stream = PeerStream(node: node, logger: logger) { body in
-                try await transport.send(ClusterMessageType.stream, body, to: node)
+                if local {
+                    guard let deliver = loopback.get() else { throw ClusterMessageError("this node is still starting") }
+                    try await deliver(body)
+                } else {
+                    try await transport.send(ClusterMessageType.stream, body, to: node)
+                }
             }
             streams[node] = stream
             return stream

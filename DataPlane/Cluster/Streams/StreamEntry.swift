@@ -18,9 +18,11 @@ enum StreamEntry: Sendable, Equatable {
     case sessionsEnded(incarnation: String, sessions: [UInt64])
     /// Every lock of `partition`, as its owner holds them under `epoch`, for a backup.
     case lockStates(partition: Int, epoch: Int64, locks: [ReplicatedLock])
+    /// A live query's feed (`ClusterLiveQueries`) sent its whole first answer.
+    case feedReady(feed: UInt64)
 
     enum Kind: Int64 {
-        case frame = 1, topic, sessionsEnded, lockStates
+        case frame = 1, topic, sessionsEnded, lockStates, feedReady
     }
 
     /// About what the entry costs in a stream message (its payload and a small overhead).
@@ -30,6 +32,7 @@ enum StreamEntry: Sendable, Equatable {
         case .topic(_, let topic, let bytes): bytes.count + topic.utf8.count + 72
         case .sessionsEnded(let incarnation, let sessions): incarnation.utf8.count + 9 * sessions.count + 8
         case .lockStates(_, _, let locks): 24 + locks.reduce(0) { $0 + 96 + $1.name.utf8.count + 64 * $1.queue.count }
+        case .feedReady: 16
         }
     }
 
@@ -43,6 +46,8 @@ enum StreamEntry: Sendable, Equatable {
             .array([.int(Kind.sessionsEnded.rawValue), .string(incarnation), .array(sessions.map { .int(Int64(bitPattern: $0)) })])
         case .lockStates(let partition, let epoch, let locks):
             .array([.int(Kind.lockStates.rawValue), .int(Int64(partition)), .int(epoch), .array(locks.map(\.wireValue))])
+        case .feedReady(let feed):
+            .array([.int(Kind.feedReady.rawValue), .int(Int64(bitPattern: feed))])
         }
     }
 
@@ -83,6 +88,9 @@ enum StreamEntry: Sendable, Equatable {
                 case .int(let epoch) = try field(2), case .array(let locks) = try field(3)
             else { throw ClusterMessageError("a lock-state entry is malformed") }
             self = .lockStates(partition: Int(partition), epoch: epoch, locks: try locks.map(ReplicatedLock.init(wire:)))
+        case .feedReady:
+            guard case .int(let feed) = try field(1) else { throw ClusterMessageError("a feed-ready entry is malformed") }
+            self = .feedReady(feed: UInt64(bitPattern: feed))
         }
     }
 }
