@@ -12,8 +12,8 @@ extension ClusterMessageType {
     /// A node's part of an HTTP sync delta of a map: `{t, m, k, ms, mc, mn, max}` →
     /// `{c: [[partition, sequence, SyncLeafRecord]], cut?, l: [[partition, sequence]]}`.
     static let mapDelta = "map.delta"
-    /// A node's matches of a one-shot query over a map (`where`, `limit`, `cursor`):
-    /// `{t, m, k, w?, n?, c?}` → `{r: [[key, value]], more}`.
+    /// A node's matches of a one-shot query over a map: `{t, m, k, q: QUERY_SUB}` →
+    /// `{r: [[key, value]]}`.
     static let mapQuery = "map.query"
 }
 
@@ -175,9 +175,7 @@ public struct ClusterMapReads: Sendable {
             for record in await store.queryPage(wider, nowMillis: nowMillis, maxBytes: .max, cost: cost).results { union[HashedKey(record.key)] = record }
         }
         var object = Self.requestObject(tenant: tenant, map: map, kind: .lww, path: nil)
-        object.append("w", query.where.map { DataValue.object($0) })
-        object.append("n", wider.limit.map { Int64($0) })
-        object.append("c", query.cursor)
+        object["q"] = .binary(WireCodec().encode(.querySub(QuerySub(queryId: "", mapName: map, query: wider))))
         let body = ClusterCodec.encode(object)
         try await withThrowingTaskGroup(of: [QueryRecord].self) { group in
             for owner in owners {
@@ -258,12 +256,10 @@ public struct ClusterMapReads: Sendable {
         let store = maps.existingStore(tenant: tenant, name: map)
         switch type {
         case ClusterMessageType.mapQuery:
-            var wire: DataObject = [:]
-            wire.append("where", object["w"])
-            wire.append("limit", object["n"])
-            wire.append("cursor", object["c"])
-            let query: Query
-            do { query = try Query(from: .object(wire)) } catch { throw ClusterMessageError("\(error)") }
+            guard case .binary(let bytes)? = object["q"], case .querySub(let sub) = try WireCodec().decode(bytes), !sub.query.isGrouped else {
+                throw ClusterMessageError("a map query carries no query")
+            }
+            let query = sub.query
             let page = await store?.queryPage(query, nowMillis: SystemClock().nowMillis(), maxBytes: .max) { _ in 0 }
             let rows: [DataValue] = page?.results.map { .array([.string($0.key), $0.value]) } ?? []
             return ClusterCodec.encode(["r": .array(rows)])

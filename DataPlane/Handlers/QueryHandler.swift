@@ -1,4 +1,5 @@
 import Tenancy
+import TopGunCore
 import TopGunWire
 
 /// Live queries (protocol.md §6.6.5): `QUERY_SUB` answers with a bounded `QUERY_RESP` and
@@ -13,6 +14,8 @@ public struct QueryHandler: Sendable {
     let replies: ErrorReplies
     /// On a node of a cluster: live queries over every owner's partitions.
     var cluster: ClusterCoordination?
+    /// On a node of a cluster: one-shot pages gathered from every owner.
+    var spread: ClusterMapReads?
 
     public init(maps: MapDirectory, policies: TenantPolicies, resultPageBytes: Int, clock: NodeClock, routing: ReadRouting, metrics: DataPlaneMetrics) {
         self.maps = maps
@@ -38,6 +41,11 @@ public struct QueryHandler: Sendable {
             await cluster.liveQueries.subscribe(sub, tenant: context.tenant, out: out, pageBytes: resultPageBytes)
             return
         }
+        // A page (with a cursor) over a map spread across nodes: each owner's first matches
+        // after the cursor, run again here over their union (`ClusterMapReads.queryPage`).
+        if let spread, !sub.query.isGrouped, case .remote(let owners) = routing.mapRead(keys: sub.query.exactKeys, tenant: context.tenant) {
+            return await onePage(sub, owners: owners, context: context, spread: spread, out: out)
+        }
         // Results from some of the map's partitions only would be wrong, not partial. A query
         // that pins its keys needs only their partitions.
         if let refusal = ReadRouting.refusal(routing.mapRead(keys: sub.query.exactKeys, tenant: context.tenant)) {
@@ -53,6 +61,27 @@ public struct QueryHandler: Sendable {
         session.touchedMaps[id] = store
         session.queryMaps[sub.queryId] = id
         if morePages { session.sendRemainingPages(of: sub.queryId, from: store, pageBytes: resultPageBytes) }
+    }
+
+    private func onePage(_ sub: QuerySub, owners: [NodeID], context: RequestContext, spread: ClusterMapReads, out: SessionOutbound) async {
+        let fields = sub.fields
+        let cost: @Sendable (QueryRecord) -> Int = { record in
+            let value = fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value
+            return 12 + MessagePackWriter.stringSize(record.key) + MessagePackWriter.encodedSize(of: value)
+        }
+        do {
+            let page = try await spread.queryPage(
+                tenant: context.tenant, map: sub.mapName, query: sub.query, nowMillis: clock.nowMillis(), maxBytes: resultPageBytes, cost: cost,
+                owners: owners)
+            out.send(.queryResp(QueryResp(
+                queryId: sub.queryId,
+                results: page.results.map { record in
+                    QueryResultItem(key: record.key, value: fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value)
+                },
+                nextCursor: page.nextCursor, hasMore: page.hasMore, cursorStatus: sub.query.cursor == nil ? nil : page.cursorStatus)))
+        } catch {
+            replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+        }
     }
 
     func unsubscribe(_ unsub: QueryUnsub, session: inout SessionState) async {

@@ -105,6 +105,7 @@ extension NodeComponents {
         var handler = QueryHandler(
             maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics)
         handler.cluster = coordination.get()
+        handler.spread = mapReads
         return handler
     }
 

@@ -420,3 +420,36 @@ def test_http_sync_on_any_node_reads_and_writes_the_whole_grid(cluster):
         cursor = page["nextCursor"]
         assert cursor, page
     assert sorted(got) == sorted(expected), "every match once"
+
+
+def test_pages_of_a_sorted_query_with_a_cursor_come_from_every_owner(cluster):
+    map_name = "cq-pages-" + new_id()[:8]
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    hlc = HLC("pages-writer")
+    values = {f"pg-{i:02d}": {"rank": (i * 37) % 50, "group": i % 2, "name": f"pg-{i:02d}"} for i in range(50)}
+    writer = connect(n2.ws_url, n2.token, timeout=WAIT)
+    try:
+        write(writer, hlc, map_name, list(values.items()))
+    finally:
+        writer.close()
+    expected = [k for k, _ in sorted(((k, v) for k, v in values.items() if v["group"] == 1), key=lambda kv: (-kv[1]["rank"], kv[0]))]
+    conn = connect(n1.ws_url, n1.token, timeout=WAIT)
+    try:
+        got: list[str] = []
+        cursor = None
+        for _ in range(20):
+            query = {**query_for(1, 6)}
+            if cursor:
+                query["cursor"] = cursor
+            page = conn.query(map_name, query, fields=["rank"], timeout=WAIT)
+            assert len(page["results"]) <= 6
+            assert all(set(r["value"]) == {"rank"} for r in page["results"]), page
+            got += [r["key"] for r in page["results"]]
+            if cursor:
+                assert page.get("cursorStatus") == "valid", page
+            if not page.get("hasMore"):
+                break
+            cursor = page["nextCursor"]
+        assert got == expected, "pages in the query's order, every match once"
+    finally:
+        conn.close()
