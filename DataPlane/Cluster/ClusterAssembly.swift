@@ -23,6 +23,9 @@ final class ClusterAssembly: Sendable {
     let membership: ClusterMembershipService
     /// Topics, counters and locks across nodes.
     let coordination: ClusterCoordination
+    /// Whether this node reaches a majority of the table's nodes, and who keeps it informed.
+    let quorum: QuorumWatch
+    let pinger: PeerPinger
     private let inbox = SynchronizedBox<ClusterInbox?>(nil)
     private let leases: SynchronizedBox<MembershipView>
     private let announce = SynchronizedBox<(@Sendable () -> Void)?>(nil)
@@ -61,7 +64,11 @@ final class ClusterAssembly: Sendable {
         replicas = ReplicaHolder(table: table, handOver: { rows in await displaced.handOver(rows) }, logger: logger)
         let lease = LeaseWatch(leaseDuration: settings.leaseDuration, heartbeatInterval: settings.heartbeatInterval)
         lease.renewed()  // taken by `ClusterJoin` just before
-        durability = ClusterDurability(writeBehind: writeBehind, replicator: replicator, lease: lease, table: table)
+        // A peer silent for a lease's length counts as unreachable: the same time after which
+        // the database counts it gone.
+        quorum = QuorumWatch(localNode: settings.node, window: settings.leaseDuration)
+        pinger = PeerPinger(transport: transport, table: table, quorum: quorum, interval: settings.heartbeatInterval, timeout: settings.leaseDuration)
+        durability = ClusterDurability(writeBehind: writeBehind, replicator: replicator, lease: lease, table: table, quorum: quorum)
         ownership = PartitionOwnership(
             table: table, partitions: partitions, writeBehind: writeBehind, storage: storage,
             displaced: { rows in await displaced.handOver(rows) }, logger: logger)
@@ -102,5 +109,5 @@ final class ClusterAssembly: Sendable {
 
     /// In start order (they stop in reverse): the port first (it stops last), then
     /// replication and hand-over, then membership (whose leave runs first at a stop).
-    var services: [any Service] { [transport, replicator, join.displaced, coordination] }
+    var services: [any Service] { [transport, replicator, join.displaced, coordination, pinger] }
 }

@@ -67,6 +67,8 @@ struct ClusterInbox: Sendable {
 
     func handle(from peer: NodeID, type: String, body: [UInt8], coordination: ClusterCoordination) async throws -> [UInt8] {
         switch type {
+        case ClusterMessageType.ping:
+            return []
         case ClusterMessageType.stream:
             try await coordination.inbox.receive(from: peer, body: body)
             return []

@@ -21,37 +21,40 @@ public struct CounterHandler: Sendable {
 
     func request(_ request: CounterRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", request.name, to: out) else { return }
-        let plan = routing.nameRead(request.name, tenant: context.tenant)
-        if case .remote(let owners) = plan, let cluster {
-            do {
-                try await cluster.counterRequest(request, tenant: context.tenant, out: out, owner: owners[0])
-            } catch {
-                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
-            }
-            return
+        let tenant = context.tenant
+        let local = {
+            out.send(.counterResponse(await counters.request(request.name, tenant: tenant, subscriber: out)))
+            cluster?.watchedHere(request.name, tenant: tenant, session: out.id)
         }
-        if let refusal = ReadRouting.refusal(plan) { return replies.send(refusal, to: out) }
-        out.send(.counterResponse(await counters.request(request.name, tenant: context.tenant, subscriber: out)))
-        cluster?.watchedHere(request.name, tenant: context.tenant, session: out.id)
+        guard let cluster else {
+            if let refusal = ReadRouting.refusal(routing.nameRead(request.name, tenant: tenant)) { return replies.send(refusal, to: out) }
+            return await local()
+        }
+        let refusal = await NameRouting(routing: routing).serve(request.name, tenant: tenant, idempotent: true, local: local) { owner in
+            try await cluster.counterRequest(request, tenant: tenant, out: out, owner: owner)
+        }
+        if let refusal { replies.send(refusal, to: out) }
     }
 
     func sync(_ sync: CounterSync, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", sync.name, to: out) else { return }
+        let tenant = context.tenant
         // A counter merged into a dropped partition would be stored as if it had no past, and
-        // one merged away from its owner would diverge from it.
-        let plan = routing.nameRead(sync.name, tenant: context.tenant)
-        if case .remote(let owners) = plan, let cluster {
-            do {
-                try await cluster.counterSync(sync, tenant: context.tenant, out: out, owner: owners[0])
-            } catch {
-                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
+        // one merged away from its owner would diverge from it: only its owner merges it.
+        let local = {
+            if let record = await counters.sync(sync.name, state: sync.state, tenant: tenant, subscriber: out) {
+                _ = await durability.enqueue([record])
             }
-            return
+            cluster?.watchedHere(sync.name, tenant: tenant, session: out.id)
         }
-        if let refusal = ReadRouting.refusal(plan) { return replies.send(refusal, to: out) }
-        if let record = await counters.sync(sync.name, state: sync.state, tenant: context.tenant, subscriber: out) {
-            _ = await durability.enqueue([record])
+        guard let cluster else {
+            if let refusal = ReadRouting.refusal(routing.nameRead(sync.name, tenant: tenant)) { return replies.send(refusal, to: out) }
+            return await local()
         }
-        cluster?.watchedHere(sync.name, tenant: context.tenant, session: out.id)
+        // A sync is a max-merge: sending it twice changes nothing.
+        let refusal = await NameRouting(routing: routing).serve(sync.name, tenant: tenant, idempotent: true, local: local) { owner in
+            try await cluster.counterSync(sync, tenant: tenant, out: out, owner: owner)
+        }
+        if let refusal { replies.send(refusal, to: out) }
     }
 }

@@ -18,31 +18,34 @@ public struct LockHandler: Sendable {
     /// A lock is held by its name's partition's owner (one holder cluster-wide).
     func request(_ request: LockRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("lock", request.name, to: out) else { return }
-        let plan = routing.nameRead(request.name, tenant: context.tenant)
-        if case .remote(let owners) = plan, let cluster {
-            do {
-                try await cluster.lockRequest(request, tenant: context.tenant, out: out, owner: owners[0])
-            } catch {
-                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
-            }
-            return
+        let tenant = context.tenant
+        let local = {
+            cluster?.lockAsked(request.name, tenant: tenant, session: out.id)
+            await locks.request(request, tenant: tenant, subscriber: out)
         }
-        if let refusal = ReadRouting.refusal(plan) { return replies.send(refusal, to: out) }
-        cluster?.lockAsked(request.name, tenant: context.tenant, session: out.id)
-        await locks.request(request, tenant: context.tenant, subscriber: out)
+        guard let cluster else {
+            if let refusal = ReadRouting.refusal(routing.nameRead(request.name, tenant: tenant)) { return replies.send(refusal, to: out) }
+            return await local()
+        }
+        // Asking twice is harmless: a holder asking again keeps its token, a waiter its place.
+        let refusal = await NameRouting(routing: routing).serve(request.name, tenant: tenant, idempotent: true, local: local) { owner in
+            try await cluster.lockRequest(request, tenant: tenant, out: out, owner: owner)
+        }
+        if let refusal { replies.send(refusal, to: out) }
     }
 
     func release(_ release: LockRelease, context: RequestContext, out: SessionOutbound) async {
-        let plan = routing.nameRead(release.name, tenant: context.tenant)
-        if case .remote(let owners) = plan, let cluster {
-            do {
-                try await cluster.lockRelease(release, tenant: context.tenant, out: out, owner: owners[0])
-            } catch {
-                replies.send(.partitionOwnerUnreachable(owners[0]), to: out)
-            }
-            return
+        let tenant = context.tenant
+        let local = { await locks.release(release, tenant: tenant, subscriber: out) }
+        guard let cluster else {
+            if let refusal = ReadRouting.refusal(routing.nameRead(release.name, tenant: tenant)) { return replies.send(refusal, to: out) }
+            return await local()
         }
-        if let refusal = ReadRouting.refusal(plan) { return replies.send(refusal, to: out) }
-        await locks.release(release, tenant: context.tenant, subscriber: out)
+        // Releasing twice is not harmless (the second finds the lock free): sent again only
+        // when the owner surely did not handle it.
+        let refusal = await NameRouting(routing: routing).serve(release.name, tenant: tenant, idempotent: false, local: local) { owner in
+            try await cluster.lockRelease(release, tenant: tenant, out: out, owner: owner)
+        }
+        if let refusal { replies.send(refusal, to: out) }
     }
 }

@@ -136,7 +136,15 @@ public struct DataPlaneNode: Sendable {
             serving = { await membership.ownership.isServing }
             clusterStatus = { await membership.status() }
         }
-        let readiness = Readiness(storageProbe: storageProbe, serving: serving)
+        var cutOff: (@Sendable () -> String?)?
+        if let quorum = assembly?.quorum {
+            cutOff = {
+                guard !quorum.isHeld else { return nil }
+                let reach = quorum.reach
+                return "this node reaches \(reach.reachable) of the cluster's \(reach.members) nodes, not a majority"
+            }
+        }
+        let readiness = Readiness(storageProbe: storageProbe, serving: serving, cutOff: cutOff)
         readiness.markLoaded()
         let host = configuration.advertiseHost ?? configuration.host
         let application = DataPlaneServer(

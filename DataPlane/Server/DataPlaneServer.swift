@@ -59,13 +59,20 @@ public struct DataPlaneServer: Sendable {
             var loaded = readiness.isLoaded
             if loaded, let serving = readiness.serving { loaded = await serving() }
             let reachable = readiness.isStorageReachable
-            if loaded, reachable, health.isHealthy {
+            let cutOff = readiness.cutOff?()
+            if loaded, reachable, health.isHealthy, cutOff == nil {
                 return Self.json(["status": "ready", "pendingWrites": String(health.pending)])
             }
-            let detail =
-                !loaded ? "partitions are still loading"
-                : !reachable ? "storage does not answer its probe; \(health.pending) writes are waiting"
-                : "storage is unreachable (\(health.lastError ?? "unknown error")); \(health.pending) writes are waiting"
+            let detail: String
+            if !loaded {
+                detail = "partitions are still loading"
+            } else if let cutOff {
+                detail = "\(cutOff); PERSISTED and REPLICATED writes are not acknowledged"
+            } else if !reachable {
+                detail = "storage does not answer its probe; \(health.pending) writes are waiting"
+            } else {
+                detail = "storage is unreachable (\(health.lastError ?? "unknown error")); \(health.pending) writes are waiting"
+            }
             throw ProblemDetails(.serviceUnavailable, kind: "not-ready", title: "Service Unavailable", detail: detail)
         }
         router.get("/metrics") { _, _ -> Response in
@@ -176,9 +183,13 @@ public final class Readiness: Sendable {
     let storageProbe: StorageProbe?
     /// On a node of a cluster: whether it has the published table and holds what it owns.
     let serving: (@Sendable () async -> Bool)?
-    public init(storageProbe: StorageProbe? = nil, serving: (@Sendable () async -> Bool)? = nil) {
+    /// On a node of a cluster: why it counts itself cut off from its cluster (it does not
+    /// reach a majority of the table's nodes), or nil.
+    let cutOff: (@Sendable () -> String?)?
+    public init(storageProbe: StorageProbe? = nil, serving: (@Sendable () async -> Bool)? = nil, cutOff: (@Sendable () -> String?)? = nil) {
         self.storageProbe = storageProbe
         self.serving = serving
+        self.cutOff = cutOff
     }
     /// The latest probe's outcome (true without a probe: memory storage).
     public var isStorageReachable: Bool { storageProbe?.isReachable ?? true }

@@ -18,6 +18,9 @@ public struct FlushTicket: Hashable, Sendable, CustomStringConvertible {
     /// On a node of a cluster: the lease term the write was taken in (`LeaseWatch`); nil when
     /// the lease was not held then.
     public var leaseTerm: UInt64?
+    /// On a node of a cluster: the term of reaching a majority of the table's nodes the write
+    /// was taken in (`QuorumWatch`); nil when it was not reached then.
+    public var quorumTerm: UInt64?
     /// On a node of a cluster: the epoch of each partition of the write, as this node owned
     /// it when it took the write (`ClusterDurability`).
     public var ownedEpochs: [Int: Int64] = [:]

@@ -13,12 +13,16 @@ public struct ClusterDurability: DurabilityPipeline {
     /// REPLICATED is acknowledged only while this node owns the write's partitions under the
     /// epochs it took the write in.
     let table: CurrentPartitionTable
+    /// PERSISTED and REPLICATED are acknowledged only while this node reaches a majority of
+    /// the table's nodes, from the write to its acknowledgement (split-brain safety).
+    let quorum: QuorumWatch?
 
-    public init(writeBehind: WriteBehindQueue, replicator: Replicator, lease: LeaseWatch, table: CurrentPartitionTable) {
+    public init(writeBehind: WriteBehindQueue, replicator: Replicator, lease: LeaseWatch, table: CurrentPartitionTable, quorum: QuorumWatch? = nil) {
         self.writeBehind = writeBehind
         self.replicator = replicator
         self.lease = lease
         self.table = table
+        self.quorum = quorum
     }
 
     public var needsRecords: Bool { true }
@@ -32,6 +36,7 @@ public struct ClusterDurability: DurabilityPipeline {
         let taken = table.table
         var ticket = await writeBehind.enqueue(records, touching: partitions)
         ticket.leaseTerm = lease.currentTerm
+        ticket.quorumTerm = quorum?.currentTerm
         var stray = false
         for record in records {
             let assignment = taken.assignment(of: record.partition)
@@ -52,6 +57,14 @@ public struct ClusterDurability: DurabilityPipeline {
     /// applying it, or the write changed nothing and may depend on a change not replicated
     /// yet) it waits for the commit, which is at least as strong.
     public func waitUntilDurable(_ ticket: FlushTicket, timeout: Duration) async -> Bool {
+        let durable = await waitForConcern(ticket, timeout: timeout)
+        // A node cut off from most of its cluster says "not confirmed", even for a write its
+        // database took: the client sends it again, and merging makes that harmless.
+        guard durable, let quorum else { return durable }
+        return quorum.isHeld(throughout: ticket.quorumTerm)
+    }
+
+    private func waitForConcern(_ ticket: FlushTicket, timeout: Duration) async -> Bool {
         guard ticket.awaitsReplication, let batch = ticket.replicationBatch else {
             return await writeBehind.waitUntilDurable(ticket, timeout: timeout)
         }
