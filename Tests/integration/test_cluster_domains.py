@@ -36,7 +36,6 @@ Every wait is bounded and generous (these run on a loaded 2-core machine); nothi
 make an assertion true: `wait_for` waits for what must come, `expect_none` for what must not."""
 from __future__ import annotations
 
-import collections
 import itertools
 import time
 import uuid
