@@ -66,6 +66,14 @@ struct ClusterSimulationTests {
         #expect(failures.contains { $0.violations.contains { $0.hasPrefix("(2)") || $0.hasPrefix("(3)") } })
     }
 
+    @Test("with quorum off, a node cut off from its cluster is found acknowledging")
+    func quorumOff() async {
+        let outcomes = await SimRunner.run(seeds: Array(1...60)) { $0.quorum = false }
+        let failures = outcomes.filter { $0.violations.contains { $0.hasPrefix("(1) acknowledged only by a node reaching a majority") } }
+        print("quorum off: \(failures.count) of \(outcomes.count) seeds acknowledged without a majority")
+        #expect(!failures.isEmpty, "a harness that cannot fail is not a test")
+    }
+
     /// The production bugs the simulation found and that are fixed, each put back in the model
     /// by a test-only switch: the simulation must still find each (a first failing seed within
     /// 1,000). Off by default (it may scan hundreds of seeds): `TOPGUN_SIM_FIXED_BUGS=1`.

@@ -9,6 +9,8 @@ enum SimPeerRequest {
     case replicate(ReplicaBatch)
     /// Rows handed to a partition's owner to merge (a deposed owner's, or a backup's).
     case mergeRecords([StoredRecord])
+    /// `PeerPinger`'s probe: answered at once.
+    case ping
 }
 
 /// A request to the database; each is one transaction.

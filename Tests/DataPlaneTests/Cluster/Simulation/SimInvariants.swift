@@ -19,7 +19,10 @@ enum SimInvariants {
         if world.phase == .stuck {
             violations.append(Violation(invariant: "(0) the cluster settles", detail: world.stuckReason ?? "not settled"))
         }
-        return violations + [singleWriterPerEpoch(world), replicatedUnderLease(world), noAcknowledgedWriteLost(world), replicasConverge(world)].compactMap { $0 }
+        return violations + [
+            singleWriterPerEpoch(world), replicatedUnderLease(world), acknowledgedWithAMajority(world), noAcknowledgedWriteLost(world),
+            replicasConverge(world),
+        ].compactMap { $0 }
     }
 
     /// (1) Per partition and epoch, at most one node acknowledged writes, and at most one
@@ -63,6 +66,17 @@ enum SimInvariants {
             return Violation(
                 invariant: "(1) REPLICATED acknowledged only under a lease held throughout",
                 detail: "\(write.summary) applied by \(ack.acker) at \(ack.facts.appliedAt)ms (epoch \(ack.epoch)) and acknowledged at \(ack.facts.durableAt)ms; its lease was live at the database in \(spans.suffix(4))")
+        }
+        return nil
+    }
+
+    /// (1) Split-brain safety: no write is acknowledged (PERSISTED or REPLICATED) by a node that
+    /// had been cut off from most of its table's nodes for a whole quorum window by then.
+    static func acknowledgedWithAMajority(_ world: SimWorld) -> Violation? {
+        for ack in world.acks where ack.facts.cutOffFromMajority {
+            return Violation(
+                invariant: "(1) acknowledged only by a node reaching a majority",
+                detail: "\(world.writes[ack.write].summary) acknowledged by \(ack.acker) at \(ack.facts.durableAt)ms, cut off from most of its table's nodes for a quorum window by then")
         }
         return nil
     }

@@ -17,6 +17,8 @@ struct SimNetwork {
     private var random: SimRandom
     /// Cut node-to-node links, as (lower index, higher index).
     private(set) var cutLinks = Set<Pair>()
+    /// When each cut link was cut.
+    private(set) var cutAt: [Pair: Int64] = [:]
     /// Nodes cut off from the database.
     private(set) var cutFromDatabase = Set<Int>()
 
@@ -36,13 +38,20 @@ struct SimNetwork {
 
     func reachesDatabase(_ node: Int) -> Bool { !cutFromDatabase.contains(node) }
 
-    mutating func cut(_ a: Int, _ b: Int) { cutLinks.insert(Pair(a, b)) }
-    mutating func heal(_ a: Int, _ b: Int) { cutLinks.remove(Pair(a, b)) }
+    mutating func cut(_ a: Int, _ b: Int, at now: Int64) {
+        if cutLinks.insert(Pair(a, b)).inserted { cutAt[Pair(a, b)] = now }
+    }
+
+    mutating func heal(_ a: Int, _ b: Int) {
+        cutLinks.remove(Pair(a, b))
+        cutAt[Pair(a, b)] = nil
+    }
     mutating func cutDatabase(_ node: Int) { cutFromDatabase.insert(node) }
     mutating func healDatabase(_ node: Int) { cutFromDatabase.remove(node) }
 
     mutating func healAll() {
         cutLinks = []
+        cutAt = [:]
         cutFromDatabase = []
     }
 

@@ -48,7 +48,9 @@ extension SimNode {
         memory[partition] = rows
         // An op that changed nothing still waits for its partition's earlier rows.
         let ticket = enqueueDurably(changed.map { [$0] } ?? [], touching: changed == nil ? PartitionSet([partition]) : PartitionSet())
-        return (SimAckFacts(epoch: epoch, noOp: changed == nil, replicas: table.assignment(of: partition).replicas.count, appliedAt: now), ticket)
+        var facts = SimAckFacts(epoch: epoch, noOp: changed == nil, replicas: table.assignment(of: partition).replicas.count, appliedAt: now)
+        facts.quorumTerm = quorum.currentTerm
+        return (facts, ticket)
     }
 
     private func wait(for write: SimWrite, ticket: FlushTicket, purpose: WaitPurpose) {
@@ -105,18 +107,25 @@ extension SimNode {
         waitDurable(ticket, timeoutMs: settings.persistTimeoutMs, purpose: purpose)
     }
 
+    /// `ClusterDurability.waitUntilDurable`: a majority reached from the write to now.
+    private func quorumHeld(throughout facts: SimAckFacts) -> Bool {
+        !settings.quorum || quorum.isHeld(throughout: facts.quorumTerm)
+    }
+
     /// A wait resolved: acknowledge, answer, or move the persisted watermark on.
     func resolve(_ purpose: WaitPurpose, _ durable: Bool) {
         switch purpose {
         case .client(let write, var facts, let incarnation):
-            guard durable else { return world.writeFailed(write) }
+            guard durable, quorumHeld(throughout: facts) else { return world.writeFailed(write) }
             facts.acrossLeaseLoss = incarnation != lease.incarnation
             facts.durableAt = now
+            facts.cutOffFromMajority = world.cutOffFromMajority(index, table: table)
             world.acknowledge(write, acker: id, facts: facts)
         case .forwarded(_, var facts, let incarnation, let caller):
-            guard durable else { return answer(caller, .failed) }
+            guard durable, quorumHeld(throughout: facts) else { return answer(caller, .failed) }
             facts.acrossLeaseLoss = incarnation != lease.incarnation
             facts.durableAt = now
+            facts.cutOffFromMajority = world.cutOffFromMajority(index, table: table)
             answer(caller, .writeAcknowledged(facts))
         case .merge(let caller):
             answer(caller, durable ? .ok : .failed)

@@ -47,6 +47,8 @@ final class SimNode {
     /// answered; REPLICATED is acknowledged only if the lease held (one term) throughout the
     /// wait.
     let leaseWatch: LeaseWatch
+    /// The production `QuorumWatch`, on the virtual clock, fed by pings every heartbeat.
+    let quorum: QuorumWatch
 
     struct PlannerInputs: Equatable {
         var version: Int64?
@@ -164,6 +166,7 @@ final class SimNode {
         case forward(write: Int, owner: NodeID)
         case replicate(backup: NodeID, through: UInt64, rows: [StoredRecord], completesSnapshots: Set<Int>)
         case mergeRecords
+        case ping(NodeID)
     }
 
     init(world: SimWorld, index: Int, generation: Int) {
@@ -183,6 +186,7 @@ final class SimNode {
         leaseWatch = LeaseWatch(
             leaseDuration: .milliseconds(world.settings.leaseMs), heartbeatInterval: .milliseconds(world.settings.heartbeatMs),
             elapsed: { .milliseconds(clock.now) })
+        quorum = QuorumWatch(localNode: SimWorld.nodeID(index), window: .milliseconds(world.settings.leaseMs), elapsed: { .milliseconds(clock.now) })
         writeBehind = WriteBehindStateMachine(configuration: WriteBehindConfiguration(
             storeTimeout: .milliseconds(world.settings.storeTimeoutMs)))
     }
@@ -196,6 +200,7 @@ final class SimNode {
         case .coordinate: coordinate()
         case .follow:
             requestRefresh()
+            pingPeers()
             self.timer(after: settings.heartbeatMs, .follow)
         case .servingCheck:
             servingCheckScheduled = false
@@ -229,6 +234,8 @@ final class SimNode {
         case .replicate(let backup, let through, let rows, let completes):
             replicationAnswered(backup: backup, through: through, rows: rows, completesSnapshots: completes, result)
         case .mergeRecords: displacedDeliveryAnswered(result)
+        case .ping(let peer):
+            if case .ok = result { quorum.heard(from: peer) }
         }
     }
 
@@ -237,6 +244,7 @@ final class SimNode {
         case .forwardWrite(let write): receiveForwardedWrite(write, from: caller)
         case .replicate(let batch): answer(caller, receiveReplica(batch, from: SimWorld.nodeID(caller.node)) ? .ok : .failed)
         case .mergeRecords(let rows): receiveMerge(rows, from: caller)
+        case .ping: answer(caller, .ok)
         }
     }
 
@@ -247,7 +255,18 @@ final class SimNode {
 
     /// `CurrentPartitionTable.install`: only a newer table replaces the installed one.
     func install(_ next: PartitionTable) {
-        if installed.install(next) { table = next }
+        if installed.install(next) {
+            table = next
+            quorum.members(next.members.map(\.id))
+        }
+    }
+
+    /// `PeerPinger`: every other node of the table, each heartbeat.
+    func pingPeers() {
+        quorum.members(table.members.map(\.id))
+        for member in table.members where member.id != id {
+            call(peer: member.id, .ping, continuation: .ping(member.id), timeout: settings.leaseMs)
+        }
     }
 
     @discardableResult

@@ -143,6 +143,11 @@ struct SimAckFacts {
     var viaReplicas = false
     /// When the owner met the concern (a forwarded answer travels a while more).
     var durableAt: Int64 = 0
+    /// The owner's quorum term when it applied the write (`QuorumWatch`).
+    var quorumTerm: UInt64?
+    /// Ground truth when the owner met the concern: it had been cut off from most of its
+    /// table's nodes for a whole quorum window (it cannot have heard from them since).
+    var cutOffFromMajority = false
 }
 
 /// An acknowledgement a client received.

@@ -30,6 +30,10 @@ struct SimSettings {
     var chaos = SimNetwork.Chaos()
     /// Epoch fencing in the simulated database (test-only switch: off must be caught).
     var fencing = true
+    /// Split-brain safety: a node acknowledges PERSISTED and REPLICATED only while it reaches a
+    /// majority of its table (`QuorumWatch`, fed by pings). Off: the simulation must find a
+    /// node cut off from its cluster acknowledging.
+    var quorum = true
     // Test-only switches that put back, in the model, a production bug the simulation found
     // and that is fixed (`ClusterSimulationTests.fixedBugIsFound` shows each is found again).
     /// Off: neither the coordinator nor the nodes can tell a node's runs apart (every lease

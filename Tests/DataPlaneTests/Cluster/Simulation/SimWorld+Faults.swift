@@ -6,6 +6,18 @@ import TopGunCore
 extension SimWorld {
     // MARK: Faults
 
+    /// Ground truth for split-brain safety: whether `node` has been cut off from most of the
+    /// nodes of `table` for at least a quorum window (a lease's length), so that it cannot
+    /// have heard from them within the window (a cut link loses every message).
+    func cutOffFromMajority(_ node: Int, table: PartitionTable) -> Bool {
+        let members = table.members.compactMap { member in Int(member.id.rawValue.dropFirst()) }
+        let gone = members.filter { other in
+            guard other != node, let since = network.cutAt[SimNetwork.Pair(node, other)] else { return false }
+            return now - since >= settings.leaseMs
+        }
+        return 2 * (members.count - gone.count) <= members.count
+    }
+
     func injectFault() {
         let up = nodes.indices.filter { nodes[$0] != nil }
         let roll = faults.int(0...99)
@@ -18,7 +30,7 @@ extension SimWorld {
             let a = faults.int(0...(nodes.count - 1))
             let b = faults.int(0...(nodes.count - 1))
             guard a != b else { return }
-            network.cut(a, b)
+            network.cut(a, b, at: now)
             log("link n\(a)-n\(b) cut")
         case 38..<55:
             let links = network.cutLinks.sorted()
@@ -36,7 +48,7 @@ extension SimWorld {
             healDatabase(faults.pick(cut))
         case 85..<94:
             let node = faults.int(0...(nodes.count - 1))
-            for other in nodes.indices where other != node { network.cut(node, other) }
+            for other in nodes.indices where other != node { network.cut(node, other, at: now) }
             log("n\(node) cut off from every node")
         default:
             healEverything()
