@@ -165,11 +165,16 @@ public struct ClusterMapReads: Sendable {
     /// of them without a limit); the page is the query run again over their union, which
     /// holds the global first `limit + 1` (a row among them has fewer than that many rows
     /// before it on its own node), so its rows, `hasMore` and `nextCursor` are a single node's.
+    /// A grouped query gathers every match (its groups span owners) and groups them here.
     func queryPage(
         tenant: TenantID, map: String, query: Query, nowMillis: Int64, maxBytes: Int, cost: @escaping @Sendable (QueryRecord) -> Int, owners: [NodeID]
     ) async throws -> QueryPage {
         var wider = query
-        wider.limit = query.limit.map { $0 + 1 }
+        if query.isGrouped {
+            wider = Query(where: query.where, predicate: query.predicate)
+        } else {
+            wider.limit = query.limit.map { $0 + 1 }
+        }
         var union: [HashedKey: QueryRecord] = [:]
         if let store = maps.existingStore(tenant: tenant, name: map) {
             for record in await store.queryPage(wider, nowMillis: nowMillis, maxBytes: .max, cost: cost).results { union[HashedKey(record.key)] = record }

@@ -457,12 +457,7 @@ public actor MapStore {
                 let key = queries.keys[index]
                 let query = queries.values[index]
                 for change in changes {
-                    let changeType: ChangeType
-                    switch change {
-                    case .enter: changeType = .enter
-                    case .update: changeType = .update
-                    case .leave: changeType = .leave
-                    }
+                    let changeType = ChangeType(change)
                     if query.fields == nil, change.key.hasSameUTF8(as: event.key) {
                         // For the written key, a window reports the value it was given.
                         let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
@@ -470,8 +465,7 @@ public actor MapStore {
                         query.subscriber.send(frame: template.frame(queryId: key.queryId), in: &batch)
                         continue
                     }
-                    let projected = change.value.map { v in query.fields.map { FieldProjection.project(v, fields: $0) } ?? v }
-                    query.subscriber.send(.queryUpdate(QueryUpdate(queryId: key.queryId, key: change.key, value: projected ?? .null, changeType: changeType)), in: &batch)
+                    query.subscriber.send(.queryUpdate(QueryUpdate(queryId: key.queryId, change: change, fields: query.fields)), in: &batch)
                 }
             }
         }

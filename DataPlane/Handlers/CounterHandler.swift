@@ -21,40 +21,32 @@ public struct CounterHandler: Sendable {
 
     func request(_ request: CounterRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", request.name, to: out) else { return }
-        let tenant = context.tenant
-        let local = {
+        let (tenant, cluster) = (context.tenant, cluster)
+        let remote: ((NodeID) async throws -> Void)? = cluster.map { cluster in
+            { owner in try await cluster.counterRequest(request, tenant: tenant, out: out, owner: owner) }
+        }
+        let refusal = await NameRouting(routing: routing).serve(request.name, tenant: tenant, idempotent: true, local: {
             out.send(.counterResponse(await counters.request(request.name, tenant: tenant, subscriber: out)))
             cluster?.watchedHere(request.name, tenant: tenant, session: out.id)
-        }
-        guard let cluster else {
-            if let refusal = ReadRouting.refusal(routing.nameRead(request.name, tenant: tenant)) { return replies.send(refusal, to: out) }
-            return await local()
-        }
-        let refusal = await NameRouting(routing: routing).serve(request.name, tenant: tenant, idempotent: true, local: local) { owner in
-            try await cluster.counterRequest(request, tenant: tenant, out: out, owner: owner)
-        }
+        }, remote: remote)
         if let refusal { replies.send(refusal, to: out) }
     }
 
+    /// Only a counter's owner merges it: one merged into a dropped partition would be stored as
+    /// if it had no past, one merged elsewhere would diverge. A sync is a max-merge, so sending
+    /// it again (through a failover) changes nothing.
     func sync(_ sync: CounterSync, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("counter", sync.name, to: out) else { return }
-        let tenant = context.tenant
-        // A counter merged into a dropped partition would be stored as if it had no past, and
-        // one merged away from its owner would diverge from it: only its owner merges it.
-        let local = {
+        let (tenant, cluster) = (context.tenant, cluster)
+        let remote: ((NodeID) async throws -> Void)? = cluster.map { cluster in
+            { owner in try await cluster.counterSync(sync, tenant: tenant, out: out, owner: owner) }
+        }
+        let refusal = await NameRouting(routing: routing).serve(sync.name, tenant: tenant, idempotent: true, local: {
             if let record = await counters.sync(sync.name, state: sync.state, tenant: tenant, subscriber: out) {
                 _ = await durability.enqueue([record])
             }
             cluster?.watchedHere(sync.name, tenant: tenant, session: out.id)
-        }
-        guard let cluster else {
-            if let refusal = ReadRouting.refusal(routing.nameRead(sync.name, tenant: tenant)) { return replies.send(refusal, to: out) }
-            return await local()
-        }
-        // A sync is a max-merge: sending it twice changes nothing.
-        let refusal = await NameRouting(routing: routing).serve(sync.name, tenant: tenant, idempotent: true, local: local) { owner in
-            try await cluster.counterSync(sync, tenant: tenant, out: out, owner: owner)
-        }
+        }, remote: remote)
         if let refusal { replies.send(refusal, to: out) }
     }
 }

@@ -1,4 +1,5 @@
 import Tenancy
+import TopGunCore
 import TopGunWire
 
 /// Distributed locks (protocol.md §6.6.7): queued requests, fencing tokens, TTLs.
@@ -15,37 +16,31 @@ public struct LockHandler: Sendable {
         self.replies = ErrorReplies(metrics: metrics)
     }
 
-    /// A lock is held by its name's partition's owner (one holder cluster-wide).
+    /// A lock is held by its name's partition's owner (one holder cluster-wide). Asking twice
+    /// is harmless: a holder asking again keeps its token, a waiter its place.
     func request(_ request: LockRequest, context: RequestContext, out: SessionOutbound) async {
         guard replies.validName("lock", request.name, to: out) else { return }
-        let tenant = context.tenant
-        let local = {
+        let (tenant, cluster) = (context.tenant, cluster)
+        let remote: ((NodeID) async throws -> Void)? = cluster.map { cluster in
+            { owner in try await cluster.lockRequest(request, tenant: tenant, out: out, owner: owner) }
+        }
+        let refusal = await NameRouting(routing: routing).serve(request.name, tenant: tenant, idempotent: true, local: {
             cluster?.lockAsked(request.name, tenant: tenant, session: out.id)
             await locks.request(request, tenant: tenant, subscriber: out)
-        }
-        guard let cluster else {
-            if let refusal = ReadRouting.refusal(routing.nameRead(request.name, tenant: tenant)) { return replies.send(refusal, to: out) }
-            return await local()
-        }
-        // Asking twice is harmless: a holder asking again keeps its token, a waiter its place.
-        let refusal = await NameRouting(routing: routing).serve(request.name, tenant: tenant, idempotent: true, local: local) { owner in
-            try await cluster.lockRequest(request, tenant: tenant, out: out, owner: owner)
-        }
+        }, remote: remote)
         if let refusal { replies.send(refusal, to: out) }
     }
 
+    /// Releasing twice is not harmless (the second finds the lock free): sent again only when
+    /// the owner surely did not handle it.
     func release(_ release: LockRelease, context: RequestContext, out: SessionOutbound) async {
-        let tenant = context.tenant
-        let local = { await locks.release(release, tenant: tenant, subscriber: out) }
-        guard let cluster else {
-            if let refusal = ReadRouting.refusal(routing.nameRead(release.name, tenant: tenant)) { return replies.send(refusal, to: out) }
-            return await local()
+        let (tenant, cluster) = (context.tenant, cluster)
+        let remote: ((NodeID) async throws -> Void)? = cluster.map { cluster in
+            { owner in try await cluster.lockRelease(release, tenant: tenant, out: out, owner: owner) }
         }
-        // Releasing twice is not harmless (the second finds the lock free): sent again only
-        // when the owner surely did not handle it.
-        let refusal = await NameRouting(routing: routing).serve(release.name, tenant: tenant, idempotent: false, local: local) { owner in
-            try await cluster.lockRelease(release, tenant: tenant, out: out, owner: owner)
-        }
+        let refusal = await NameRouting(routing: routing).serve(release.name, tenant: tenant, idempotent: false, local: {
+            await locks.release(release, tenant: tenant, subscriber: out)
+        }, remote: remote)
         if let refusal { replies.send(refusal, to: out) }
     }
 }

@@ -41,9 +41,9 @@ public struct QueryHandler: Sendable {
             await cluster.liveQueries.subscribe(sub, tenant: context.tenant, out: out, pageBytes: resultPageBytes)
             return
         }
-        // A page (with a cursor) over a map spread across nodes: each owner's first matches
-        // after the cursor, run again here over their union (`ClusterMapReads.queryPage`).
-        if let spread, !sub.query.isGrouped, case .remote(let owners) = routing.mapRead(keys: sub.query.exactKeys, tenant: context.tenant) {
+        // A page (with a cursor) or groups over a map spread across nodes: each owner's
+        // matches, run again here over their union (`ClusterMapReads.queryPage`).
+        if let spread, case .remote(let owners) = routing.mapRead(keys: sub.query.exactKeys, tenant: context.tenant) {
             return await onePage(sub, owners: owners, context: context, spread: spread, out: out)
         }
         // Results from some of the map's partitions only would be wrong, not partial. A query

@@ -73,3 +73,22 @@ class Cluster:
 
 def server_partition(key: str, tenant: str) -> int:
     return (fnv1a(key) % PARTITIONS + fnv1a(tenant) % PARTITIONS) % PARTITIONS
+
+
+def start_cluster(topgun_bin, tmp_path_factory, postgres_url, nodes=("n1", "n2", "n3")) -> Cluster:
+    """A cluster of `nodes`, settled with every node owning its share."""
+    made = Cluster(topgun_bin, tmp_path_factory, postgres_url)
+    try:
+        for node_id in nodes:
+            made.add(node_id)
+        made.settled(set(nodes))
+    except BaseException:
+        kill_all(made)
+        raise
+    return made
+
+
+def kill_all(cluster_: Cluster) -> None:
+    # Nothing is checked at the end: SIGKILL is quicker than graceful leaves in turn.
+    for node in cluster_.nodes.values():
+        node.kill()

@@ -42,7 +42,7 @@ import uuid
 
 import pytest
 
-from cluster_support import Cluster, ClusterNode, server_partition
+from cluster_support import Cluster, ClusterNode, kill_all, server_partition, start_cluster
 from topgun_client import Connection, connect, new_id, summarize
 
 NODES = ("n1", "n2", "n3")
@@ -52,24 +52,6 @@ FAILOVER = 30.0  # a killed node's lease (1.5 s) expiring and its partitions mov
 
 # ---------------------------------------------------------------------------------------------
 # Clusters and clients
-
-
-def start_cluster(topgun_bin, tmp_path_factory, postgres_url) -> Cluster:
-    made = Cluster(topgun_bin, tmp_path_factory, postgres_url)
-    try:
-        for node_id in NODES:
-            made.add(node_id)
-        made.settled(set(NODES))
-    except BaseException:
-        kill_all(made)
-        raise
-    return made
-
-
-def kill_all(cluster_: Cluster) -> None:
-    # Nothing is checked at the end: SIGKILL is quicker than three graceful leaves in turn.
-    for node in cluster_.nodes.values():
-        node.kill()
 
 
 @pytest.fixture(scope="module")

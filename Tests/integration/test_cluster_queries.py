@@ -14,32 +14,18 @@ import time
 
 import pytest
 
-from cluster_support import Cluster, ClusterNode, server_partition
+from cluster_support import ClusterNode, kill_all, server_partition, start_cluster
 from topgun_client import HLC, Connection, connect, http_sync, new_id, put_op, remove_op, summarize
 
 WAIT = 30.0
 MAP_WAIT = 60.0
 
 
-def start_cluster(topgun_bin, tmp_path_factory, postgres_url, nodes=("n1", "n2", "n3")) -> Cluster:
-    made = Cluster(topgun_bin, tmp_path_factory, postgres_url)
-    try:
-        for node_id in nodes:
-            made.add(node_id)
-        made.settled(set(nodes))
-    except BaseException:
-        for node in made.nodes.values():
-            node.kill()
-        raise
-    return made
-
-
 @pytest.fixture(scope="module")
 def cluster(topgun_bin, tmp_path_factory, postgres_database):
     made = start_cluster(topgun_bin, tmp_path_factory, postgres_database())
     yield made
-    for node in made.nodes.values():
-        node.kill()
+    kill_all(made)
 
 
 class Subscriber:
@@ -261,6 +247,29 @@ class Churn(threading.Thread):
         assert self.failure is None, self.failure
 
 
+def pump_until_settled(made, members: set[str], subscribers, timeout: float = 60) -> None:
+    """Reads the subscribers' updates until the cluster settles on `members`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for subscriber, _, _ in subscribers:
+            subscriber.pump(0.2)
+        try:
+            made.settled(members, timeout=0.5)
+            return
+        except AssertionError:
+            continue
+    made.settled(members, timeout=0.5)
+
+
+def keep_writing(churn: "Churn", subscribers, more: int = 60, timeout: float = 30) -> None:
+    """Reads the subscribers' updates until the churn acknowledged `more` writes."""
+    target = churn.acked + more
+    deadline = time.monotonic() + timeout
+    while churn.acked < target and time.monotonic() < deadline:
+        for subscriber, _, _ in subscribers:
+            subscriber.pump(0.2)
+
+
 def settle_and_compare(subscribers: list[tuple[Subscriber, dict, list | None]], node: ClusterNode, map_name: str, what: str) -> None:
     deadline = time.monotonic() + MAP_WAIT
     for subscriber, query, fields in subscribers:
@@ -287,29 +296,17 @@ def test_live_queries_carry_on_while_a_joining_node_takes_partitions(topgun_bin,
             queries = [(query_for(1, 10), None), (query_for(0, None), ["rank"])]
             subscribers = [(Subscriber(sub_conn, map_name, q, f), q, f) for q, f in queries]
             made.add("n3")
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                for subscriber, _, _ in subscribers:
-                    subscriber.pump(0.2)
-                try:
-                    made.settled({"n1", "n2", "n3"}, timeout=0.5)
-                    break
-                except AssertionError:
-                    continue
+            pump_until_settled(made, {"n1", "n2", "n3"}, subscribers)
             churn.nodes = [made.nodes[n] for n in ("n1", "n2", "n3")]
             settled_at = churn.acked
-            deadline = time.monotonic() + 30
-            while churn.acked < settled_at + 60 and time.monotonic() < deadline:
-                for subscriber, _, _ in subscribers:
-                    subscriber.pump(0.2)
+            keep_writing(churn, subscribers)
             churn.stop()
             assert churn.acked > settled_at + 30, (settled_at, churn.acked)
             settle_and_compare(subscribers, made.nodes["n3"], map_name, "after the move")
         finally:
             sub_conn.close()
     finally:
-        for node in made.nodes.values():
-            node.kill()
+        kill_all(made)
 
 
 def test_live_queries_carry_on_when_an_owner_is_killed(topgun_bin, tmp_path_factory, postgres_database):
@@ -328,21 +325,9 @@ def test_live_queries_carry_on_when_an_owner_is_killed(topgun_bin, tmp_path_fact
             owner_of = {p["partitionId"]: p["owner"] for p in n1.cluster()["partitions"]}
             before_kill = dict(churn.values)
             made.nodes["n3"].kill()
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                for subscriber, _, _ in subscribers:
-                    subscriber.pump(0.2)
-                try:
-                    made.settled({"n1", "n2"}, timeout=0.5)
-                    break
-                except AssertionError:
-                    continue
+            pump_until_settled(made, {"n1", "n2"}, subscribers)
             # Writes go on for a while after the failover, to every partition.
-            settled_at = churn.acked
-            deadline = time.monotonic() + 30
-            while churn.acked < settled_at + 60 and time.monotonic() < deadline:
-                for subscriber, _, _ in subscribers:
-                    subscriber.pump(0.2)
+            keep_writing(churn, subscribers)
             churn.stop()
             assert sub_conn.is_open(), "the subscriber's connection stays open across the failover"
             moved = [k for k, v in churn.values.items() if owner_of[server_partition(k, n1.tenant)] == "n3" and before_kill.get(k) != v]
@@ -351,8 +336,7 @@ def test_live_queries_carry_on_when_an_owner_is_killed(topgun_bin, tmp_path_fact
         finally:
             sub_conn.close()
     finally:
-        for node in made.nodes.values():
-            node.kill()
+        kill_all(made)
 
 
 def http_poll(node: ClusterNode, hlc: HLC, map_name: str, since: dict) -> tuple[dict, dict]:
@@ -453,3 +437,28 @@ def test_pages_of_a_sorted_query_with_a_cursor_come_from_every_owner(cluster):
         assert got == expected, "pages in the query's order, every match once"
     finally:
         conn.close()
+
+
+def test_a_grouped_query_aggregates_every_owners_records(cluster):
+    map_name = "cq-groups-" + new_id()[:8]
+    n2, n3 = cluster.nodes["n2"], cluster.nodes["n3"]
+    hlc = HLC("groups-writer")
+    values = {f"gr-{i:02d}": {"rank": i, "group": i % 3} for i in range(60)}
+    writer = connect(n3.ws_url, n3.token, timeout=WAIT)
+    try:
+        write(writer, hlc, map_name, list(values.items()))
+    finally:
+        writer.close()
+    conn = connect(n2.ws_url, n2.token, timeout=WAIT)
+    try:
+        page = conn.query(map_name, {"groupBy": ["group"], "aggregations": [{"func": "sum", "field": "rank"}, {"func": "max", "field": "rank"}]},
+                          timeout=WAIT)
+    finally:
+        conn.close()
+    rows = {r["value"]["group"]: r["value"] for r in page["results"]}
+    assert set(rows) == {0, 1, 2}, page
+    for group in range(3):
+        ranks = [v["rank"] for v in values.values() if v["group"] == group]
+        assert rows[group]["__count"] == len(ranks)
+        assert rows[group]["__sum_rank"] == sum(ranks)
+        assert rows[group]["__max_rank"] == max(ranks)

@@ -13,15 +13,22 @@ struct NameRouting: Sendable {
     var pause: Duration = .milliseconds(200)
 
     /// Runs `local` when this node owns the name's partition, else `remote` with its owner;
-    /// returns the answer for the client when neither could be done in time.
+    /// returns the answer for the client when neither could be done in time. Without `remote`
+    /// (a node on its own) nothing is forwarded or waited for.
     ///
     /// - Parameter idempotent: whether the request may be sent again after a failure that may
     ///   have come after the owner handled it (a timeout, a dropped connection). A request
     ///   that is not (a lock release) is sent again only after failures that prove the owner
     ///   did not handle it: its refusal, or no connection at all.
     func serve(
-        _ name: String, tenant: TenantID, idempotent: Bool, local: () async -> Void, remote: (NodeID) async throws -> Void
+        _ name: String, tenant: TenantID, idempotent: Bool, local: () async -> Void, remote: ((NodeID) async throws -> Void)?
     ) async -> ErrorMessage? {
+        guard let remote else {
+            let plan = routing.nameRead(name, tenant: tenant)
+            if let refusal = ReadRouting.refusal(plan) { return refusal }
+            await local()
+            return nil
+        }
         let deadline = ContinuousClock.now + patience
         while true {
             switch routing.nameRead(name, tenant: tenant) {

@@ -318,16 +318,8 @@ actor ClusterLiveQueries {
     }
 
     private func send(_ changes: [QueryChange], of subscription: Subscription) {
-        let fields = subscription.sub.fields
         for change in changes {
-            let changeType: ChangeType
-            switch change {
-            case .enter: changeType = .enter
-            case .update: changeType = .update
-            case .leave: changeType = .leave
-            }
-            let value = change.value.map { value in fields.map { FieldProjection.project(value, fields: $0) } ?? value }
-            subscription.out.send(.queryUpdate(QueryUpdate(queryId: subscription.sub.queryId, key: change.key, value: value ?? .null, changeType: changeType)))
+            subscription.out.send(.queryUpdate(QueryUpdate(queryId: subscription.sub.queryId, change: change, fields: subscription.sub.fields)))
         }
     }
 
