@@ -98,7 +98,7 @@ final class ClusterAssembly: Sendable {
         await components.locks.replicate(to: coordination)
         await ownership.onPromotion { [coordination] partition in await coordination.restoreLocks(partition: partition) }
         coordination.attach(ClusterCoordination.Locals(
-            sessions: components.sessions, maps: components.maps, topics: components.topics, locks: components.locks, counters: components.counters,
+            sessions: components.sessions, maps: components.maps, topics: components.topics, locks: components.locks, counters: components.counters, journal: components.journal,
             durability: durability, routing: components.readRouting, cleanup: components.sessionCleanup))
         let (sessions, mapHandler, coordination) = (components.sessions, components.partitionMapHandler, coordination)
         announce.set {

@@ -74,7 +74,8 @@ struct ClusterInbox: Sendable {
             return []
         case ClusterCoordination.MessageType.counterRequest, ClusterCoordination.MessageType.counterSync,
             ClusterCoordination.MessageType.lockRequest, ClusterCoordination.MessageType.lockRelease,
-            ClusterCoordination.MessageType.sessionsAlive, ClusterCoordination.MessageType.queryRegister:
+            ClusterCoordination.MessageType.sessionsAlive, ClusterCoordination.MessageType.queryRegister,
+            ClusterCoordination.MessageType.journalSubscribe, ClusterCoordination.MessageType.journalRead:
             return try await coordination.serve(type, body: body, from: peer)
         case ClusterMessageType.writes:
             let request = try ForwardedWrites(decoding: body)

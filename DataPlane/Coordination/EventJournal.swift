@@ -85,23 +85,72 @@ public final class EventJournal: Sendable {
         self.capacity = max(1, capacity)
     }
 
+    /// On a node of a cluster: each tenant's events are numbered by one node, its sequencer
+    /// (the owner of the tenant's journal partition, `ClusterJournal`); the others ship their
+    /// events there. A sequencer numbers from above `floor`, so numbers keep increasing when the
+    /// partition changes owner.
+    struct Sequencing: Sendable {
+        /// The tenant's sequencer (nil: this node) and the floor of its numbers.
+        var sequencer: @Sendable (TenantID) -> (node: NodeID?, floor: UInt64)
+        /// Sends events (numbered 0) to the tenant's sequencer.
+        var ship: @Sendable (_ events: [JournalEvent], _ mapName: String, _ tenant: TenantID, _ to: NodeID) -> Void
+    }
+
+    private let sequencing = SynchronizedBox<Sequencing?>(nil)
+
+    func sequence(by sequencing: Sequencing) {
+        self.sequencing.set(sequencing)
+    }
+
     /// Records the events of one batch on map `mapName`, in order.
     public func append(_ drafts: JournalDrafts, mapName: String, tenant: TenantID) {
         guard !drafts.isEmpty else { return }
+        var floor: UInt64 = 0
+        if let sequencing = sequencing.get() {
+            let sequencer = sequencing.sequencer(tenant)
+            if let node = sequencer.node {
+                let origin = self.nodeId
+                let events = drafts.map { draft in
+                    Self.event(sequence: 0, mapName: mapName, draft: draft, timestamp: drafts.timestamp(of: draft), nodeId: origin)
+                }
+                return sequencing.ship(events, mapName, tenant, node)
+            }
+            floor = sequencer.floor
+        }
         let capacity = self.capacity
         let nodeId = self.nodeId
         let dropped = state.withLock { state -> [JournalDrafts] in
             guard !state.purgedTenants.contains(tenant) else { return [] }
             // Mutated in place through the dictionary: copying the log out and back would copy
             // the whole ring on every write.
-            return Self.append(drafts, mapName: mapName, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId)
+            return Self.append(drafts, mapName: mapName, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId, floor: floor)
         }
         // Freed here, outside the lock: the oldest events' values are long out of cache, and
         // freeing them under the lock kept every other writer waiting.
         _ = consume dropped
     }
 
-    private static func append(_ drafts: JournalDrafts, mapName: String, to log: inout Log, capacity: Int, nodeId: String) -> [JournalDrafts] {
+    /// Events another node shipped to this one, the tenant's sequencer: numbered here, in the
+    /// order they arrive.
+    func appendShipped(_ events: [JournalEvent], mapName: String, tenant: TenantID) {
+        var drafts = JournalDrafts()
+        drafts.reserveCapacity(events.count)
+        for event in events {
+            drafts.append(
+                type: event.type, key: event.key, value: event.value.map(RecordValue.decoded), previousValue: event.previousValue.map(RecordValue.decoded),
+                timestamp: event.timestamp)
+        }
+        let floor = sequencing.get()?.sequencer(tenant).floor ?? 0
+        let (capacity, nodeId) = (self.capacity, self.nodeId)
+        let dropped = state.withLock { state -> [JournalDrafts] in
+            guard !state.purgedTenants.contains(tenant) else { return [] }
+            return Self.append(drafts, mapName: mapName, to: &state.logs[tenant, default: Log()], capacity: capacity, nodeId: nodeId, floor: floor)
+        }
+        _ = consume dropped
+    }
+
+    private static func append(_ drafts: JournalDrafts, mapName: String, to log: inout Log, capacity: Int, nodeId: String, floor: UInt64 = 0) -> [JournalDrafts] {
+        log.nextSequence = max(log.nextSequence, floor + 1)
         let first = log.nextSequence
         log.nextSequence += UInt64(drafts.count)
         // Sends only enqueue onto the subscriber's channel; nothing here waits.

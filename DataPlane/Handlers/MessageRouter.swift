@@ -74,9 +74,9 @@ public final class MessageRouter: Sendable {
         case .counterRequest(let request): await handlers.counters.request(request, context: context, out: out)
         case .counterSync(let sync): await handlers.counters.sync(sync, context: context, out: out)
 
-        case .journalSubscribe(let request): handlers.journal.subscribe(request, context: context, out: out)
-        case .journalUnsubscribe(let request): handlers.journal.unsubscribe(request, context: context, out: out)
-        case .journalRead(let request): handlers.journal.read(request, context: context, out: out)
+        case .journalSubscribe(let request): await handlers.journal.subscribe(request, context: context, out: out)
+        case .journalUnsubscribe(let request): await handlers.journal.unsubscribe(request, context: context, out: out)
+        case .journalRead(let request): await handlers.journal.read(request, context: context, out: out)
 
         case .partitionMapRequest(let request): handlers.partitionMap.request(request, context: context, out: out)
 

@@ -96,7 +96,7 @@ extension NodeComponents {
                 topics: topicHandler,
                 locks: lockHandler,
                 counters: counterHandler,
-                journal: JournalHandler(journal: journal, metrics: metrics),
+                journal: journalHandler,
                 partitionMap: partitionMapHandler),
             metrics: metrics)
     }
@@ -106,6 +106,12 @@ extension NodeComponents {
             maps: maps, policies: policies, resultPageBytes: configuration.resultPageBytes, clock: clock, routing: readRouting, metrics: metrics)
         handler.cluster = coordination.get()
         handler.spread = mapReads
+        return handler
+    }
+
+    var journalHandler: JournalHandler {
+        var handler = JournalHandler(journal: journal, metrics: metrics)
+        handler.cluster = coordination.get()
         return handler
     }
 

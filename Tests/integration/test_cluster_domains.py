@@ -43,7 +43,7 @@ import uuid
 import pytest
 
 from cluster_support import Cluster, ClusterNode, kill_all, server_partition, start_cluster
-from topgun_client import Connection, connect, new_id, summarize
+from topgun_client import HLC, Connection, connect, new_id, put_op, summarize
 
 NODES = ("n1", "n2", "n3")
 WAIT = 20.0  # a cross-node answer on a loaded machine
@@ -549,3 +549,85 @@ def test_a_lock_held_from_a_killed_node_goes_to_the_waiter(own_cluster, clients)
     killed = kill(c, "n3")
     t2 = granted(b, rb, timeout=WAIT, what="B once n3's lease expired")
     assert t2 > t1, f"granted {time.monotonic() - killed:.1f} s after the kill with token {t2}, not above {t1}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Journal
+
+
+def journal_events(conn: Connection, subscription: str, count: int, timeout: float = WAIT) -> list[dict]:
+    events = []
+    deadline = time.monotonic() + timeout
+    while len(events) < count:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"{len(events)} of {count} journal events within {timeout}s"
+        message = conn.wait_for("JOURNAL_EVENT", timeout=remaining, what=f"journal event {len(events) + 1} of {count}")
+        events.append(message["event"])
+    return events
+
+
+def journal_write(node: ClusterNode, map_name: str, keys: list[str], hlc: HLC) -> None:
+    conn = connect(node.ws_url, node.token, timeout=WAIT)
+    try:
+        ops = [put_op(new_id(), map_name, key, {"value": {"k": key}, "timestamp": hlc.now()}) for key in keys]
+        ack = conn.write(ops, timeout=WAIT)["payload"]
+        assert all(r["success"] for r in ack.get("results", [])), ack
+    finally:
+        conn.close()
+
+
+def test_the_journal_sees_the_whole_clusters_events_in_one_order_on_every_node(cluster, clients):
+    """Events of writes applied on every node reach subscribers on every node once each, numbered
+    by the tenant's sequencer in one increasing order; a read on any node returns that order."""
+    map_name = unique("journal")
+    subscribers = {node_id: clients(cluster.nodes[node_id]) for node_id in NODES}
+    for conn in subscribers.values():
+        conn.send({"type": "JOURNAL_SUBSCRIBE", "requestId": "sub-" + map_name, "mapName": map_name})
+        conn.ping(timeout=WAIT)
+    hlc = HLC("journal-writer")
+    keys = [f"j-{i}" for i in range(30)]
+    for index, node_id in enumerate(NODES):
+        journal_write(cluster.nodes[node_id], map_name, keys[index * 10:(index + 1) * 10], hlc)
+    seen = {}
+    for node_id, conn in subscribers.items():
+        events = journal_events(conn, "sub-" + map_name, len(keys))
+        sequences = [int(e["sequence"]) for e in events]
+        assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences), f"{node_id}: {sequences}"
+        assert sorted(e["key"] for e in events) == sorted(keys), node_id
+        conn.expect_none("JOURNAL_EVENT", lambda m: m["event"]["mapName"] == map_name, within=0.5, what="an event twice")
+        seen[node_id] = [(e["sequence"], e["key"]) for e in events]
+    assert seen["n1"] == seen["n2"] == seen["n3"], "one order on every node"
+    for node_id in NODES:
+        conn = subscribers[node_id]
+        read_id = new_id()
+        conn.send({"type": "JOURNAL_READ", "requestId": read_id, "fromSequence": "0", "limit": 10_000, "mapName": map_name})
+        response = conn.wait_for("JOURNAL_READ_RESPONSE", lambda m: m["requestId"] == read_id, timeout=WAIT)
+        assert [(e["sequence"], e["key"]) for e in response["events"]] == seen["n1"], node_id
+
+
+def test_journal_subscriptions_carry_on_when_the_sequencer_is_killed(own_cluster, clients):
+    tenant = own_cluster.nodes["n1"].tenant
+    view = own_cluster.nodes["n1"].cluster()
+    owner_of = {p["partitionId"]: p["owner"] for p in view["partitions"]}
+    sequencer = owner_of[server_partition("\u0000journal", tenant)]
+    survivors = [n for n in NODES if n != sequencer]
+    map_name = unique("journal-failover")
+    subscriber = clients(own_cluster.nodes[survivors[0]])
+    subscriber.send({"type": "JOURNAL_SUBSCRIBE", "requestId": "s", "mapName": map_name})
+    subscriber.ping(timeout=WAIT)
+    hlc = HLC("journal-failover-writer")
+    journal_write(own_cluster.nodes[survivors[1]], map_name, ["before-1", "before-2"], hlc)
+    before = journal_events(subscriber, "s", 2)
+    killed = kill(own_cluster, sequencer)
+    failed_over(own_cluster, set(survivors), killed)
+    # The subscription follows the new sequencer by itself; numbers keep increasing.
+    deadline = time.monotonic() + WAIT
+    after: list[dict] = []
+    round_ = 0
+    while not any(e["key"].startswith("after") for e in after):
+        assert time.monotonic() < deadline, "no event after the failover"
+        round_ += 1
+        journal_write(own_cluster.nodes[survivors[1]], map_name, [f"after-{round_}"], hlc)
+        after += [m["event"] for m in subscriber.collect(1.0) if m.get("type") == "JOURNAL_EVENT"]
+    sequences = [int(e["sequence"]) for e in before + after]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences), sequences

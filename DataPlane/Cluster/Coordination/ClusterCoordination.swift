@@ -34,6 +34,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         var topics: TopicRegistry
         var locks: LockRegistry
         var counters: CounterRegistry
+        var journal: EventJournal
         var durability: any DurabilityPipeline
         var routing: ReadRouting
         var cleanup: SessionCleanup
@@ -53,6 +54,10 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         /// A live query's feed (`ClusterLiveQueries`): `{t, i, s: feed, m: QUERY_SUB, p: partitions}`
         /// → `{}`; the answer comes on the stream, ended by `feedReady`.
         static let queryRegister = "query.register"
+        /// `JOURNAL_SUBSCRIBE` on the tenant's sequencer: `{t, i, s: feed, m}` → `{}`; events come on the stream.
+        static let journalSubscribe = "journal.subscribe"
+        /// `JOURNAL_READ` on the tenant's sequencer: `{t, i, s, m}` → `{m: JOURNAL_READ_RESPONSE}`.
+        static let journalRead = "journal.read"
     }
 
     /// The rows of a feed's first answer sent per stream entry.
@@ -67,6 +72,8 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     let inbox: ClusterStreamInbox
     /// Live queries of this node's clients over partitions of several nodes.
     let liveQueries: ClusterLiveQueries
+    /// Journal subscriptions of this node's clients, on their tenant's sequencer.
+    let journal: ClusterJournal
     /// The map each feed of another node's live query runs in (to end it).
     private let feedStores = Mutex<[SessionID: MapStore]>([:])
     /// Locks this node keeps as a backup.
@@ -119,6 +126,21 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                 },
                 relyOn: { session, owner in if owner != localNode { footprint.add(session, on: owner) } }),
             logger: logger)
+        let subscribeJournal = SynchronizedBox<(@Sendable (NodeID, UInt64, TenantID, JournalSubscribe) async throws -> Void)?>(nil)
+        journal = ClusterJournal(
+            link: .init(
+                register: { owner, feed, tenant, request in
+                    guard let subscribe = subscribeJournal.get() else { throw ClusterMessageError("this node is still starting") }
+                    try await subscribe(owner, feed, tenant, request)
+                },
+                release: { owner, feeds in streams.to(owner).append(.sessionsEnded(incarnation: incarnation.get(), sessions: feeds)) },
+                sequencer: { tenant in table.table.owner(of: ClusterJournal.partition(of: tenant)) },
+                relyOn: { session, owner in if owner != localNode { footprint.add(session, on: owner) } }),
+            logger: logger)
+        subscribeJournal.set { [weak self] owner, feed, tenant, request in
+            guard let self else { return }
+            _ = try await self.call(owner, MessageType.journalSubscribe, .journalSubscribe(request), tenant: tenant, session: feed)
+        }
         register.set { [weak self] owner, feed, tenant, sub, partitions in
             guard let self else { return }
             try await self.registerFeed(on: owner, feed: feed, tenant: tenant, sub: sub, partitions: partitions)
@@ -131,8 +153,28 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     func attach(_ locals: Locals) {
         self.locals.set(locals)
         inbox.attach(.init(
-            sessions: locals.sessions, topics: locals.topics, liveQueries: liveQueries,
+            sessions: locals.sessions, topics: locals.topics, liveQueries: liveQueries, clusterJournal: journal, journal: locals.journal,
             release: { [weak self] sessions in await self?.release(sessions) }))
+        let (table, localNode, streams) = (table, localNode, streams)
+        locals.journal.sequence(by: .init(
+            sequencer: { tenant in
+                let assignment = table.table.assignment(of: ClusterJournal.partition(of: tenant))
+                return (assignment.owner == localNode ? nil : assignment.owner, ClusterJournal.floor(epoch: assignment.epoch))
+            },
+            ship: { events, mapName, tenant, node in streams.to(node).append(.journalAppend(tenant: tenant, mapName: mapName, events: events)) }))
+    }
+
+    /// The tenant's journal sequencer when it is another node.
+    func journalSequencer(of tenant: TenantID) -> NodeID? {
+        let owner = table.table.owner(of: ClusterJournal.partition(of: tenant))
+        return owner == localNode ? nil : owner
+    }
+
+    /// `JOURNAL_READ` on the tenant's sequencer: its `JOURNAL_READ_RESPONSE`, encoded.
+    func journalRead(_ request: JournalRead, tenant: TenantID, session: SessionID, on sequencer: NodeID) async throws -> [UInt8] {
+        let reply = try await call(sequencer, MessageType.journalRead, .journalRead(request), tenant: tenant, session: session.rawValue)
+        guard case .binary(let bytes)? = reply["m"] else { throw ClusterMessageError("a journal reply has no message") }
+        return bytes
     }
 
     /// Releases what other nodes' sessions (and live queries' feeds) hold here.
@@ -161,6 +203,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: ClusterLiveQueries.retryInterval)
                         await self.liveQueries.retry()
+                        await self.journal.retry()
                     }
                 }
             }
@@ -219,6 +262,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     /// A session of this node ended: the nodes holding something for it are told.
     func sessionEnded(_ session: SessionID) async {
         await liveQueries.sessionEnded(session)
+        await journal.sessionEnded(session)
         watches.withLock { $0.remove(session) }
         _ = lockNames.withLock { $0.removeValue(forKey: session) }
         let run = incarnation.get()
@@ -230,10 +274,16 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     private func send(_ type: String, _ message: TopGunMessage, tenant: TenantID, session: SessionID, to owner: NodeID) async throws -> DataObject {
         // Recorded first: an end racing the request is told to the owner too.
         footprint.add(session, on: owner)
+        return try await call(owner, type, message, tenant: tenant, session: session.rawValue)
+    }
+
+    /// A request about a session (or feed) of this node, to `owner` (this node itself included).
+    private func call(_ owner: NodeID, _ type: String, _ message: TopGunMessage, tenant: TenantID, session: UInt64) async throws -> DataObject {
         let body = ClusterCodec.encode([
-            "t": .string(tenant.rawValue), "i": .string(incarnation.get()), "s": .int(Int64(bitPattern: session.rawValue)),
+            "t": .string(tenant.rawValue), "i": .string(incarnation.get()), "s": .int(Int64(bitPattern: session)),
             "m": .binary(WireCodec().encode(message)),
         ])
+        if owner == localNode { return try ClusterCodec.decode(try await serve(type, body: body, from: localNode)) }
         return try ClusterCodec.decode(try await transport.request(type, body, to: owner, timeout: timeout))
     }
 
@@ -288,6 +338,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         lockCopies.keepOnly { current.assignment(of: $0).replicas.contains(localNode) }
         if let locals = locals.get() { await locals.locks.republish() }
         await liveQueries.tableChanged()
+        await journal.tableChanged()
         await moveCounterWatches()
     }
 
@@ -321,8 +372,22 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         let session: Int64 = try object.required("s")
         guard case .binary(let bytes)? = object["m"] else { throw ClusterMessageError("a \(type) request carries no message") }
         let message = try WireCodec().decode(bytes)
+        if case .journalRead(let request) = message, type == MessageType.journalRead {
+            // A read holds nothing for its session here.
+            let owner = table.table.owner(of: ClusterJournal.partition(of: tenant))
+            if owner != localNode { throw ClusterMessageError(ErrorMessage.partitionMoved(to: owner).message) }
+            guard let from = UInt64(request.fromSequence) else { throw ClusterMessageError("fromSequence is not a sequence number") }
+            let limit = Int(min(max(request.limit ?? 100, 1), 10_000))
+            let (events, hasMore) = locals.journal.read(tenant: tenant, fromSequence: from, limit: limit, mapName: request.mapName)
+            let response = TopGunMessage.journalReadResponse(JournalReadResponse(requestId: request.requestId, events: events, hasMore: hasMore))
+            return ClusterCodec.encode(["m": .binary(WireCodec().encode(response))])
+        }
         guard let subscriber = remoteSessions.subscriber(run, session: UInt64(bitPattern: session)) else {
             throw ClusterMessageError("session \(session) of node '\(peer)' has ended")
+        }
+        func sequencesHere(_ tenant: TenantID) throws {
+            let owner = table.table.owner(of: ClusterJournal.partition(of: tenant))
+            if owner != localNode { throw ClusterMessageError(ErrorMessage.partitionMoved(to: owner).message) }
         }
         func ownHere(_ name: String) throws {
             if let refusal = ReadRouting.refusal(locals.routing.nameRead(name, tenant: tenant)) { throw ClusterMessageError(refusal.message) }
@@ -357,6 +422,12 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
             var more = await store.subscribe(sub, subscriber: subscriber, nowMillis: now, pageBytes: Self.feedPageBytes, partitions: Set(partitions))
             while more { more = await store.sendNextResultPage(queryId: sub.queryId, session: subscriber.id, maxBytes: Self.feedPageBytes) }
             streams.to(peer).append(.feedReady(feed: UInt64(bitPattern: session)))
+        case (MessageType.journalSubscribe, .journalSubscribe(let request)):
+            try sequencesHere(tenant)
+            locals.journal.subscribe(
+                tenant: tenant, subscriptionId: request.requestId, fromSequence: request.fromSequence.flatMap { UInt64($0) }, mapName: request.mapName,
+                types: request.types, subscriber: subscriber)
+
         default:
             throw ClusterMessageError("a \(type) request carries a \(message.type)")
         }

@@ -19,6 +19,9 @@ final class ClusterStreamInbox: Sendable {
         var topics: TopicRegistry
         /// Where this node's live queries' feeds go.
         var liveQueries: ClusterLiveQueries
+        /// Where this node's journal subscriptions' feeds go, and shipped events.
+        var clusterJournal: ClusterJournal
+        var journal: EventJournal
         /// Releases what other nodes' sessions hold here.
         var release: @Sendable ([SessionID]) async -> Void
     }
@@ -77,12 +80,18 @@ final class ClusterStreamInbox: Sendable {
                         out.send(frame: frame)
                         continue
                     }
-                    // Not a session: a live query's feed (or a session that closed meanwhile).
+                    // Not a session: a feed of a journal subscription or a live query (or a
+                    // session that closed meanwhile).
                     if decoded == nil { decoded = try? WireCodec().decode(bytes) }
-                    if let decoded { await targets.liveQueries.receive(feed: session, message: decoded, frame: bytes) }
+                    guard let decoded else { continue }
+                    if await !targets.clusterJournal.receive(feed: session, message: decoded, frame: bytes) {
+                        await targets.liveQueries.receive(feed: session, message: decoded, frame: bytes)
+                    }
                 }
             case .feedReady(let feed):
                 await targets.liveQueries.feedReady(feed)
+            case .journalAppend(let tenant, let mapName, let events):
+                targets.journal.appendShipped(events, mapName: mapName, tenant: tenant)
             case .topic(let tenant, let topic, let bytes):
                 await targets.topics.deliver(encoded: bytes, topic: topic, tenant: tenant)
             case .sessionsEnded(let incarnation, let sessions):

@@ -20,9 +20,11 @@ enum StreamEntry: Sendable, Equatable {
     case lockStates(partition: Int, epoch: Int64, locks: [ReplicatedLock])
     /// A live query's feed (`ClusterLiveQueries`) sent its whole first answer.
     case feedReady(feed: UInt64)
+    /// Journal events of a batch on `mapName`, for the tenant's sequencer to number (`ClusterJournal`).
+    case journalAppend(tenant: TenantID, mapName: String, events: [JournalEvent])
 
     enum Kind: Int64 {
-        case frame = 1, topic, sessionsEnded, lockStates, feedReady
+        case frame = 1, topic, sessionsEnded, lockStates, feedReady, journalAppend
     }
 
     /// About what the entry costs in a stream message (its payload and a small overhead).
@@ -33,6 +35,8 @@ enum StreamEntry: Sendable, Equatable {
         case .sessionsEnded(let incarnation, let sessions): incarnation.utf8.count + 9 * sessions.count + 8
         case .lockStates(_, _, let locks): 24 + locks.reduce(0) { $0 + 96 + $1.name.utf8.count + 64 * $1.queue.count }
         case .feedReady: 16
+        case .journalAppend(_, let mapName, let events):
+            mapName.utf8.count + 48 + events.reduce(0) { $0 + 96 + $1.key.utf8.count + ($1.value.map(MessagePackWriter.encodedSize(of:)) ?? 1) }
         }
     }
 
@@ -48,6 +52,8 @@ enum StreamEntry: Sendable, Equatable {
             .array([.int(Kind.lockStates.rawValue), .int(Int64(partition)), .int(epoch), .array(locks.map(\.wireValue))])
         case .feedReady(let feed):
             .array([.int(Kind.feedReady.rawValue), .int(Int64(bitPattern: feed))])
+        case .journalAppend(let tenant, let mapName, let events):
+            .array([.int(Kind.journalAppend.rawValue), .string(tenant.rawValue), .string(mapName), .array(events.map(\.wireValue))])
         }
     }
 
@@ -91,6 +97,9 @@ enum StreamEntry: Sendable, Equatable {
         case .feedReady:
             guard case .int(let feed) = try field(1) else { throw ClusterMessageError("a feed-ready entry is malformed") }
             self = .feedReady(feed: UInt64(bitPattern: feed))
+        case .journalAppend:
+            guard case .array(let events) = try field(3) else { throw ClusterMessageError("a journal entry is malformed") }
+            self = .journalAppend(tenant: TenantID(try string(1)), mapName: try string(2), events: try events.map { try JournalEvent(wire: $0) })
         }
     }
 }
