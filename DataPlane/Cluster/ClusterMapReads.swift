@@ -252,8 +252,12 @@ public struct ClusterMapReads: Sendable {
 
     // MARK: The owner's side
 
-    /// Serves `map.tree`, `map.leaf` and `map.entries` from this node's partitions.
-    static func serve(_ type: String, body: [UInt8], maps: MapDirectory) async throws -> [UInt8] {
+    /// Serves `map.tree`, `map.leaf`, `map.entries`, `map.delta` and `map.query` from this
+    /// node's partitions; refuses while one it owns is still loading (its part would lack it).
+    static func serve(_ type: String, body: [UInt8], maps: MapDirectory, table: CurrentPartitionTable) async throws -> [UInt8] {
+        if let loading = table.table.partitions(ownedBy: table.localNode).first(where: maps.unloaded.contains) {
+            throw ClusterMessageError(ErrorMessage.partitionNotLoaded(loading).message)
+        }
         let object = try ClusterCodec.decode(body)
         let tenant = TenantID(try object.required("t"))
         let map: String = try object.required("m")

@@ -94,7 +94,7 @@ struct ClusterInbox: Sendable {
             return ClusterCodec.encode([:])
         case ClusterMessageType.mapTree, ClusterMessageType.mapLeaf, ClusterMessageType.mapEntries, ClusterMessageType.mapDelta,
             ClusterMessageType.mapQuery:
-            return try await ClusterMapReads.serve(type, body: body, maps: maps)
+            return try await ClusterMapReads.serve(type, body: body, maps: maps, table: partitionTable)
         case ClusterMessageType.mergeRecords:
             let batch = try RecordBatch(decoding: body)
             try await merge(batch.records)

@@ -133,6 +133,10 @@ public final class EventJournal: Sendable {
     /// Events another node shipped to this one, the tenant's sequencer: numbered here, in the
     /// order they arrive.
     func appendShipped(_ events: [JournalEvent], mapName: String, tenant: TenantID) {
+        // No longer the sequencer (the table moved on while they travelled): on to the one that is.
+        if let sequencing = sequencing.get(), let node = sequencing.sequencer(tenant).node {
+            return sequencing.ship(events, mapName, tenant, node)
+        }
         var drafts = JournalDrafts()
         drafts.reserveCapacity(events.count)
         for event in events {

@@ -202,7 +202,8 @@ extension LockTable {
     /// The state of every lock `matches` selects, as of `nowMillis`.
     public func states(where matches: (LockName) -> Bool, nowMillis: Int64) -> [State] {
         locks.compactMap { name, lock in
-            guard matches(name) else { return nil }
+            // A free lock needs no copy: the next owner's tokens start above its epoch's floor.
+            guard matches(name), lock.holder != nil || !lock.queue.isEmpty else { return nil }
             let holder = lock.holder.flatMap { holder in
                 holder.expiresAtMillis > nowMillis
                     ? State.Holding(owner: holder.owner, fencingToken: holder.fencingToken, remainingMillis: holder.expiresAtMillis - nowMillis) : nil

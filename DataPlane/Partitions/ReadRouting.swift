@@ -34,8 +34,10 @@ public struct ReadRouting: Sendable {
         let router = table.router
         if router.ownsEverything && unloaded.isEmpty { return .local }
         let plan = router.mapReadPlan()
-        if !plan.remoteNodes.isEmpty { return .remote(plan.remoteNodes) }
+        // A partition of its own still loading (a failover under way) comes first: gathering
+        // from the others would answer without its records.
         if let partition = plan.localPartitions.first(where: unloaded.contains) { return .notLoaded(partition) }
+        if !plan.remoteNodes.isEmpty { return .remote(plan.remoteNodes) }
         return .local
     }
 
@@ -55,8 +57,8 @@ public struct ReadRouting: Sendable {
                 notLoaded = partition
             }
         }
-        if !remote.isEmpty { return .remote(remote.sorted()) }
-        return notLoaded.map(Plan.notLoaded) ?? .local
+        if let notLoaded { return .notLoaded(notLoaded) }
+        return remote.isEmpty ? .local : .remote(remote.sorted())
     }
 
     /// For Merkle sync of a map: the other owners to gather its tree from (empty: this node

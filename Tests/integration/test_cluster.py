@@ -98,10 +98,19 @@ def test_merkle_sync_on_any_node_sees_every_owners_records(cluster):
     cluster.settled({"n1", "n2", "n3"})
     writer_node = cluster.nodes["n1"]
     lww_name, or_name = "cluster-merkle", "cluster-merkle-or"
+    # The LWW records are written through all three nodes, 40 each (every owner's keys each time).
+    for index, node_id in enumerate(("n2", "n3")):
+        other = Replica(f"merkle-writer-{node_id}", cluster.nodes[node_id].ws_url, cluster.nodes[node_id].token)
+        other_conn = other.connect()
+        try:
+            ops = [put_op(f"m-{i}", lww_name, f"mk-{i}", {"value": {"i": i}, "timestamp": other.hlc.now()}) for i in range(40 * (index + 1), 40 * (index + 2))]
+            assert other_conn.write(ops, timeout=30)["payload"]["achievedLevel"] == "PERSISTED"
+        finally:
+            other.disconnect()
     writer = Replica("merkle-writer", writer_node.ws_url, writer_node.token)
     conn = writer.connect()
     try:
-        ops = [put_op(f"m-{i}", lww_name, f"mk-{i}", {"value": {"i": i}, "timestamp": writer.hlc.now()}) for i in range(120)]
+        ops = [put_op(f"m-{i}", lww_name, f"mk-{i}", {"value": {"i": i}, "timestamp": writer.hlc.now()}) for i in range(40)]
         assert conn.write(ops, timeout=30)["payload"]["achievedLevel"] == "PERSISTED"
         or_ops = []
         for i in range(40):
@@ -110,7 +119,7 @@ def test_merkle_sync_on_any_node_sees_every_owners_records(cluster):
         conn.write(or_ops, timeout=30)
     finally:
         writer.disconnect()
-    for node_id in ("n2", "n3"):
+    for node_id in ("n1", "n2", "n3"):
         node = cluster.nodes[node_id]
         reader = Replica(f"merkle-reader-{node_id}", node.ws_url, node.token)
         reader.connect()

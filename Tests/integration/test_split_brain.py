@@ -180,7 +180,6 @@ def test_applied_writes_on_both_sides_of_a_full_split_merge_when_it_heals(split_
         minority_conn.close()
     wait_until(lambda: all(p["owner"] != "n1" for p in n2.cluster()["partitions"]), "n1's partitions fail over", timeout=60)
     assert acknowledged(put(n2, map_name, shared, "majority", majority_hlc, "PERSISTED"), "PERSISTED")
-    assert values(n3, map_name).get(only_n1) is None, "the minority's write has not reached the majority yet"
 
     network.heal()
     wait_until(lambda: ready(n1)[0] == 200, "n1 ready again after the heal", timeout=60)

@@ -124,7 +124,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                     for partition in partitions { owners[current.owner(of: partition), default: []].append(partition) }
                     return owners
                 },
-                relyOn: { session, owner in if owner != localNode { footprint.add(session, on: owner) } }),
+                relyOn: { session, owner in footprint.add(session, on: owner) }),
             logger: logger)
         let subscribeJournal = SynchronizedBox<(@Sendable (NodeID, UInt64, TenantID, JournalSubscribe) async throws -> Void)?>(nil)
         journal = ClusterJournal(
@@ -135,7 +135,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                 },
                 release: { owner, feeds in streams.to(owner).append(.sessionsEnded(incarnation: incarnation.get(), sessions: feeds)) },
                 sequencer: { tenant in table.table.owner(of: ClusterJournal.partition(of: tenant)) },
-                relyOn: { session, owner in if owner != localNode { footprint.add(session, on: owner) } }),
+                relyOn: { session, owner in footprint.add(session, on: owner) }),
             logger: logger)
         subscribeJournal.set { [weak self] owner, feed, tenant, request in
             guard let self else { return }
@@ -335,7 +335,9 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                 if owner != localNode { footprint.add(session, on: owner) }
             }
         }
-        lockCopies.keepOnly { current.assignment(of: $0).replicas.contains(localNode) }
+        // Kept for partitions this node backs up, and for those it owns but has not taken over
+        // yet (a promotion that failed is tried again later, and restores them then).
+        lockCopies.keepOnly { current.assignment(of: $0).replicas.contains(localNode) || current.owner(of: $0) == localNode }
         if let locals = locals.get() { await locals.locks.republish() }
         await liveQueries.tableChanged()
         await journal.tableChanged()
@@ -364,8 +366,14 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         let run = RemoteSessions.Run(node: peer, incarnation: try object.required("i"))
         if type == MessageType.sessionsAlive {
             let ids: [Int64] = try object.required("s")
-            let alive = run.incarnation == incarnation.get()
-                ? ids.filter { locals.sessions.outbound(SessionID(rawValue: UInt64(bitPattern: $0))) != nil } : []
+            guard run.incarnation == incarnation.get() else { return ClusterCodec.encode(["s": .array([])]) }
+            // Open client sessions, and the feeds of this node's live queries and journal
+            // subscriptions (ids of the same kind, never in the session registry).
+            let feeds = ids.map { UInt64(bitPattern: $0) }
+            let live = await liveQueries.liveFeeds(among: feeds).union(await journal.liveFeeds(among: feeds))
+            let alive = ids.filter { id in
+                live.contains(UInt64(bitPattern: id)) || locals.sessions.outbound(SessionID(rawValue: UInt64(bitPattern: id))) != nil
+            }
             return ClusterCodec.encode(["s": .array(alive.map { .int($0) })])
         }
         let tenant = TenantID(try object.required("t") as String)
@@ -420,8 +428,12 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
             feedStores.withLock { $0[subscriber.id] = store }
             let now = SystemClock().nowMillis()
             var more = await store.subscribe(sub, subscriber: subscriber, nowMillis: now, pageBytes: Self.feedPageBytes, partitions: Set(partitions))
-            while more { more = await store.sendNextResultPage(queryId: sub.queryId, session: subscriber.id, maxBytes: Self.feedPageBytes) }
-            streams.to(peer).append(.feedReady(feed: UInt64(bitPattern: session)))
+            let stream = streams.to(peer)
+            while more {
+                await stream.waitForRoom()
+                more = await store.sendNextResultPage(queryId: sub.queryId, session: subscriber.id, maxBytes: Self.feedPageBytes)
+            }
+            stream.append(.feedReady(feed: UInt64(bitPattern: session)))
         case (MessageType.journalSubscribe, .journalSubscribe(let request)):
             try sequencesHere(tenant)
             locals.journal.subscribe(
@@ -508,7 +520,18 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     /// After a gap in `peer`'s stream: asks it which of its sessions holding something here
     /// are still open, and releases the others.
     private func reconcile(with peer: NodeID) async {
-        guard locals.get() != nil else { return }
+        guard let locals = locals.get() else { return }
+        if peer == localNode {
+            // Its own loopback lost pushes: what this node holds for its own sessions and feeds
+            // is judged here.
+            for (run, sessions) in remoteSessions.sessions(of: peer) {
+                let live = await liveQueries.liveFeeds(among: sessions).union(await journal.liveFeeds(among: sessions))
+                let alive = run.incarnation == incarnation.get()
+                    ? Set(sessions.filter { live.contains($0) || locals.sessions.outbound(SessionID(rawValue: $0)) != nil }) : []
+                await release(remoteSessions.keepOnly(run, alive: alive))
+            }
+            return
+        }
         for (run, sessions) in remoteSessions.sessions(of: peer) {
             do {
                 let body = ClusterCodec.encode(["i": .string(run.incarnation), "s": .array(sessions.map { .int(Int64(bitPattern: $0)) })])

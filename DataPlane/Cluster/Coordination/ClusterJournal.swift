@@ -162,6 +162,11 @@ actor ClusterJournal {
         }
     }
 
+    /// Which of `ids` are feeds this node still uses (a sequencer asks after a lost push).
+    func liveFeeds(among ids: [UInt64]) -> Set<UInt64> {
+        Set(ids.filter { feeds[$0] != nil })
+    }
+
     /// An event a sequencer pushed for `feed`; false when `feed` is not a journal feed.
     func receive(feed: UInt64, message: TopGunMessage, frame bytes: [UInt8]) -> Bool {
         guard let key = feeds[feed] else { return false }

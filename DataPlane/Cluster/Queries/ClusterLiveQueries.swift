@@ -55,6 +55,8 @@ actor ClusterLiveQueries {
         /// The rows it sent, by key (keys compare byte for byte, as the client's do).
         var rows: [HashedKey: QueryRecord] = [:]
         var ready = false
+        /// Its registration failed: it is never swapped in (the next arrangement replaces it).
+        var failed = false
         /// Whether the owner had more matching rows than it sent (its `QUERY_RESP`).
         var hasMore = false
     }
@@ -70,6 +72,8 @@ actor ClusterLiveQueries {
         var pending: [UInt64: Feed] = [:]
         /// Feeds kept from the active ones in the next arrangement.
         var kept: Set<UInt64> = []
+        /// A next arrangement (`pending` and `kept`) waits to be swapped in.
+        var arranging = false
         /// Owner → partitions of the arrangement being built or served.
         var arrangement: [NodeID: [Int]] = [:]
         var window: LiveQueryWindow?
@@ -96,6 +100,11 @@ actor ClusterLiveQueries {
 
     /// How many client subscriptions this node coordinates.
     var count: Int { subscriptions.count }
+
+    /// Which of `ids` are feeds this node still uses (an owner asks after a lost push).
+    func liveFeeds(among ids: [UInt64]) -> Set<UInt64> {
+        Set(ids.filter { feeds[$0] != nil })
+    }
 
     // MARK: Client
 
@@ -173,6 +182,7 @@ actor ClusterLiveQueries {
         subscription.pending = [:]
         subscription.arrangement = plan
         subscription.kept = []
+        subscription.arranging = true
         var registrations: [(UInt64, NodeID, [Int])] = []
         for (owner, partitions) in plan {
             if let (id, _) = subscription.active.first(where: { $0.value.owner == owner && $0.value.partitions == partitions }) {
@@ -209,7 +219,9 @@ actor ClusterLiveQueries {
         logger.debug("live query feed not registered yet", metadata: ["owner": "\(owner)", "error": "\(error)"])
         link.release(owner, [feed])
         guard let key = feeds[feed], subscriptions[key]?.pending[feed] != nil else { return }
-        // Asked again at the next retry, with the arrangement of the table then.
+        // The owner may still finish and say it is ready: the feed is released there, so it
+        // must never be swapped in. Asked again at the next retry, with the table then.
+        subscriptions[key]?.pending[feed]?.failed = true
         subscriptions[key]?.arrangement = [:]
         subscriptions[key]?.needsArranging = true
     }
@@ -246,7 +258,7 @@ actor ClusterLiveQueries {
 
     /// The owner finished its first answer for `feed`.
     func feedReady(_ id: UInt64) {
-        guard let key = feeds[id] else { return }
+        guard let key = feeds[id], subscriptions[key]?.pending[id]?.failed == false else { return }
         subscriptions[key]?.pending[id]?.ready = true
         swapIfReady(key)
     }
@@ -272,7 +284,10 @@ actor ClusterLiveQueries {
     }
 
     private func swapIfReady(_ key: Key) {
-        guard var subscription = subscriptions[key], subscription.pending.values.allSatisfy(\.ready) else { return }
+        guard var subscription = subscriptions[key], subscription.arranging, subscription.pending.values.allSatisfy({ $0.ready && !$0.failed }),
+            subscription.window?.isDeliveringPages != true
+        else { return }
+        subscription.arranging = false
         var retired: [NodeID: [UInt64]] = [:]
         for (id, feed) in subscription.active where !subscription.kept.contains(id) {
             feeds[id] = nil
@@ -289,31 +304,51 @@ actor ClusterLiveQueries {
         if let old = subscription.window {
             send(QueryChange.diff(from: old.visibleRecords, to: window.visibleRecords), of: subscription)
         } else {
-            answer(subscription, window: &window)
+            answer(key, subscription, window: &window)
         }
         subscription.window = window
         subscriptions[key] = subscription
         for (owner, ids) in retired { link.release(owner, ids) }
     }
 
-    /// The first `QUERY_RESP` (cut to the page size), then the rest of the result as `ENTER`s.
-    private func answer(_ subscription: Subscription, window: inout LiveQueryWindow) {
+    /// The first `QUERY_RESP` (cut to the page size); the rest of the result follows as
+    /// `ENTER`s, a page at a time as the client reads (`deliverPages`), as a single node's does.
+    private func answer(_ key: Key, _ subscription: Subscription, window: inout LiveQueryWindow) {
         let fields = subscription.sub.fields
-        let cost: (QueryRecord) -> Int = { record in
-            let value = fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value
-            return 12 + MessagePackWriter.stringSize(record.key) + MessagePackWriter.encodedSize(of: value)
-        }
-        let first = window.firstPage(maxBytes: subscription.pageBytes, cost: cost)
+        let first = window.firstPage(maxBytes: subscription.pageBytes, cost: Self.cost(fields: fields))
         var continuation = window.continuation(nowMillis: SystemClock().nowMillis())
         if subscription.active.values.contains(where: \.hasMore) { continuation.hasMore = true }
         subscription.out.send(.queryResp(QueryResp(
             queryId: subscription.sub.queryId, results: first.map { Self.item($0, fields: fields) }, nextCursor: continuation.nextCursor,
             hasMore: continuation.hasMore, cursorStatus: nil)))
-        while window.isDeliveringPages {
-            for record in window.nextPage(maxBytes: subscription.pageBytes, cost: cost) {
+        if window.isDeliveringPages {
+            let out = subscription.out
+            Task { await self.deliverPages(key, to: out) }
+        }
+    }
+
+    /// Sends the rest of a first result page by page, waiting for the client to read each.
+    /// Meanwhile the window reports changes only of rows already sent (`LiveQueryWindow`), and
+    /// a new arrangement waits for the end (its difference is computed from a whole result).
+    private func deliverPages(_ key: Key, to out: SessionOutbound) async {
+        while true {
+            guard var subscription = subscriptions[key], subscription.window?.isDeliveringPages == true else { break }
+            let fields = subscription.sub.fields
+            let page = subscription.window!.nextPage(maxBytes: subscription.pageBytes, cost: Self.cost(fields: fields))
+            subscriptions[key] = subscription
+            for record in page {
                 let item = Self.item(record, fields: fields)
-                subscription.out.send(.queryUpdate(QueryUpdate(queryId: subscription.sub.queryId, key: item.key, value: item.value, changeType: .enter)))
+                out.send(.queryUpdate(QueryUpdate(queryId: subscription.sub.queryId, key: item.key, value: item.value, changeType: .enter)))
             }
+            guard subscription.window?.isDeliveringPages == true, await out.waitForRoom() else { break }
+        }
+        swapIfReady(key)
+    }
+
+    private static func cost(fields: [String]?) -> (QueryRecord) -> Int {
+        { record in
+            let value = fields.map { FieldProjection.project(record.value, fields: $0) } ?? record.value
+            return 12 + MessagePackWriter.stringSize(record.key) + MessagePackWriter.encodedSize(of: value)
         }
     }
 

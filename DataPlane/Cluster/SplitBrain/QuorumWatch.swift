@@ -48,6 +48,8 @@ public final class QuorumWatch: Sendable {
     public func heard(from node: NodeID) {
         let now = Self.nanoseconds(elapsed())
         state.withLock { state in
+            // A lapse that ends with this answer still ends the term it broke.
+            evaluate(&state, now: now)
             state.lastHeard[node] = now
             evaluate(&state, now: now)
         }

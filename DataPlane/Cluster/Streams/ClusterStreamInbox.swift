@@ -51,8 +51,10 @@ final class ClusterStreamInbox: Sendable {
 
     func receive(from peer: NodeID, body: [UInt8]) async throws {
         let message = try StreamMessage(decoding: body)
-        let verdict = sequences.withLock { $0[peer, default: StreamSequence()].accept(message.position) }
+        // Before this node's parts exist nothing is taken, so nothing is counted as seen: the
+        // first message after that is a gap if any was missed.
         guard let targets = targets.get() else { return }
+        let verdict = sequences.withLock { $0[peer, default: StreamSequence()].accept(message.position) }
         switch verdict {
         case .repeated:
             return

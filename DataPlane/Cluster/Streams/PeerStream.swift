@@ -83,6 +83,16 @@ final class PeerStream: Sendable {
     /// How many times the queue overflowed (for tests and metrics).
     var overflows: Int { state.withLock { $0.overflows } }
 
+    /// Waits (up to `patience`) while more than half the queue's bound waits to be sent: a
+    /// producer of a large answer (a live query's first result) goes at the peer's pace
+    /// rather than overflowing the queue.
+    func waitForRoom(patience: Duration = .seconds(30)) async {
+        let deadline = ContinuousClock.now + patience
+        while state.withLock({ $0.queuedBytes > maxQueuedBytes / 2 }), ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
     private func flush(evenIfEmpty: Bool = false) async {
         var sendEmpty = evenIfEmpty
         while true {
@@ -117,6 +127,8 @@ final class PeerStream: Sendable {
                         state.generation += 1
                         state.sequence = 0
                     }
+                    // The next tick tells the receiver, even if nothing else is sent.
+                    state.sentSinceTick = true
                 }
             }
         }
