@@ -1,4 +1,5 @@
-# The cluster benchmark of issue 14 (`ops/bench/run cluster`), sourced by ops/bench/run: it
+# The cluster benchmark of issue 14 (`ops/bench/run cluster`, and `ops/bench/run cluster-latency`
+# for its part 4 alone), sourced by ops/bench/run: it
 # uses its $work, $pids, $bin, secs, field, now, load1 and its cleanup, which stops
 # everything started here. Every scenario runs on a fresh database of one throw-away
 # PostgreSQL; nodes of a scenario are SIGKILLed at its end (a graceful stop would hand
@@ -14,6 +15,7 @@ cluster_token=""
 cluster_db_url=""
 cluster_psql_db=()
 cluster_failed=""   # set when a measurement could not finish (the run exits 1 after the summary)
+cluster_log_level="${BENCH_NODE_LOG_LEVEL:-debug}"  # the nodes' --log-level (part 4 lowers it)
 
 # cluster_db NAME: a fresh database; sets cluster_db_url.
 cluster_db() {
@@ -22,16 +24,20 @@ cluster_db() {
   cluster_psql_db=("${cluster_psql[0]}" -X -q -v ON_ERROR_STOP=1 "$cluster_db_url")
 }
 
-# cluster_node NAME [extra args]: starts a node of the current scenario on $cluster_db_url and
-# waits (up to 300 s) for its ready line; appends to cluster_nodes/ws/http/names.
+# cluster_node NAME [--no-cluster] [extra args]: starts a node of the current scenario on
+# $cluster_db_url and waits (up to 300 s) for its ready line; appends to
+# cluster_nodes/ws/http/names. --no-cluster: a node on its own (no --cluster-port), as before
+# the cluster existed: the single-node baseline on the same storage.
 cluster_node() {
   local name=$1; shift
   local out="$work/$scenario-$name.out"
+  local membership=(--cluster-port 0)
+  if [ "${1:-}" = --no-cluster ]; then membership=(); shift; fi
   # CLUSTER_NODE_ARGS: extra options for every node (e.g. "--backup-count 0"), for diagnosis.
   local extra=()
   read -r -a extra <<<"${CLUSTER_NODE_ARGS:-}"
   "$work/topgun" data-plane --postgres-url "$cluster_db_url" --master-key-file "$work/master.key" --port 0 --json --dev-tenant \
-    --node-id "$name" --cluster-port 0 --log-level "${BENCH_NODE_LOG_LEVEL:-debug}" "${extra[@]}" "$@" >"$out" 2>"$out.err" &
+    --node-id "$name" "${membership[@]}" --log-level "$cluster_log_level" "${extra[@]}" "$@" >"$out" 2>"$out.err" &
   local pid=$!
   pids+=("$pid")
   disown "$pid"  # no "Killed" notice from the shell when the scenario ends
@@ -110,8 +116,9 @@ cluster_start() {
   cluster_settled "$scenario-start" --since "$t0" --timeout 300
 }
 
-phase_cluster() {
-  local parts=${CLUSTER_PARTS:-1,2,3}
+# The throw-away PostgreSQL every scenario makes its database in, the nodes' master key, and
+# the setup figure.
+cluster_pg_start() {
   local pgbin
   echo "== cluster: starting a throw-away PostgreSQL on port $TOPGUN_PG_PORT" >&2
   cluster_pg_url=$("$root/ops/postgres" start "$pg_dir")
@@ -123,6 +130,17 @@ phase_cluster() {
   pg_pid=$(head -n 1 "$pg_dir/data/postmaster.pid")
   python3 -c "import json, sys; print(json.dumps({'figure': 'cluster_setup', 'cores': $(nproc), 'pg_settings': 'fsync=off synchronous_commit=off full_page_writes=off (ops/postgres)', 'scale': $scale, 'node_args': sys.argv[1]}))" "${CLUSTER_NODE_ARGS:-}" \
     | tee -a "$work/figures.jsonl"
+}
+
+cluster_pg_stop() {
+  "$root/ops/postgres" stop "$pg_dir" >/dev/null 2>&1 || true
+  pg_started=""
+}
+
+# CLUSTER_PARTS picks the parts (default all four: 1,2,3,4).
+phase_cluster() {
+  local parts=${CLUSTER_PARTS:-1,2,3,4}
+  cluster_pg_start
 
   if [[ ",$parts," == *",1,"* ]]; then
     local dur warm n routing t_part
@@ -216,6 +234,55 @@ phase_cluster() {
     cluster_stop
     python3 -c "import json; print(json.dumps({'figure': 'cluster_part_time', 'part': 3, 'seconds': round($(now) - $t_part, 1)}))" | tee -a "$work/figures.jsonl"
   fi
-  "$root/ops/postgres" stop "$pg_dir" >/dev/null 2>&1 || true
-  pg_started=""
+
+  if [[ ",$parts," == *",4,"* ]]; then
+    cluster_latency || return 1
+  fi
+  cluster_pg_stop
+}
+
+# (4) Live-query latency across nodes (issue 15): `TopGunLoad latency` with 1,000
+# subscribers (an empty live query each on one map) spread round-robin over the nodes and the
+# writer on n1 putting 20 keys/s for 20 s at APPLIED, on
+#   3-nodes        3 nodes of one cluster: each subscriber's node coordinates its query, each
+#                  owner computes it as a feed and sends it back on its ordered stream;
+#   1-node-cluster the same code path on a cluster of 1 (every feed on its own node, through
+#                  its own stream);
+#   single-node    one node without --cluster-port (no coordination): the baseline.
+# Each on a fresh database of the same PostgreSQL, nodes logging at warning (as the latency
+# phase of `ops/bench/run latency`; BENCH_NODE_LOG_LEVEL overrides). CLUSTER_LATENCY_ROUNDS
+# (1) repeats the three in turn; CLUSTER_LATENCY_VARIANTS picks some of them;
+# CLUSTER_LATENCY_SUBSCRIBERS and CLUSTER_LATENCY_RATE change the load, CLUSTER_LATENCY_PREFILL
+# writes that many records first (each live query's result then holds them); BENCH_SCALE the
+# duration.
+cluster_latency() {
+  local subs=${CLUSTER_LATENCY_SUBSCRIBERS:-1000} rate=${CLUSTER_LATENCY_RATE:-20} dur t_part round variant
+  local cluster_log_level="${BENCH_NODE_LOG_LEVEL:-warning}"
+  dur=$(secs 20)
+  t_part=$(now)
+  for round in $(seq 1 "${CLUSTER_LATENCY_ROUNDS:-1}"); do
+    for variant in ${CLUSTER_LATENCY_VARIANTS:-3-nodes 1-node-cluster single-node}; do
+      echo "== cluster (4) live-query latency, round $round, $variant: $subs subscribers, $rate writes/s for $dur s, writer on n1" >&2
+      case "$variant" in
+        3-nodes) cluster_start "lat3_$round" 3 || return 1 ;;
+        1-node-cluster) cluster_start "lat1_$round" 1 || return 1 ;;
+        single-node)
+          scenario="latsingle_$round"
+          cluster_db "tg_latsingle_$round"
+          cluster_node n1 --no-cluster || return 1
+          ;;
+        *) echo "unknown CLUSTER_LATENCY_VARIANTS entry: $variant" >&2; return 1 ;;
+      esac
+      local sub_urls=() ws label="cluster-latency-$variant-$round"
+      for ws in "${cluster_ws[@]}"; do sub_urls+=(--subscriber-url "$ws"); done
+      python3 -c "import json; print(json.dumps({'figure': 'load', 'label': '$label', 'load_avg_1m_before': $(load1)}))" \
+        | tee -a "$work/figures.jsonl"
+      "$bin/TopGunLoad" latency --url "${cluster_ws[0]}" --token "$cluster_token" "${sub_urls[@]}" --prefill "${CLUSTER_LATENCY_PREFILL:-0}" \
+        --subscribers "$subs" --writes-per-second "$rate" --duration "$dur" --label "$label" --drain-timeout 60 --split-by-owner \
+        --server-pid "${cluster_nodes[0]}" --node-pids "$(join_by , "${cluster_nodes[@]}")" --node-ids "$(join_by , "${cluster_names[@]}")" \
+        | tee -a "$work/figures.jsonl" || { cluster_tails; cluster_stop; return 1; }
+      cluster_stop
+    done
+  done
+  python3 -c "import json; print(json.dumps({'figure': 'cluster_part_time', 'part': 4, 'seconds': round($(now) - $t_part, 1)}))" | tee -a "$work/figures.jsonl"
 }

@@ -148,6 +148,83 @@ if fill or settled:
         print(f"    goal < 60 s: {verdict(settled['settled'] and settled['seconds'] < 60)}"
               + ("" if rebalance["records"] >= 1_000_000 else f" (at {rebalance['records']:,} records, not the goal's 1,000,000)"))
 
+latencies = [r for r in find("latency") if str(r.get("label", "")).startswith("cluster-latency-")]
+if latencies:
+    def lat_variant(r):
+        return r["label"][len("cluster-latency-"):].rsplit("-", 1)[0]
+
+    def ms(v):
+        return f"{v:.1f}" if isinstance(v, (int, float)) else "-"
+
+    first = latencies[0]
+    print()
+    print(f"(4) Live-query latency across nodes: {first['subscribers']:,} "
+          f"subscribers (an empty live query each, one map), round-robin over the nodes; one writer on n1 putting "
+          f"{first['writes_per_s']:.0f} keys/s at APPLIED")
+    print("    3-nodes        = 3 nodes of one cluster (each subscriber's node coordinates its query, every owner computes it as a feed)")
+    print("    1-node-cluster = the same code on a cluster of one node (its feeds through its own stream)")
+    print("    single-node    = one node without --cluster-port (no coordination): the baseline")
+    print("    latency from the writer's send: QUU = QUERY_UPDATE (what changes the subscriber's result), SE = SERVER_EVENT, ack = the writer's OP_ACK")
+    print("    node CPU % = each node's CPU while writing (100% = one core); drain = from the last write to the last delivery;")
+    print("    CPU/write = all nodes' CPU from the first write to the last delivery, per write (each write reaches every subscriber)")
+    print(f"    {'variant':>14} {'subs':>5} {'writes':>6} {'QUU p50':>7} {'QUU p99':>7} {'QUU max':>7} {'SE p50':>7} {'SE p99':>7} "
+          f"{'ack p50':>7} {'ack p99':>7}  {'QUU p99 per node':<20} {'node CPU %':<16} {'gen %':>5} {'drain':>6} {'CPU/write':>9}  load avg")
+    for r in latencies:
+        load = one("load", label=r["label"])
+        per_node = "/".join(ms(v) for v in r.get("query_update_p99_ms_by_url", []))
+        cpu = "/".join(f"{c:.0f}" for c in r.get("node_cpu_pct", []))
+        if r.get("node_cpu_pct"):
+            cpu += f" = {sum(r['node_cpu_pct']):.0f}"
+        print(f"    {lat_variant(r):>14} {r['subscribers']:>5} {r['writes']:>6} {ms(r['query_update_p50_ms']):>7} {ms(r['query_update_p99_ms']):>7} "
+              f"{ms(r['query_update_max_ms']):>7} {ms(r.get('server_event_p50_ms')):>7} {ms(r.get('server_event_p99_ms')):>7} "
+              f"{ms(r['writer_ack_p50_ms']):>7} {ms(r.get('writer_ack_p99_ms')):>7}  {per_node:<20} {cpu:<16} "
+              f"{r['generator_cores'] * 100:>5.0f} {ms(r.get('drain_s')):>5}s {ms(r.get('node_cpu_ms_per_write')):>7}ms  "
+              f"{load['load_avg_1m_before'] if load else '?'}")
+        if r["query_updates"] < r["expected_deliveries"] or r["errors"]:  # not drained in time, or refused
+            print(f"          {r['query_updates']:,} of {r['expected_deliveries']:,} QUERY_UPDATEs arrived"
+                  + (f" ({r['drain_s']:.0f} s after the last write)" if "drain_s" in r else "")
+                  + f"; errors {r['errors']}: {r['first_errors'][:2]}")
+            if r.get("subscribers_closed_during_run"):
+                print(f"          {r['subscribers_closed_during_run']} subscribers closed by their node during the run (close codes {', '.join(r['close_codes'])})")
+            if "writes_updating_none" in r:
+                print(f"          writes whose QUERY_UPDATE reached every subscriber {r['writes_updating_all']}, some {r['writes_updating_some']}, "
+                      f"none {r['writes_updating_none']}; writes (by seq) not reaching all: {', '.join(r['writes_not_updating_all_seq_ranges'])}")
+        if r.get("writer_acks_forwarded") or r.get("query_updates_owned_by_other_node"):
+            print(f"          writer's acks, writes n1 owns: p50 {ms(r['writer_ack_local_p50_ms'])} / p99 {ms(r['writer_ack_local_p99_ms'])} ms "
+                  f"({r['writer_acks_local']}), writes it forwards: p50 {ms(r['writer_ack_forwarded_p50_ms'])} / p99 "
+                  f"{ms(r['writer_ack_forwarded_p99_ms'])} ms ({r['writer_acks_forwarded']}); QUERY_UPDATEs of writes the subscriber's "
+                  f"node owns: p50 {ms(r['query_update_owned_by_subscriber_node_p50_ms'])} / p99 {ms(r['query_update_owned_by_subscriber_node_p99_ms'])} ms, "
+                  f"another node owns: p50 {ms(r['query_update_owned_by_other_node_p50_ms'])} / p99 {ms(r['query_update_owned_by_other_node_p99_ms'])} ms")
+        quarters = r.get("p99_ms_by_quarter_of_run")
+        if quarters:
+            print(f"          first delivery p99 by quarter of the run: {', '.join(quarters)} ms")
+
+    # A run whose subscribers did not all get every QUERY_UPDATE (closed by their node, or not
+    # drained in time) measured only what arrived: it is left out of the ratios.
+    def complete(r):
+        return r["query_updates"] >= r["expected_deliveries"] and not r.get("subscribers_closed_during_run")
+
+    incomplete = sorted({lat_variant(r) for r in latencies if not complete(r)})
+    if incomplete:
+        print(f"    left out of the ratios (not every QUERY_UPDATE arrived): {', '.join(incomplete)} "
+              f"({sum(1 for r in latencies if not complete(r))} of {len(latencies)} runs)")
+
+    def mean_of(name, field):
+        values = [r[field] for r in latencies if lat_variant(r) == name and complete(r) and isinstance(r.get(field), (int, float))]
+        return statistics.mean(values) if values else None
+
+    for base in ("single-node", "1-node-cluster"):
+        for field, what in (("query_update_p50_ms", "QUERY_UPDATE p50"), ("query_update_p99_ms", "QUERY_UPDATE p99"),
+                            ("server_event_p99_ms", "SERVER_EVENT p99"), ("writer_ack_p50_ms", "writer ack p50"),
+                            ("node_cpu_ms_per_write", "nodes' CPU per write")):
+            c, b = mean_of("3-nodes", field), mean_of(base, field)
+            if c is not None and b:
+                print(f"    3-nodes / {base}: {what} x {c / b:.2f} ({c:.1f} / {b:.1f} ms)")
+    c1, s1 = mean_of("1-node-cluster", "query_update_p99_ms"), mean_of("single-node", "query_update_p99_ms")
+    if c1 is not None and s1:
+        print(f"    1-node-cluster / single-node: QUERY_UPDATE p99 x {c1 / s1:.2f} (the coordination alone, without other nodes)")
+    print("    (ratios against the mean of each variant's rounds; issue 3's goal for one node is p99 < 20 ms)")
+
 if node_logs:
     print()
     print("Node logs (failed replications to backups are logged at debug):")

@@ -112,6 +112,9 @@ if lat:
         print(f"    the same, to the QUERY_UPDATE that changes the subscriber's result (what a user sees): "
               f"p50 {lat['query_update_p50_ms']:.1f} ms, p99 {lat['query_update_p99_ms']:.1f} ms, max {lat['query_update_max_ms']:.1f} ms "
               f"over {lat['query_updates']:,} updates -> {verdict(lat['query_update_p99_ms'] < 20)} (p99 < 20 ms)")
+    if lat.get("writer_ack_p99_ms") is not None:
+        print(f"    the writer's OP_ACK (APPLIED), from its send: p50 {lat['writer_ack_p50_ms']:.1f} ms, p99 {lat['writer_ack_p99_ms']:.1f} ms "
+              f"over {lat['writer_acks']:,} writes")
 
 for target in ("echo", "topgun"):
     idle = find("idle", target=target)

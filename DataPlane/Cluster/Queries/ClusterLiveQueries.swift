@@ -230,7 +230,10 @@ actor ClusterLiveQueries {
 
     /// A message an owner pushed for `feed`.
     func receive(feed id: UInt64, message: TopGunMessage, frame bytes: [UInt8]) {
-        guard let key = feeds[id], var subscription = subscriptions[key] else { return }
+        // Taken out and put back: changed in place, its rows and window are not copied (a copy
+        // per update cost as much as the result is large).
+        guard let key = feeds[id], var subscription = subscriptions.removeValue(forKey: key) else { return }
+        defer { subscriptions[key] = subscription }
         let isActive = subscription.active[id] != nil
         switch message {
         case .queryResp(let response):
@@ -247,13 +250,12 @@ actor ClusterLiveQueries {
                 send(changes, of: subscription)
             }
         case .serverEvent, .serverBatchEvent:
-            if isActive, carries(id, of: key, owner: subscription.active[id]!.owner) {
+            if isActive, carries(id, of: key, tenant: subscription.tenant, map: subscription.sub.mapName, owner: subscription.active[id]!.owner) {
                 subscription.out.send(encoded: bytes)
             }
         default:
             break
         }
-        subscriptions[key] = subscription
     }
 
     /// The owner finished its first answer for `feed`.
@@ -273,11 +275,9 @@ actor ClusterLiveQueries {
 
     /// Whether `feed` is the one that brings its session the events of its map from `owner`:
     /// the lowest active feed of the session's live queries on that map and owner.
-    private func carries(_ feed: UInt64, of key: Key, owner: NodeID) -> Bool {
-        guard let subscription = subscriptions[key] else { return false }
+    private func carries(_ feed: UInt64, of key: Key, tenant: TenantID, map: String, owner: NodeID) -> Bool {
         for other in keysBySession[key.session] ?? [] where other != key {
-            guard let sibling = subscriptions[other], sibling.tenant == subscription.tenant, sibling.sub.mapName == subscription.sub.mapName
-            else { continue }
+            guard let sibling = subscriptions[other], sibling.tenant == tenant, sibling.sub.mapName == map else { continue }
             if sibling.active.contains(where: { $0.key < feed && $0.value.owner == owner }) { return false }
         }
         return true
@@ -332,7 +332,7 @@ actor ClusterLiveQueries {
     /// a new arrangement waits for the end (its difference is computed from a whole result).
     private func deliverPages(_ key: Key, to out: SessionOutbound) async {
         while true {
-            guard var subscription = subscriptions[key], subscription.window?.isDeliveringPages == true else { break }
+            guard subscriptions[key]?.window?.isDeliveringPages == true, var subscription = subscriptions.removeValue(forKey: key) else { break }
             let fields = subscription.sub.fields
             let page = subscription.window!.nextPage(maxBytes: subscription.pageBytes, cost: Self.cost(fields: fields))
             subscriptions[key] = subscription

@@ -12,7 +12,11 @@ final class Tally: Sendable {
     /// A second set of samples (latency: the time to the `QUERY_UPDATE`, what changes a
     /// subscriber's result, as against the first delivery of any kind).
     let otherSamples = Mutex<[UInt64]>([])
+    /// A third set (latency: the time to the `SERVER_EVENT`).
+    let eventSamples = Mutex<[UInt64]>([])
     let firstErrors = Mutex<[String]>([])
+    /// Set once a run's figures are taken (closes after it are the generator's own).
+    let finished = RunFlag()
     /// Samples split into four groups (e.g. by quarter of a run), to show drift over time.
     let quarters = Mutex<[[UInt64]]>([[], [], [], []])
 
@@ -103,12 +107,23 @@ func openConnections(
     count: Int, concurrency: Int, sources: Int, group: any EventLoopGroup, endpoint: Endpoint, tally: Tally,
     settledCount: () -> Int, driver: @escaping @Sendable (Int) -> any WSDriver
 ) {
+    openConnections(
+        count: count, concurrency: concurrency, sources: sources, group: group, endpoints: [endpoint], tally: tally,
+        settledCount: settledCount, driver: driver)
+}
+
+/// The same, connection i to `endpoints[i % endpoints.count]` (e.g. the nodes of a cluster).
+func openConnections(
+    count: Int, concurrency: Int, sources: Int, group: any EventLoopGroup, endpoints: [Endpoint], tally: Tally,
+    settledCount: () -> Int, driver: @escaping @Sendable (Int) -> any WSDriver
+) {
+    precondition(!endpoints.isEmpty)
     var launched = 0
     while launched < count {
         while launched - settledCount() >= concurrency { sleep(seconds: 0.001) }
         let index = launched
         let source: String? = sources > 1 ? "127.0.0.\(1 + index % sources)" : nil
-        connect(group: group, endpoint: endpoint, source: source, index: index, driver: { driver(index) })
+        connect(group: group, endpoint: endpoints[index % endpoints.count], source: source, index: index, driver: { driver(index) })
             .whenFailure { error in
                 tally.error("connect \(index): \(error)")
                 tally.add("connect_failed")

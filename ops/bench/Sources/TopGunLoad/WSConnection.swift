@@ -39,6 +39,8 @@ final class WSConnection: ChannelInboundHandler, @unchecked Sendable {
     private var fragments: ByteBuffer?
     private var upgraded = false
     private var didClose = false
+    /// The status code of the server's close frame, if it sent one.
+    private(set) var closeCode: Int?
     private let maskKey: (UInt8, UInt8, UInt8, UInt8)
     private let mask64: UInt64
 
@@ -148,6 +150,7 @@ final class WSConnection: ChannelInboundHandler, @unchecked Sendable {
             case 0x9:
                 writeFrame(opcode: 0xA, payload: payload.readableBytesView, flush: true)
             case 0x8:
+                if payload.readableBytes >= 2, let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self) { closeCode = Int(code) }
                 writeFrame(opcode: 0x8, payload: payload.readableBytesView.prefix(2), flush: true)
                 context.close(promise: nil)
                 return
