@@ -278,11 +278,15 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     }
 
     /// A request about a session (or feed) of this node, to `owner` (this node itself included).
-    private func call(_ owner: NodeID, _ type: String, _ message: TopGunMessage, tenant: TenantID, session: UInt64) async throws -> DataObject {
-        let body = ClusterCodec.encode([
+    private func call(
+        _ owner: NodeID, _ type: String, _ message: TopGunMessage, tenant: TenantID, session: UInt64, extra: DataObject = [:]
+    ) async throws -> DataObject {
+        var object: DataObject = [
             "t": .string(tenant.rawValue), "i": .string(incarnation.get()), "s": .int(Int64(bitPattern: session)),
             "m": .binary(WireCodec().encode(message)),
-        ])
+        ]
+        for field in extra.fields { object[field.key] = field.value }
+        let body = ClusterCodec.encode(object)
         if owner == localNode { return try ClusterCodec.decode(try await serve(type, body: body, from: localNode)) }
         return try ClusterCodec.decode(try await transport.request(type, body, to: owner, timeout: timeout))
     }
@@ -346,15 +350,8 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
 
     /// Registers a live query's feed on `owner` (this node itself included).
     private func registerFeed(on owner: NodeID, feed: UInt64, tenant: TenantID, sub: QuerySub, partitions: [Int]) async throws {
-        let body = ClusterCodec.encode([
-            "t": .string(tenant.rawValue), "i": .string(incarnation.get()), "s": .int(Int64(bitPattern: feed)),
-            "m": .binary(WireCodec().encode(.querySub(sub))), "p": .array(partitions.map { .int(Int64($0)) }),
-        ])
-        if owner == localNode {
-            _ = try await serve(MessageType.queryRegister, body: body, from: localNode)
-        } else {
-            _ = try await transport.request(MessageType.queryRegister, body, to: owner, timeout: timeout)
-        }
+        _ = try await call(
+            owner, MessageType.queryRegister, .querySub(sub), tenant: tenant, session: feed, extra: ["p": .array(partitions.map { .int(Int64($0)) })])
     }
 
     // MARK: Owner
