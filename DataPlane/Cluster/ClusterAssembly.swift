@@ -52,11 +52,11 @@ final class ClusterAssembly: Sendable {
             },
             resolve: { node in leases.get().leases.first { $0.lease.node == node && $0.isLive }?.lease.clusterEndpoint },
             logger: logger)
+        let metrics = ClusterMetrics()
         coordination = ClusterCoordination(
             localNode: settings.node, incarnation: join.incarnation, transport: transport, table: table, leases: leases,
-            heartbeat: settings.heartbeatInterval, logger: logger)
+            heartbeat: settings.heartbeatInterval, metrics: metrics, logger: logger)
         coordinationBox.set(coordination)
-        let metrics = ClusterMetrics()
         peers = ClusterPeers(transport: transport, timeout: persistTimeout + .seconds(2), metrics: metrics)
         mapReads = ClusterMapReads(transport: transport, maps: partitions.maps, timeout: .seconds(10))
         replicator = Replicator(transport: transport, table: table, partitions: partitions, writeBehind: writeBehind, store: store, logger: logger)

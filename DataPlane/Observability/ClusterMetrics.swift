@@ -20,6 +20,10 @@ public final class ClusterMetrics: Sendable {
     public let forwardedOps = Counter(label: "topgun_cluster_forwarded_ops_total")
     /// Rows of partitions this node lost before writing them, handed to their new owner.
     public let displacedRows = Counter(label: "topgun_cluster_displaced_rows_total")
+    /// Pushes to a peer dropped because the peer did not keep up (`PeerStream`).
+    public let streamOverflows = Counter(label: "topgun_cluster_stream_overflows_total")
+    /// Losses seen in peers' pushes to this node: each closed the sessions relying on the peer.
+    public let streamGaps = Counter(label: "topgun_cluster_stream_gaps_total")
 
     public init() {}
 }

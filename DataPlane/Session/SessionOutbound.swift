@@ -260,8 +260,19 @@ public final class SessionOutbound: Sendable {
 /// sessions costs about N / 32 event-loop jobs rather than N, and each loop starts writing its
 /// own sessions while the rest is still being queued. `flush` hands over what is left and must
 /// be called once everything is queued.
+///
+/// Frames for other nodes' sessions (`RemoteSubscriber`) are grouped too: consecutive sends of
+/// the same frame to sessions behind the same `PeerStream` become one stream entry naming all
+/// of them, so a write seen by a thousand feeds on a peer crosses the cluster once.
 public struct FanOutBatch {
     private var groups: [ObjectIdentifier: (loop: any EventLoop, sinks: [ChannelSink])] = [:]
+    private var remote: [ObjectIdentifier: RemoteFrames] = [:]
+
+    /// One peer's frames, in the order they were sent.
+    private struct RemoteFrames {
+        let stream: PeerStream
+        var entries: [(frame: ByteBuffer, sessions: [UInt64])] = []
+    }
 
     public init() {}
 
@@ -278,10 +289,25 @@ public struct FanOutBatch {
         }
     }
 
+    /// Queues `frame` for `session` of the node `stream` goes to.
+    mutating func add(_ frame: ByteBuffer, for session: UInt64, on stream: PeerStream) {
+        let id = ObjectIdentifier(stream)
+        if remote[id] == nil { remote[id] = RemoteFrames(stream: stream) }
+        if let last = remote[id]!.entries.last, last.frame == frame {
+            remote[id]!.entries[remote[id]!.entries.count - 1].sessions.append(session)
+        } else {
+            remote[id]!.entries.append((frame, [session]))
+        }
+    }
+
     /// Starts writing what the batch queued, and empties the batch.
     public mutating func flush() {
         for (_, group) in groups { Self.drain(group.sinks, on: group.loop) }
         groups = [:]
+        for (_, peer) in remote {
+            peer.stream.append(contentsOf: peer.entries.map { .frame(sessions: $0.sessions, bytes: Array($0.frame.readableBytesView)) })
+        }
+        remote = [:]
     }
 
     /// Sessions of the loop this code runs on are written at once: their loop is busy with

@@ -90,7 +90,8 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
 
     init(
         localNode: NodeID, incarnation: SynchronizedBox<String>, transport: ClusterTransport, table: CurrentPartitionTable,
-        leases: SynchronizedBox<MembershipView>, heartbeat: Duration, timeout: Duration = .seconds(5), logger: Logger
+        leases: SynchronizedBox<MembershipView>, heartbeat: Duration, timeout: Duration = .seconds(5), metrics: ClusterMetrics? = nil,
+        logger: Logger
     ) {
         self.localNode = localNode
         self.incarnation = incarnation
@@ -100,14 +101,16 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         self.heartbeat = heartbeat
         self.timeout = timeout
         self.logger = logger
-        let streams = PeerStreams(transport: transport, logger: logger)
+        let streams = PeerStreams(transport: transport, overflows: metrics?.streamOverflows, logger: logger)
         self.streams = streams
         let remoteSessions = RemoteSessions { node in streams.to(node) }
         self.remoteSessions = remoteSessions
         let footprint = SessionFootprint()
         self.footprint = footprint
         let reconcile = SynchronizedBox<(@Sendable (NodeID) async -> Void)?>(nil)
-        inbox = ClusterStreamInbox(remoteSessions: remoteSessions, footprint: footprint, lockCopies: lockCopies, logger: logger) { peer in
+        inbox = ClusterStreamInbox(
+            remoteSessions: remoteSessions, footprint: footprint, lockCopies: lockCopies, gapCounter: metrics?.streamGaps, logger: logger
+        ) { peer in
             await reconcile.get()?(peer)
         }
         let register = SynchronizedBox<(@Sendable (NodeID, UInt64, TenantID, QuerySub, [Int]) async throws -> Void)?>(nil)

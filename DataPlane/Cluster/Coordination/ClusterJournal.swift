@@ -167,18 +167,17 @@ actor ClusterJournal {
         Set(ids.filter { feeds[$0] != nil })
     }
 
-    /// An event a sequencer pushed for `feed`; false when `feed` is not a journal feed.
-    func receive(feed: UInt64, message: TopGunMessage, frame bytes: [UInt8]) -> Bool {
-        guard let key = feeds[feed] else { return false }
-        guard case .journalEventMessage(let pushed) = message, var subscription = subscriptions[key] else { return true }
+    /// An event a sequencer pushed for `feed` (ignored when `feed` is not a journal feed).
+    func receive(feed: UInt64, message: TopGunMessage, frame bytes: [UInt8]) {
+        guard let key = feeds[feed] else { return }
+        guard case .journalEventMessage(let pushed) = message, var subscription = subscriptions[key] else { return }
         // Numbers only increase, across sequencers too: anything at or below the last one
         // passed on was passed on already (a replay of the new sequencer, a late event of the
         // old one).
         let sequence = UInt64(pushed.event.sequence) ?? 0
-        if let last = subscription.lastSequence, sequence <= last { return true }
+        if let last = subscription.lastSequence, sequence <= last { return }
         subscription.lastSequence = sequence
         subscriptions[key] = subscription
         subscription.out.send(encoded: bytes)
-        return true
     }
 }

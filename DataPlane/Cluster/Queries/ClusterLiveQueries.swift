@@ -197,13 +197,15 @@ actor ClusterLiveQueries {
         }
         var ownerSub = subscription.sub
         ownerSub.fields = nil
+        // One id for every feed (the stream entry names the feed): an owner's update of a
+        // written key is then the same frame for all feeds, sent once per node.
+        ownerSub.queryId = "feed"
         subscriptions[key] = subscription
         if registrations.isEmpty {
             swapIfReady(key)
             return
         }
         for (id, owner, partitions) in registrations {
-            ownerSub.queryId = "feed-\(id)"
             let (link, tenant, sub) = (self.link, subscription.tenant, ownerSub)
             Task {
                 do {
@@ -228,34 +230,68 @@ actor ClusterLiveQueries {
 
     // MARK: Feeds
 
-    /// A message an owner pushed for `feed`.
-    func receive(feed id: UInt64, message: TopGunMessage, frame bytes: [UInt8]) {
-        // Taken out and put back: changed in place, its rows and window are not copied (a copy
-        // per update cost as much as the result is large).
-        guard let key = feeds[id], var subscription = subscriptions.removeValue(forKey: key) else { return }
-        defer { subscriptions[key] = subscription }
-        let isActive = subscription.active[id] != nil
+    /// A message an owner pushed for `feeds` (one entry of its stream names every feed of this
+    /// node it is for: an update of a written key is the same for all of them).
+    func receive(feeds ids: [UInt64], message: TopGunMessage, frame bytes: [UInt8]) {
+        var batch = FanOutBatch()
+        defer { batch.flush() }
         switch message {
         case .queryResp(let response):
-            update(&subscription, feed: id) { feed in
-                feed.rows = [:]
-                for item in response.results { feed.rows[HashedKey(item.key)] = QueryRecord(key: item.key, value: item.value) }
-                feed.hasMore = response.hasMore ?? false
+            for id in ids {
+                withSubscription(of: id) { subscription in
+                    update(&subscription, feed: id) { feed in
+                        feed.rows = [:]
+                        for item in response.results { feed.rows[HashedKey(item.key)] = QueryRecord(key: item.key, value: item.value) }
+                        feed.hasMore = response.hasMore ?? false
+                    }
+                }
             }
         case .queryUpdate(let update):
             let value: DataValue? = update.changeType == .leave ? nil : update.value
-            self.update(&subscription, feed: id) { feed in feed.rows[HashedKey(update.key)] = value.map { QueryRecord(key: update.key, value: $0) } }
-            if isActive, subscription.window != nil {
-                let changes = subscription.window!.apply(key: update.key, value: value)
-                send(changes, of: subscription)
+            // The written key's change is the same for every unprojected subscription bar its
+            // query id: encoded once (as a single node's fan-out does).
+            var templates: [ChangeType: QueryUpdateTemplate] = [:]
+            for id in ids {
+                // Taken out and put back, as in `withSubscription` (a closure cannot hold `batch`).
+                guard let key = feeds[id], var subscription = subscriptions.removeValue(forKey: key) else { continue }
+                defer { subscriptions[key] = subscription }
+                let isActive = subscription.active[id] != nil
+                self.update(&subscription, feed: id) { feed in
+                    feed.rows[HashedKey(update.key)] = value.map { QueryRecord(key: update.key, value: $0) }
+                }
+                guard isActive, subscription.window != nil else { continue }
+                for change in subscription.window!.apply(key: update.key, value: value) {
+                    let changeType = ChangeType(change)
+                    if subscription.sub.fields == nil, change.key.hasSameUTF8(as: update.key) {
+                        let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
+                        templates[changeType] = template
+                        subscription.out.send(frame: template.frame(queryId: subscription.sub.queryId), in: &batch)
+                    } else {
+                        subscription.out.send(
+                            .queryUpdate(QueryUpdate(queryId: subscription.sub.queryId, change: change, fields: subscription.sub.fields)), in: &batch)
+                    }
+                }
             }
         case .serverEvent, .serverBatchEvent:
-            if isActive, carries(id, of: key, tenant: subscription.tenant, map: subscription.sub.mapName, owner: subscription.active[id]!.owner) {
-                subscription.out.send(encoded: bytes)
+            let frame = SessionOutbound.frameBuffer(bytes)
+            for id in ids {
+                guard let key = feeds[id], let subscription = subscriptions[key], let feed = subscription.active[id],
+                    carries(id, of: key, tenant: subscription.tenant, map: subscription.sub.mapName, owner: feed.owner)
+                else { continue }
+                subscription.out.send(frame: frame, in: &batch)
             }
         default:
             break
         }
+    }
+
+    /// Runs `body` on the subscription `feed` belongs to, taken out and put back: changed in
+    /// place, its rows and window are not copied (a copy per update cost as much as the
+    /// result is large).
+    private func withSubscription(of feed: UInt64, _ body: (inout Subscription) -> Void) {
+        guard let key = feeds[feed], var subscription = subscriptions.removeValue(forKey: key) else { return }
+        body(&subscription)
+        subscriptions[key] = subscription
     }
 
     /// The owner finished its first answer for `feed`.

@@ -32,11 +32,11 @@ final class RemoteSubscriber: Subscriber {
     }
 
     func send(frame buffer: ByteBuffer, in batch: inout FanOutBatch) {
-        send(encoded: Array(buffer.readableBytesView))
+        batch.add(buffer, for: remoteSession, on: stream)
     }
 
     func send(_ message: TopGunMessage, in batch: inout FanOutBatch) {
-        send(message)
+        batch.add(ByteBuffer(bytes: WireCodec().encode(message)), for: remoteSession, on: stream)
     }
 }
 

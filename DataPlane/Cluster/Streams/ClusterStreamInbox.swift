@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import Synchronization
 import Tenancy
 import TopGunCore
@@ -35,11 +36,13 @@ final class ClusterStreamInbox: Sendable {
     private let reconcile: @Sendable (NodeID) async -> Void
     private let logger: Logger
     let gaps = Atomic<Int>(0)
+    private let gapCounter: Counter?
 
     init(
-        remoteSessions: RemoteSessions, footprint: SessionFootprint, lockCopies: LockCopies, logger: Logger,
+        remoteSessions: RemoteSessions, footprint: SessionFootprint, lockCopies: LockCopies, gapCounter: Counter? = nil, logger: Logger,
         reconcile: @escaping @Sendable (NodeID) async -> Void
     ) {
+        self.gapCounter = gapCounter
         self.remoteSessions = remoteSessions
         self.lockCopies = lockCopies
         self.footprint = footprint
@@ -60,6 +63,7 @@ final class ClusterStreamInbox: Sendable {
             return
         case .gap:
             gaps.add(1, ordering: .relaxed)
+            gapCounter?.increment()
             let affected = Set(footprint.sessions(on: peer))
             if !affected.isEmpty {
                 logger.warning("pushes from a peer were lost; closing the sessions that rely on it", metadata: [
@@ -76,19 +80,23 @@ final class ClusterStreamInbox: Sendable {
             switch entry {
             case .frame(let sessions, let bytes):
                 let frame = SessionOutbound.frameBuffer(bytes)
-                var decoded: TopGunMessage?
+                var batch = FanOutBatch()
+                var feeds: [UInt64] = []
                 for session in sessions {
                     if let out = targets.sessions.outbound(SessionID(rawValue: session)) {
-                        out.send(frame: frame)
-                        continue
+                        out.send(frame: frame, in: &batch)
+                    } else {
+                        feeds.append(session)
                     }
-                    // Not a session: a feed of a journal subscription or a live query (or a
-                    // session that closed meanwhile).
-                    if decoded == nil { decoded = try? WireCodec().decode(bytes) }
-                    guard let decoded else { continue }
-                    if await !targets.clusterJournal.receive(feed: session, message: decoded, frame: bytes) {
-                        await targets.liveQueries.receive(feed: session, message: decoded, frame: bytes)
-                    }
+                }
+                batch.flush()
+                // Not sessions: feeds of journal subscriptions or of live queries (or sessions
+                // that closed meanwhile).
+                guard !feeds.isEmpty, let decoded = try? WireCodec().decode(bytes) else { continue }
+                if case .journalEventMessage = decoded {
+                    for feed in feeds { await targets.clusterJournal.receive(feed: feed, message: decoded, frame: bytes) }
+                } else {
+                    await targets.liveQueries.receive(feeds: feeds, message: decoded, frame: bytes)
                 }
             case .feedReady(let feed):
                 await targets.liveQueries.feedReady(feed)

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import Synchronization
 import TopGunCore
 
@@ -19,6 +20,7 @@ final class PeerStream: Sendable {
     private let deliver: @Sendable ([UInt8]) async throws -> Void
     private let maxQueuedBytes: Int
     private let maxMessageBytes: Int
+    private let overflowCounter: Counter?
     private let logger: Logger
 
     private struct State {
@@ -38,10 +40,11 @@ final class PeerStream: Sendable {
     /// - Parameters:
     ///   - deliver: sends one encoded `StreamMessage` to the peer (the transport's one-way send).
     init(
-        node: NodeID, maxQueuedBytes: Int = 8 * 1024 * 1024, maxMessageBytes: Int = 4 * 1024 * 1024, logger: Logger,
-        deliver: @escaping @Sendable ([UInt8]) async throws -> Void
+        node: NodeID, maxQueuedBytes: Int = 8 * 1024 * 1024, maxMessageBytes: Int = 4 * 1024 * 1024, overflows: Counter? = nil,
+        logger: Logger, deliver: @escaping @Sendable ([UInt8]) async throws -> Void
     ) {
         self.node = node
+        self.overflowCounter = overflows
         self.deliver = deliver
         self.maxQueuedBytes = maxQueuedBytes
         self.maxMessageBytes = maxMessageBytes
@@ -50,21 +53,35 @@ final class PeerStream: Sendable {
 
     /// Queues `entry` and makes sure a flush runs.
     func append(_ entry: StreamEntry) {
+        append(contentsOf: CollectionOfOne(entry))
+    }
+
+    /// Queues `entries`, in order, and makes sure a flush runs.
+    func append(contentsOf entries: some Collection<StreamEntry>) {
+        guard !entries.isEmpty else { return }
+        var overflowed = false
         let start = state.withLock { state -> Bool in
-            if state.queuedBytes + entry.byteCount > maxQueuedBytes, !state.queue.isEmpty {
-                // The peer does not keep up: what is queued is dropped, and the new generation
-                // tells the receiver so.
-                state.queue.removeAll()
-                state.queuedBytes = 0
-                state.generation += 1
-                state.sequence = 0
-                state.overflows += 1
+            for entry in entries {
+                if state.queuedBytes + entry.byteCount > maxQueuedBytes, !state.queue.isEmpty {
+                    // The peer does not keep up: what is queued is dropped, and the new
+                    // generation tells the receiver so.
+                    state.queue.removeAll()
+                    state.queuedBytes = 0
+                    state.generation += 1
+                    state.sequence = 0
+                    state.overflows += 1
+                    overflowed = true
+                }
+                state.queue.append(entry)
+                state.queuedBytes += entry.byteCount
             }
-            state.queue.append(entry)
-            state.queuedBytes += entry.byteCount
             guard !state.flushing else { return false }
             state.flushing = true
             return true
+        }
+        if overflowed {
+            overflowCounter?.increment()
+            logger.warning("a peer does not keep up with this node's pushes; they were dropped", metadata: ["peer": "\(node)"])
         }
         if start { Task { await self.flush() } }
     }
@@ -139,13 +156,15 @@ final class PeerStream: Sendable {
 final class PeerStreams: Sendable {
     private let streams = Mutex<[NodeID: PeerStream]>([:])
     private let transport: ClusterTransport
+    private let overflows: Counter?
     private let logger: Logger
     /// What a stream to this node itself delivers to (its own inbox): the node's own feeds
     /// and sessions go through the same code as a peer's.
     private let loopback = SynchronizedBox<(@Sendable ([UInt8]) async throws -> Void)?>(nil)
 
-    init(transport: ClusterTransport, logger: Logger) {
+    init(transport: ClusterTransport, overflows: Counter? = nil, logger: Logger) {
         self.transport = transport
+        self.overflows = overflows
         self.logger = logger
     }
 
@@ -157,7 +176,7 @@ final class PeerStreams: Sendable {
         streams.withLock { streams in
             if let stream = streams[node] { return stream }
             let (transport, loopback, local) = (transport, loopback, node == transport.identity.nodeId)
-            let stream = PeerStream(node: node, logger: logger) { body in
+            let stream = PeerStream(node: node, overflows: overflows, logger: logger) { body in
                 if local {
                     guard let deliver = loopback.get() else { throw ClusterMessageError("this node is still starting") }
                     try await deliver(body)

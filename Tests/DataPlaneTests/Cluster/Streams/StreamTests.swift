@@ -1,5 +1,6 @@
 @testable import DataPlane
 import Logging
+import NIOCore
 import Synchronization
 import Tenancy
 import Testing
@@ -187,5 +188,31 @@ import TopGunWire
         stream.tick()
         try await Task.sleep(for: .milliseconds(50))
         #expect(recorder.messages.withLock { $0.count } == 2)
+    }
+
+    @Test func aFanOutSendsOneEntryPerPeerForAFrameMeantForManyOfItsSessions() async throws {
+        let (toN2, toN3) = (Recorder(), Recorder())
+        let n2 = PeerStream(node: NodeID("n2"), logger: Logger(label: "test")) { try await toN2.deliver($0) }
+        let n3 = PeerStream(node: NodeID("n3"), logger: Logger(label: "test")) { try await toN3.deliver($0) }
+        let run2 = RemoteSessions.Run(node: NodeID("n2"), incarnation: "a")
+        let run3 = RemoteSessions.Run(node: NodeID("n3"), incarnation: "b")
+        let on2 = (1...3).map { RemoteSubscriber(run: run2, remoteSession: UInt64($0), stream: n2) }
+        let on3 = (4...5).map { RemoteSubscriber(run: run3, remoteSession: UInt64($0), stream: n3) }
+        let shared = ByteBuffer(bytes: [1, 2, 3])
+        var batch = FanOutBatch()
+        // Interleaved as a map's watchers are: grouped per peer, in each peer's order.
+        for (index, subscriber) in [on2[0], on3[0], on2[1], on3[1], on2[2]].enumerated() {
+            subscriber.send(frame: shared, in: &batch)
+            if index == 1 { on2[0].send(frame: ByteBuffer(bytes: [9]), in: &batch) }
+        }
+        // Equal bytes in another buffer group too.
+        on3[1].send(frame: ByteBuffer(bytes: [1, 2, 3]), in: &batch)
+        #expect(toN2.entries.isEmpty)
+        batch.flush()
+        try await Self.waitUntil { toN2.entries.count == 3 && toN3.entries.count == 1 }
+        #expect(toN2.entries == [
+            .frame(sessions: [1], bytes: [1, 2, 3]), .frame(sessions: [1], bytes: [9]), .frame(sessions: [2, 3], bytes: [1, 2, 3]),
+        ])
+        #expect(toN3.entries == [.frame(sessions: [4, 5, 5], bytes: [1, 2, 3])])
     }
 }
