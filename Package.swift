@@ -23,6 +23,8 @@ var migrationResources: [Resource] {
         "postgres/0006_cluster.postgres.sql",
         "sqlite/0007_cluster_incarnations.sqlite.sql",
         "postgres/0007_cluster_incarnations.postgres.sql",
+        "sqlite/0008_cluster_quotas.sqlite.sql",
+        "postgres/0008_cluster_quotas.postgres.sql",
     ].map { .embedInCode($0) }
 }
 

@@ -88,6 +88,10 @@ public enum MigrationCatalog {
               fileName: "0007_cluster_incarnations.sqlite.sql", bytes: PackageResources._007_cluster_incarnations_sqlite_sql),
         Entry(dialect: .postgres, version: 7, name: "cluster_incarnations",
               fileName: "0007_cluster_incarnations.postgres.sql", bytes: PackageResources._007_cluster_incarnations_postgres_sql),
+        Entry(dialect: .sqlite, version: 8, name: "cluster_quotas",
+              fileName: "0008_cluster_quotas.sqlite.sql", bytes: PackageResources._008_cluster_quotas_sqlite_sql),
+        Entry(dialect: .postgres, version: 8, name: "cluster_quotas",
+              fileName: "0008_cluster_quotas.postgres.sql", bytes: PackageResources._008_cluster_quotas_postgres_sql),
     ]
 }
 

@@ -27,6 +27,8 @@ final class ClusterAssembly: Sendable {
     let quorum: QuorumWatch
     let pinger: PeerPinger
     private let inbox = SynchronizedBox<ClusterInbox?>(nil)
+    /// Tenants' quotas held for the cluster (made in `attach`: it needs the node's parts).
+    private let quotaService = SynchronizedBox<ClusterQuotaService?>(nil)
     private let leases: SynchronizedBox<MembershipView>
     private let announce = SynchronizedBox<(@Sendable () -> Void)?>(nil)
 
@@ -100,6 +102,15 @@ final class ClusterAssembly: Sendable {
         coordination.attach(ClusterCoordination.Locals(
             sessions: components.sessions, maps: components.maps, topics: components.topics, locks: components.locks, counters: components.counters, journal: components.journal,
             durability: durability, routing: components.readRouting, cleanup: components.sessionCleanup))
+        if let quotaStore = store as? any ClusterQuotaStore {
+            let (leases, incarnation) = (self.leases, join.incarnation)
+            let members: @Sendable () -> Int = { max(1, leases.get().leases.filter(\.isLive).count) }
+            let slots = ClusterSlots(store: quotaStore, node: settings.node, incarnation: { incarnation.get() }, members: members, logger: components.logger)
+            components.policies.useCluster(.init(slots: slots, members: members))
+            quotaService.set(ClusterQuotaService(
+                store: quotaStore, node: settings.node, policies: components.policies, sessions: components.sessions, usage: components.usage,
+                slots: slots, members: members, logger: components.logger))
+        }
         let (sessions, mapHandler, coordination) = (components.sessions, components.partitionMapHandler, coordination)
         announce.set {
             mapHandler.announce(to: sessions)
@@ -109,5 +120,5 @@ final class ClusterAssembly: Sendable {
 
     /// In start order (they stop in reverse): the port first (it stops last), then
     /// replication and hand-over, then membership (whose leave runs first at a stop).
-    var services: [any Service] { [transport, replicator, join.displaced, coordination, pinger] }
+    var services: [any Service] { [transport, replicator, join.displaced, coordination, pinger] + (quotaService.get().map { [$0] } ?? []) }
 }

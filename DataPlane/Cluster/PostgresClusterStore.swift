@@ -16,9 +16,9 @@ public final class PostgresClusterStore: ClusterStore {
     static let channel = "topgun_cluster"
 
     private let endpoint: PostgresEndpoint
-    private let client: PostgresClient
+    let client: PostgresClient
     private let runTask: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     private let connectTimeout: Duration
 
     public init(endpoint: PostgresEndpoint, connectTimeout: Duration = .seconds(5), logger: Logger) {
@@ -26,7 +26,7 @@ public final class PostgresClusterStore: ClusterStore {
         self.logger = logger
         self.connectTimeout = connectTimeout
         let client = PostgresClient(
-            configuration: endpoint.clientConfiguration(connectTimeout: connectTimeout, maximumConnections: 2), backgroundLogger: logger)
+            configuration: endpoint.clientConfiguration(connectTimeout: connectTimeout, maximumConnections: 3), backgroundLogger: logger)
         self.client = client
         self.runTask = Task { await client.run() }
     }

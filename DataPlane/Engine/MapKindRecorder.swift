@@ -2,6 +2,7 @@ import Logging
 import Metadata
 import Synchronization
 import Tenancy
+import TopGunCore
 
 /// Fixes each map's CRDT (LWW or OR-Map) once per tenant and map, in the metadata store the
 /// nodes share: a node proposes the kind its map already holds (from storage), or else its
@@ -23,6 +24,17 @@ public struct MapKindRecorder: Sendable {
         self.metadata = metadata
         self.logger = logger
         self.retryDelay = retryDelay
+    }
+
+    /// The tenant's maps any node has written to (byte for byte), nil when they cannot be read.
+    public func recordedMaps(tenant: TenantID) async -> Set<HashedKey>? {
+        guard let metadata else { return nil }
+        do {
+            return Set(try await metadata.recordedMaps(tenant: tenant).map(HashedKey.init))
+        } catch {
+            logger.warning("cannot read a tenant's maps; counting this node's only", metadata: ["tenant": "\(tenant)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Makes sure `store` holds the recorded kind before a write proposing `proposed`.

@@ -144,11 +144,18 @@ public struct WritePath: Sendable {
         // exist until the quota is raised); ops on existing maps go through.
         let maxMaps = limits.maxMaps
         if maxMaps < TenantPolicies.unlimited.maxMaps {
-            var mapCount = maps.stores(of: context.tenant).count
+            var known = Set(maps.stores(of: context.tenant).map { HashedKey($0.name) })
+            // In a cluster, maps written through other nodes count too (read only when a
+            // write would make a map this node does not hold yet).
+            if peers != nil, groups.contains(where: { maps.existingStore(tenant: context.tenant, name: $0.map) == nil }),
+                let recorded = await mapKinds.recordedMaps(tenant: context.tenant)
+            {
+                known.formUnion(recorded)
+            }
             groups = groups.filter { group in
-                guard maps.existingStore(tenant: context.tenant, name: group.map) == nil else { return true }
-                guard let refusal = QuotaGate.newMap(group.map, existing: mapCount, limit: maxMaps) else {
-                    mapCount += 1
+                guard !known.contains(HashedKey(group.map)) else { return true }
+                guard let refusal = QuotaGate.newMap(group.map, existing: known.count, limit: maxMaps) else {
+                    known.insert(HashedKey(group.map))
                     return true
                 }
                 for index in group.indices { outcomes[index] = refusal.opOutcome }

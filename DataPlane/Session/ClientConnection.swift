@@ -152,6 +152,8 @@ public final class ClientConnection: Sendable {
         /// Sends the pages of large live-query results while any are pending (`ResultPager`);
         /// always awaited before `run` returns.
         var pager: Task<Void, Never>?
+        /// The cluster refused this connection a slot of its tenant's connections.
+        var clusterRefusal: QuotaRefusal?
 
         init(
             outbound: SessionOutbound, requestId: String, handshake: SharedHandshake, deadline: Scheduled<Void>,
@@ -316,6 +318,11 @@ public final class ClientConnection: Sendable {
     @inline(never)
     func authenticate(_ token: String, loop: inout Loop) async {
         let result = await verify(token: token, requestId: loop.requestId)
+        if case .success(let context) = result {
+            // In a cluster, a connection counts against the tenant's cluster-wide limit (its
+            // slot is released when the session ends, admitted or not).
+            loop.clusterRefusal = await policies.acquireConnectionSlot(context.tenant, session: loop.outbound.id)
+        }
         authenticated(result, loop: &loop)
     }
 
@@ -336,7 +343,7 @@ public final class ClientConnection: Sendable {
                     continue
                 }
                 let limit = policies.cachedQuotas(context.tenant)?.maxConnections ?? .max
-                let refusal = sessions.authenticated(loop.outbound.id, context: context, connectionLimit: limit)
+                let refusal = loop.clusterRefusal ?? sessions.authenticated(loop.outbound.id, context: context, connectionLimit: limit)
                 if let refusal {
                     metrics.error(code: refusal.code.rawValue)
                 } else {

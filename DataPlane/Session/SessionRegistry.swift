@@ -63,6 +63,11 @@ public final class SessionRegistry: Sendable {
         }
     }
 
+    /// Each tenant with authenticated sessions on this node, and how many.
+    public func countsByTenant() -> [TenantID: Int64] {
+        perTenant.withLock { $0 }
+    }
+
     /// Authenticated sessions of `tenant` on this node.
     public func count(of tenant: TenantID) -> Int64 {
         perTenant.withLock { $0[tenant] ?? 0 }

@@ -20,9 +20,30 @@ public struct TokenBucket: Sendable, Equatable {
         return true
     }
 
+    /// Takes `cost` tokens if at least `threshold` are available, going into debt if `cost`
+    /// is more: a charge larger than the bucket waits for a full bucket, and what it took
+    /// beyond is paid back by the refill before the next one (the rate holds).
+    public mutating func take(_ cost: Double, whenAtLeast threshold: Double, nowNanos: UInt64) -> Bool {
+        refill(nowNanos: nowNanos)
+        guard tokens >= threshold else { return false }
+        tokens -= cost
+        return true
+    }
+
+    /// The same bucket refilled at another rate and holding another capacity, as full (or as
+    /// far in debt) in proportion as it was.
+    public func retuned(capacity: Double, ratePerSecond: Double, nowNanos: UInt64) -> TokenBucket {
+        var bucket = self
+        bucket.refill(nowNanos: nowNanos)
+        var made = TokenBucket(capacity: capacity, ratePerSecond: ratePerSecond, nowNanos: nowNanos)
+        made.tokens = self.capacity > 0 ? bucket.tokens / self.capacity * capacity : capacity
+        return made
+    }
+
     /// Milliseconds until `cost` tokens will be available.
     public func millisUntilAvailable(_ cost: Double) -> Int64 {
         guard tokens < cost else { return 0 }
+        guard ratePerSecond > 0 else { return 1000 }
         return Int64(((cost - tokens) / ratePerSecond * 1000).rounded(.up))
     }
 

@@ -67,6 +67,29 @@ public enum QuotaGate {
         return operationsRefusal(limit: limit, retryAfterMs: max(1, current.millisUntilAvailable(cost)))
     }
 
+    /// `count` operations charged to this node's part of a cluster-wide limit
+    /// (`ClusterRateShare`): a bucket refilled at `rate.perSecond`, holding `rate.capacity`,
+    /// retuned in proportion when the rate changes. A charge larger than the bucket waits for
+    /// a full one and leaves it in debt, so big batches are slowed, never refused for ever, and
+    /// the cluster's total stays the limit's.
+    static func operations(
+        _ count: Int, limit: Int64, rate: ClusterRateShare.Rate, bucket: inout TokenBucket?, nowNanos: UInt64
+    ) -> QuotaRefusal? {
+        guard limit < Int64.max else { return nil }
+        guard limit > 0 else { return operationsRefusal(limit: 0, retryAfterMs: 1000) }
+        var current: TokenBucket
+        if let existing = bucket {
+            current = existing.ratePerSecond == rate.perSecond && existing.capacity == rate.capacity
+                ? existing : existing.retuned(capacity: rate.capacity, ratePerSecond: rate.perSecond, nowNanos: nowNanos)
+        } else {
+            current = TokenBucket(capacity: rate.capacity, ratePerSecond: rate.perSecond, nowNanos: nowNanos)
+        }
+        defer { bucket = current }
+        let threshold = min(Double(count), rate.capacity)
+        guard !current.take(Double(count), whenAtLeast: threshold, nowNanos: nowNanos) else { return nil }
+        return operationsRefusal(limit: limit, retryAfterMs: min(max(1, current.millisUntilAvailable(threshold)), 1000))
+    }
+
     private static func operationsRefusal(limit: Int64, retryAfterMs: Int64) -> QuotaRefusal {
         QuotaRefusal(
             quota: .operationsPerSecond, limit: limit, retryAfterMs: retryAfterMs,

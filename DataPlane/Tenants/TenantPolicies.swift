@@ -26,7 +26,24 @@ public final class TenantPolicies: Sendable {
         /// By map name, compared byte for byte (as maps are: `MapDirectory.MapID`).
         var schemas: [HashedKey: SchemaPolicy?] = [:]
         var bucket: TokenBucket?
+        /// In a cluster: this node's part of the tenant's operations per second.
+        var share: ClusterRateShare.Rate?
+        /// Operations admitted and asked for since the last `takeOperationCounts`.
+        var admitted: Int64 = 0
+        var demanded: Int64 = 0
     }
+
+    /// In a cluster: the node's cluster-wide slots, and how many nodes are live.
+    struct ClusterQuotas: Sendable {
+        var slots: ClusterSlots
+        var members: @Sendable () -> Int
+    }
+
+    private let cluster = SynchronizedBox<ClusterQuotas?>(nil)
+    /// The tenant of each session holding a cluster connection slot.
+    private let connectionSlots = Mutex<[SessionID: TenantID]>([:])
+    /// The subscriptions (by key) of each session holding a cluster subscription slot.
+    private let subscriptionSlots = Mutex<[SessionID: (tenant: TenantID, keys: Set<String>)]>([:])
 
     private let metadata: (any MetadataStore)?
     /// The store policies are read from (nil on a node without one).
@@ -98,11 +115,70 @@ public final class TenantPolicies: Sendable {
 
     /// Charges `count` operations to the tenant's bucket (`QuotaGate.operations` decides,
     /// against `limit`, its `max_operations_per_second`); nil when admitted.
+    /// In a cluster the bucket holds this node's part of the limit (`ClusterQuotaService`).
     public func chargeOperations(_ tenant: TenantID, count: Int, limit: Int64, nowNanos: UInt64) -> QuotaRefusal? {
         guard limit < Self.unlimited.maxOperationsPerSecond else { return nil }
+        let members = cluster.get()?.members()
         return entries.withLock { entries in
-            QuotaGate.operations(count, limit: limit, bucket: &entries[tenant, default: Entry()].bucket, nowNanos: nowNanos)
+            var entry = entries[tenant] ?? Entry()
+            defer { entries[tenant] = entry }
+            guard let members else {
+                return QuotaGate.operations(count, limit: limit, bucket: &entry.bucket, nowNanos: nowNanos)
+            }
+            let rate = entry.share ?? ClusterRateShare.fallback(limit: limit, members: members)
+            let refusal = QuotaGate.operations(count, limit: limit, rate: rate, bucket: &entry.bucket, nowNanos: nowNanos)
+            entry.demanded += Int64(count)
+            if refusal == nil { entry.admitted += Int64(count) }
+            return refusal
         }
+    }
+
+    // MARK: Cluster
+
+    /// Makes the tenants' quotas cluster-wide (a node of a cluster, once it runs).
+    func useCluster(_ quotas: ClusterQuotas) {
+        cluster.set(quotas)
+    }
+
+    /// Each tenant's operations admitted and asked for on this node since the last call.
+    func takeOperationCounts() -> [TenantID: (admitted: Int64, demanded: Int64)] {
+        entries.withLock { entries in
+            var counts: [TenantID: (admitted: Int64, demanded: Int64)] = [:]
+            for (tenant, entry) in entries where entry.demanded > 0 {
+                counts[tenant] = (entry.admitted, entry.demanded)
+                entries[tenant]!.admitted = 0
+                entries[tenant]!.demanded = 0
+            }
+            return counts
+        }
+    }
+
+    /// This node's parts of the tenants' operations per second, for the next second.
+    func setOperationRates(_ rates: [TenantID: ClusterRateShare.Rate]) {
+        entries.withLock { entries in
+            for (tenant, rate) in rates { entries[tenant, default: Entry()].share = rate }
+        }
+    }
+
+    /// A slot of the tenant's cluster-wide connections for `session`, when the tenant has a
+    /// connection limit and the node is in a cluster; the refusal when the cluster's limit is
+    /// taken. Released by `sessionEnded`.
+    func acquireConnectionSlot(_ tenant: TenantID, session: SessionID) async -> QuotaRefusal? {
+        guard let cluster = cluster.get() else { return nil }
+        let limit = await quotas(tenant).maxConnections
+        guard limit < Self.unlimited.maxConnections else { return nil }
+        guard await cluster.slots.acquire(.connections, tenant: tenant, limit: limit) else {
+            return QuotaRefusal(
+                quota: .connections, limit: limit, retryAfterMs: nil, message: "quota max_connections (\(limit)) reached in the cluster")
+        }
+        connectionSlots.withLock { $0[session] = tenant }
+        return nil
+    }
+
+    /// The session closed (or was refused after taking a slot): its connection slot is free.
+    func releaseConnectionSlot(session: SessionID) {
+        guard let tenant = connectionSlots.withLock({ $0.removeValue(forKey: session) }) else { return }
+        cluster.get()?.slots.release(.connections, tenant: tenant)
     }
 
     /// Whether a batch may be considered on this session: not while an earlier refused op
@@ -134,22 +210,38 @@ public final class TenantPolicies: Sendable {
 
     /// Counts the live subscription `key` of the session (once, however often it is
     /// repeated), unless `QuotaGate.liveSubscription` refuses: the refusal then.
+    /// In a cluster, a slot of the tenant's cluster-wide subscriptions is taken too (`ClusterSlots`).
     public func acquireSubscription(_ tenant: TenantID, session: SessionID, key: String) async -> QuotaRefusal? {
         let limit = await quotas(tenant).maxLiveSubscriptions
-        return subscriptions.withLock { state in
-            if state.perSession[session]?.keys.contains(key) == true { return nil }
+        enum Verdict { case counted, repeated, refused(QuotaRefusal) }
+        let verdict = subscriptions.withLock { state -> Verdict in
+            if state.perSession[session]?.keys.contains(key) == true { return .repeated }
             let open = state.perTenant[tenant] ?? 0
-            if let refusal = QuotaGate.liveSubscription(open: open, limit: limit) { return refusal }
+            if let refusal = QuotaGate.liveSubscription(open: open, limit: limit) { return .refused(refusal) }
             state.perTenant[tenant] = open + 1
             var entry = state.perSession[session] ?? (tenant, [])
             entry.keys.insert(key)
             state.perSession[session] = entry
+            return .counted
+        }
+        switch verdict {
+        case .repeated: return nil
+        case .refused(let refusal): return refusal
+        case .counted: break
+        }
+        guard let cluster = cluster.get(), limit < Self.unlimited.maxLiveSubscriptions else { return nil }
+        if await cluster.slots.acquire(.subscriptions, tenant: tenant, limit: limit) {
+            subscriptionSlots.withLock { $0[session, default: (tenant, [])].keys.insert(key) }
             return nil
         }
+        // Not counted after all (and no cluster slot to give back).
+        forget(session: session, key: key)
+        return QuotaRefusal(
+            quota: .liveSubscriptions, limit: limit, retryAfterMs: 60_000,
+            message: "the tenant's quota of \(limit) live subscriptions is reached in the cluster")
     }
 
-    /// The session's subscription `key` ended (nothing happens if it had none).
-    public func releaseSubscription(session: SessionID, key: String) {
+    private func forget(session: SessionID, key: String) {
         subscriptions.withLock { state in
             guard var entry = state.perSession[session], entry.keys.remove(key) != nil else { return }
             state.perSession[session] = entry.keys.isEmpty ? nil : entry
@@ -158,7 +250,25 @@ public final class TenantPolicies: Sendable {
         }
     }
 
-    /// The session closed: all its subscriptions ended.
+    /// The session's subscription `key` ended (nothing happens if it had none).
+    public func releaseSubscription(session: SessionID, key: String) {
+        let tenant = subscriptions.withLock { state -> TenantID? in
+            guard var entry = state.perSession[session], entry.keys.remove(key) != nil else { return nil }
+            state.perSession[session] = entry.keys.isEmpty ? nil : entry
+            let left = (state.perTenant[entry.tenant] ?? 1) - 1
+            state.perTenant[entry.tenant] = left > 0 ? left : nil
+            return entry.tenant
+        }
+        guard tenant != nil else { return }
+        let slotted = subscriptionSlots.withLock { slots -> TenantID? in
+            guard let tenant = slots[session]?.tenant, slots[session]!.keys.remove(key) != nil else { return nil }
+            if slots[session]!.keys.isEmpty { slots[session] = nil }
+            return tenant
+        }
+        if let slotted { cluster.get()?.slots.release(.subscriptions, tenant: slotted) }
+    }
+
+    /// The session closed: all its subscriptions ended, and its cluster connection slot is free.
     public func releaseSubscriptions(session: SessionID) {
         _ = refusedOps.withLock { $0.removeValue(forKey: session) }
         subscriptions.withLock { state in
@@ -166,6 +276,10 @@ public final class TenantPolicies: Sendable {
             let left = (state.perTenant[entry.tenant] ?? 0) - Int64(entry.keys.count)
             state.perTenant[entry.tenant] = left > 0 ? left : nil
         }
+        if let slotted = subscriptionSlots.withLock({ $0.removeValue(forKey: session) }) {
+            cluster.get()?.slots.release(.subscriptions, tenant: slotted.tenant, count: Int64(slotted.keys.count))
+        }
+        releaseConnectionSlot(session: session)
     }
 
     // MARK: Schemas

@@ -20,6 +20,8 @@ public final class UsageMeter: Sendable {
     private struct TenantState {
         var hours: [Int64: Counters] = [:]
         var openConnections: Int64 = 0
+        /// In a cluster: the tenant's connections open on the other nodes (about a second old).
+        var otherNodesConnections: Int64 = 0
         /// When connection-seconds were last accrued for the open connections.
         var accruedUntil: Double = 0
         /// Seconds already handed out in flushes, per hour (the fraction stays behind).
@@ -78,8 +80,28 @@ public final class UsageMeter: Sendable {
             tenantState.openConnections += 1
             let hour = Self.hour(of: time)
             tenantState.hours[hour, default: Counters()].peakConnections = max(
-                tenantState.hours[hour, default: Counters()].peakConnections, tenantState.openConnections)
+                tenantState.hours[hour, default: Counters()].peakConnections, tenantState.openConnections + tenantState.otherNodesConnections)
             states[tenant] = tenantState
+        }
+    }
+
+    /// In a cluster: each tenant's connections open on the other nodes, so that the peak this
+    /// node reports is the cluster's (the store keeps the greatest of the nodes' peaks).
+    public func otherNodesConnections(_ counts: [TenantID: Int64]) {
+        let hour = Self.hour(of: now())
+        state.withLock { states in
+            for (tenant, tenantState) in states where tenantState.otherNodesConnections != 0 && counts[tenant] == nil {
+                states[tenant]?.otherNodesConnections = 0
+            }
+            for (tenant, others) in counts {
+                var tenantState = states[tenant, default: TenantState()]
+                tenantState.otherNodesConnections = others
+                if tenantState.openConnections > 0 {
+                    tenantState.hours[hour, default: Counters()].peakConnections = max(
+                        tenantState.hours[hour, default: Counters()].peakConnections, tenantState.openConnections + others)
+                }
+                states[tenant] = tenantState
+            }
         }
     }
 

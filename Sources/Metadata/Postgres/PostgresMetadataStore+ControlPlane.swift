@@ -55,6 +55,10 @@ extension PostgresMetadataStore {
         return recorded
     }
 
+    public func recordedMaps(tenant: TenantID) async throws -> [String] {
+        try await read("SELECT map FROM map_kinds WHERE tenant_id = \(tenant.rawValue)").map { try $0.decode(String.self) }
+    }
+
     public func recordUsage(_ flush: UsageFlush) async throws {
         guard MetadataValidation.isPlausibleIdentifier(flush.id) else { throw MetadataError.invalid("usage flush id '\(flush.id)'") }
         // One row per (tenant, hour), in key order: a statement may touch a row once only, and

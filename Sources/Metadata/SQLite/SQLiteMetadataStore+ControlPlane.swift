@@ -154,6 +154,12 @@ extension SQLiteMetadataStore: ControlPlaneStore {
         return recorded
     }
 
+    public func recordedMaps(tenant: TenantID) async throws -> [String] {
+        try await exclusive(.none) { connection in
+            try await connection.query("SELECT map FROM map_kinds WHERE tenant_id = ?", [.text(tenant.rawValue)]).compactMap { $0.column("map")?.string }
+        }
+    }
+
     public func schemaVersion(tenant: TenantID, map: String, version: Int) async throws -> MapSchemaVersion? {
         try await exclusive(.none) { connection in
             try await Self.schemaVersion(tenant: tenant, map: map, version: version, on: connection)

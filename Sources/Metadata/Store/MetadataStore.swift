@@ -60,6 +60,8 @@ public protocol MetadataStore: SigningKeyResolver {
     /// returns the recorded one: every node asking about one map gets the same answer, the
     /// first writer's, however their first writes raced.
     func recordMapKind(tenant: TenantID, map: String, kind: MapKind) async throws -> MapKind
+    /// The names of the tenant's maps with a recorded kind: every map any node has written to.
+    func recordedMaps(tenant: TenantID) async throws -> [String]
     /// Applies a data-plane node's usage counts (see `UsageFlush`); idempotent by `flush.id`.
     func recordUsage(_ flush: UsageFlush) async throws
 
