@@ -12,6 +12,7 @@ import math
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -55,6 +56,19 @@ def test_three_nodes_split_the_partitions(cluster):
     for p in partitions:
         assert len(p["backups"]) == 1 and p["backups"][0] != p["owner"] and p["backups"][0] in members, p
         assert p["epoch"] >= 1 and p["state"] == "ACTIVE"
+
+
+def test_metrics_name_the_clusters_table_and_streams(cluster):
+    cluster.settled({"n1", "n2", "n3"})
+    for node in cluster.running():
+        with urllib.request.urlopen(node.http_url + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("topgun_cluster_")}
+        assert values.get("topgun_cluster_members") == 3, values
+        assert 89 <= values.get("topgun_cluster_partitions_owned", 0) <= 92, values
+        # A settled cluster on loopback has lost no push between its nodes.
+        assert values.get("topgun_cluster_stream_gaps_total") == 0, values
+        assert values.get("topgun_cluster_stream_overflows_total") == 0, values
 
 
 def test_a_client_on_one_node_writes_keys_every_node_owns(cluster):

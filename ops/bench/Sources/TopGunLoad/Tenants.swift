@@ -31,7 +31,9 @@ struct Tenants: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenants", abstract: "Noisy neighbours: tenant B's write-to-ack latency alone and while tenant A floods past its quota.")
 
-    @Option var url: String
+    @Option(help: "B's node (and A's, without --a-url).") var url: String
+    @Option(name: .customLong("a-url"), help: "A node for A's connections (repeatable: A's connections go round-robin over them).")
+    var aURLs: [String] = []
     @Option(name: .customLong("token-a"), help: "App JWT of the flooding tenant A.") var tokenA: String
     @Option(name: .customLong("token-b"), help: "App JWT of the measured tenant B.") var tokenB: String
     @Option(help: "Measured seconds of each phase.") var duration: Double = 20
@@ -53,6 +55,7 @@ struct Tenants: ParsableCommand {
             bConcern = c
         }
         let endpoint = try Endpoint(url: url)
+        let aEndpoints = try (aURLs.isEmpty ? [url] : aURLs).map { try Endpoint(url: $0) }
         let groupB = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let groupA = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let phase = PhaseFlag()
@@ -103,7 +106,7 @@ struct Tenants: ParsableCommand {
         let flooders = Mutex<[FloodDriver]>([])
         var floodChannels: [any Channel] = []
         for index in 0..<aConnections {
-            let channel = try connect(group: groupA, endpoint: endpoint, source: nil, index: index) {
+            let channel = try connect(group: groupA, endpoint: aEndpoints[index % aEndpoints.count], source: nil, index: index) {
                 let frames = BatchFrames(connection: index, opsPerBatch: aOpsPerBatch, valueBytes: valueBytes, mapName: "flood", writeConcern: .applied, nowMillis: nowMillis)
                 let driver = FloodDriver(frames: frames, auth: authA, tally: tally)
                 flooders.withLock { $0.append(driver) }
@@ -147,7 +150,7 @@ struct Tenants: ParsableCommand {
             "b_after_acks": samples[2].count, "b_after_p50_ms": percentileMs(samples[2], 0.5), "b_after_p99_ms": percentileMs(samples[2], 0.99),
             "b_unacked": missing.reduce(0, +), "b_errors": tally.count("b_errors"),
             "goal_p99_bound_ms": bound, "goal_met": loadedP99 <= bound,
-            "a_connections": aConnections, "a_ops_per_batch": aOpsPerBatch,
+            "a_connections": aConnections, "a_nodes": aEndpoints.count, "a_ops_per_batch": aOpsPerBatch,
             "a_offered_ops_per_s": Double(loaded.aOfferedBatches * aOpsPerBatch) / loaded.seconds,
             "a_resent_batches": loaded.aResentBatches,
             "a_accepted_ops_per_s": Double(loaded.aAckedBatches * aOpsPerBatch) / loaded.seconds,
