@@ -231,7 +231,7 @@ public final class TenantPolicies: Sendable {
         }
         guard let cluster = cluster.get(), limit < Self.unlimited.maxLiveSubscriptions else { return nil }
         if await cluster.slots.acquire(.subscriptions, tenant: tenant, limit: limit) {
-            subscriptionSlots.withLock { $0[session, default: (tenant, [])].keys.insert(key) }
+            _ = subscriptionSlots.withLock { $0[session, default: (tenant, [])].keys.insert(key) }
             return nil
         }
         // Not counted after all (and no cluster slot to give back).

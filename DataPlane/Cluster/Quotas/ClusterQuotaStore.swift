@@ -9,13 +9,16 @@ protocol ClusterQuotaStore: Sendable {
     /// with the tenants' connections on the other live nodes at their latest second.
     func exchange(node: NodeID, second: Int64, counts: [TenantID: ClusterTenantCounts]) async throws -> ClusterQuotaExchange
 
-    /// Adds up to `wanted` slots of `kind` to the reservation of `node`'s run `incarnation`,
-    /// keeping every live run's reservations for the tenant within `limit`; returns how many
-    /// it added (0 when the limit is taken). Serialised per tenant and kind.
-    func reserve(_ kind: ClusterSlotKind, tenant: TenantID, wanted: Int64, limit: Int64, node: NodeID, incarnation: String) async throws -> Int64
+    /// Adds up to `wanted` slots of `kind` to what `node` holds (`holding`), keeping every
+    /// live run's reservations for the tenant within `limit`, and writes the node's row as
+    /// `holding` plus what it added, under its run `incarnation`; returns how many it added
+    /// (0 when the limit is taken). Serialised per tenant and kind.
+    func reserve(
+        _ kind: ClusterSlotKind, tenant: TenantID, wanted: Int64, limit: Int64, holding: Int64, node: NodeID, incarnation: String
+    ) async throws -> Int64
 
-    /// Gives `count` slots of `kind` back from the reservation of `node`'s run `incarnation`.
-    func giveBack(_ kind: ClusterSlotKind, tenant: TenantID, count: Int64, node: NodeID, incarnation: String) async throws
+    /// Writes `node`'s row: it holds `reserved` slots of `kind` under its run `incarnation`.
+    func setReservation(_ kind: ClusterSlotKind, tenant: TenantID, reserved: Int64, node: NodeID, incarnation: String) async throws
 }
 
 /// One node's counts of a tenant for one second.

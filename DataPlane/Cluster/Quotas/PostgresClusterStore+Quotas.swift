@@ -1,3 +1,4 @@
+import Logging
 import PostgresNIO
 import Tenancy
 import TopGunCore
@@ -29,7 +30,9 @@ extension PostgresClusterStore: ClusterQuotaStore {
         for try await (tenant, nodeId, reported, admitted, demanded, connections) in read.decode((String, String, Int64, Int64, Int64, Int64).self) {
             let (tenant, reporter) = (TenantID(tenant), NodeID(nodeId))
             exchange.reports[tenant, default: []].append(.init(node: reporter, second: reported, admitted: admitted, demanded: demanded))
-            guard reporter != node else { continue }
+            // Connections of the latest seconds only: a node that stopped reporting a tenant
+            // has none of its connections left.
+            guard reporter != node, reported >= second - 1 else { continue }
             if let known = latestConnections[tenant]?[reporter], known.second >= reported { continue }
             latestConnections[tenant, default: [:]][reporter] = (reported, connections)
         }
@@ -43,37 +46,46 @@ extension PostgresClusterStore: ClusterQuotaStore {
         return exchange
     }
 
-    /// Serialised by a transaction-scoped advisory lock on a hash of the tenant and kind.
-    func reserve(_ kind: ClusterSlotKind, tenant: TenantID, wanted: Int64, limit: Int64, node: NodeID, incarnation: String) async throws -> Int64 {
+    /// Serialised by a transaction-scoped advisory lock on a hash of the tenant and kind. The
+    /// node's own row is written whole, so it says what the node's current run holds whatever
+    /// an earlier run of it left there.
+    func reserve(
+        _ kind: ClusterSlotKind, tenant: TenantID, wanted: Int64, limit: Int64, holding: Int64, node: NodeID, incarnation: String
+    ) async throws -> Int64 {
         try await client.withTransaction(logger: logger) { connection in
             _ = try await connection.query(
                 "SELECT pg_advisory_xact_lock(hashtextextended('topgun.quota:' || \(tenant.rawValue) || ':' || \(kind.rawValue), 0))",
                 logger: logger)
-            // Reservations of runs that are gone (no live lease of that run) do not count.
+            // The other nodes' reservations; those of runs that are gone (no live lease of that
+            // run) do not count.
             let held = try await connection.query("""
                 SELECT COALESCE(SUM(r.reserved), 0)::int8 FROM cluster_quota_reservations r
                 JOIN cluster_members m ON m.node_id = r.node_id AND m.incarnation = r.incarnation AND m.lease_expires_at > now()
-                WHERE r.tenant_id = \(tenant.rawValue) AND r.kind = \(kind.rawValue)
+                WHERE r.tenant_id = \(tenant.rawValue) AND r.kind = \(kind.rawValue) AND r.node_id <> \(node.rawValue)
                 """, logger: logger)
-            var total: Int64 = 0
-            for try await sum in held.decode(Int64.self) { total = sum }
-            let granted = max(0, min(wanted, limit - total))
-            guard granted > 0 else { return 0 }
-            _ = try await connection.query("""
-                INSERT INTO cluster_quota_reservations AS r (tenant_id, kind, node_id, incarnation, reserved)
-                VALUES (\(tenant.rawValue), \(kind.rawValue), \(node.rawValue), \(incarnation), \(granted))
-                ON CONFLICT (tenant_id, kind, node_id) DO UPDATE SET
-                    reserved = CASE WHEN r.incarnation = EXCLUDED.incarnation THEN r.reserved ELSE 0 END + EXCLUDED.reserved,
-                    incarnation = EXCLUDED.incarnation
-                """, logger: logger)
+            var others: Int64 = 0
+            for try await sum in held.decode(Int64.self) { others = sum }
+            let granted = max(0, min(wanted, limit - others - holding))
+            try await Self.writeReservation(
+                kind, tenant: tenant, reserved: holding + granted, node: node, incarnation: incarnation, on: connection, logger: logger)
             return granted
         }
     }
 
-    func giveBack(_ kind: ClusterSlotKind, tenant: TenantID, count: Int64, node: NodeID, incarnation: String) async throws {
-        _ = try await client.query("""
-            UPDATE cluster_quota_reservations SET reserved = GREATEST(reserved - \(count), 0)
-            WHERE tenant_id = \(tenant.rawValue) AND kind = \(kind.rawValue) AND node_id = \(node.rawValue) AND incarnation = \(incarnation)
+    func setReservation(_ kind: ClusterSlotKind, tenant: TenantID, reserved: Int64, node: NodeID, incarnation: String) async throws {
+        try await client.withConnection { connection in
+            try await Self.writeReservation(kind, tenant: tenant, reserved: reserved, node: node, incarnation: incarnation, on: connection, logger: logger)
+        }
+    }
+
+    private static func writeReservation(
+        _ kind: ClusterSlotKind, tenant: TenantID, reserved: Int64, node: NodeID, incarnation: String, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        _ = try await connection.query("""
+            INSERT INTO cluster_quota_reservations (tenant_id, kind, node_id, incarnation, reserved)
+            VALUES (\(tenant.rawValue), \(kind.rawValue), \(node.rawValue), \(incarnation), \(reserved))
+            ON CONFLICT (tenant_id, kind, node_id) DO UPDATE SET reserved = EXCLUDED.reserved, incarnation = EXCLUDED.incarnation
             """, logger: logger)
     }
 }
