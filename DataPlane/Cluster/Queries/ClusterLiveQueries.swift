@@ -275,10 +275,12 @@ actor ClusterLiveQueries {
         case .serverEvent, .serverBatchEvent:
             let frame = SessionOutbound.frameBuffer(bytes)
             for id in ids {
-                guard let key = feeds[id], let subscription = subscriptions[key], let feed = subscription.active[id],
-                    carries(id, of: key, tenant: subscription.tenant, map: subscription.sub.mapName, owner: feed.owner)
+                // Read in place through the values view: a copy of the subscription per feed
+                // and write retains every part of it.
+                guard let key = feeds[id], let index = subscriptions.index(forKey: key),
+                    let owner = subscriptions.values[index].active[id]?.owner, carries(id, of: key, owner: owner)
                 else { continue }
-                subscription.out.send(frame: frame, in: &batch)
+                subscriptions.values[index].out.send(frame: frame, in: &batch)
             }
         default:
             break
@@ -311,10 +313,15 @@ actor ClusterLiveQueries {
 
     /// Whether `feed` is the one that brings its session the events of its map from `owner`:
     /// the lowest active feed of the session's live queries on that map and owner.
-    private func carries(_ feed: UInt64, of key: Key, tenant: TenantID, map: String, owner: NodeID) -> Bool {
-        for other in keysBySession[key.session] ?? [] where other != key {
-            guard let sibling = subscriptions[other], sibling.tenant == tenant, sibling.sub.mapName == map else { continue }
-            if sibling.active.contains(where: { $0.key < feed && $0.value.owner == owner }) { return false }
+    private func carries(_ feed: UInt64, of key: Key, owner: NodeID) -> Bool {
+        guard let siblings = keysBySession[key.session], siblings.count > 1, let index = subscriptions.index(forKey: key) else { return true }
+        let (tenant, map) = (subscriptions.values[index].tenant, subscriptions.values[index].sub.mapName)
+        for other in siblings where other != key {
+            guard let sibling = subscriptions.index(forKey: other), subscriptions.values[sibling].tenant == tenant,
+                subscriptions.values[sibling].sub.mapName == map,
+                subscriptions.values[sibling].active.contains(where: { $0.key < feed && $0.value.owner == owner })
+            else { continue }
+            return false
         }
         return true
     }
