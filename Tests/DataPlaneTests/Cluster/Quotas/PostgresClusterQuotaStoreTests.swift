@@ -15,7 +15,8 @@ struct PostgresClusterQuotaStoreTests {
         try await ClusterTestDatabase.with { database in
             let nodes = [NodeID("a"), NodeID("b"), NodeID("c")]
             let stores = nodes.map { _ in database.store() }
-            for (node, store) in zip(nodes, stores) { try await store.acquire(Lease.lease(node), duration: .seconds(2)) }
+            // Leases long enough for a loaded machine; c's is cut short below.
+            for (node, store) in zip(nodes, stores) { try await store.acquire(Lease.lease(node), duration: .seconds(120)) }
             // 3 nodes × 10 requests of 3 slots each, all at once, against a limit of 20.
             let holdings = Holdings()
             let granted = try await withThrowingTaskGroup(of: Int64.self) { group in
@@ -39,9 +40,8 @@ struct PostgresClusterQuotaStoreTests {
             #expect(try await holdings.reserve(5, limit: 20, node: nodes[2], store: stores[2]) == 2)
             // Once c's lease has expired, what its run reserved no longer counts.
             #expect(try await holdings.reserve(20, limit: 20, node: nodes[0], store: stores[0]) == 0)
+            try await stores[2].acquire(Lease.lease(nodes[2]), duration: .seconds(1))
             #expect(await Lease.waitUntilExpired(nodes[2], in: stores[0]))
-            try await stores[0].acquire(Lease.lease(nodes[0]), duration: .seconds(60))
-            try await stores[1].acquire(Lease.lease(nodes[1]), duration: .seconds(60))
             let room = 20 - holdings.held(nodes[0]) - holdings.held(nodes[1])
             #expect(room > 0)
             #expect(try await holdings.reserve(20, limit: 20, node: nodes[0], store: stores[0]) == room)
