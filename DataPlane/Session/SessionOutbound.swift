@@ -267,6 +267,10 @@ public final class SessionOutbound: Sendable {
 public struct FanOutBatch {
     private var groups: [ObjectIdentifier: (loop: any EventLoop, sinks: [ChannelSink])] = [:]
     private var remote: [ObjectIdentifier: RemoteFrames] = [:]
+    /// Whether sessions are drained only at `flush`, not in chunks as they are queued: a
+    /// fan-out sending each session several frames (a `SERVER_EVENT`, then its queries'
+    /// `QUERY_UPDATE`s) then writes each session once, with all of them.
+    private let holdsDrains: Bool
 
     /// One peer's frames, in the order they were sent.
     private struct RemoteFrames {
@@ -274,7 +278,9 @@ public struct FanOutBatch {
         var entries: [(frame: ByteBuffer, sessions: [UInt64])] = []
     }
 
-    public init() {}
+    public init(holdingDrains: Bool = false) {
+        self.holdsDrains = holdingDrains
+    }
 
     /// Sessions drained by one event-loop job: a loop starts writing while the rest is queued.
     static let chunk = 32
@@ -283,7 +289,7 @@ public struct FanOutBatch {
         let loop = sink.channel.eventLoop
         let id = ObjectIdentifier(loop)
         groups[id, default: (loop, [])].sinks.append(sink)
-        if let sinks = groups[id]?.sinks, sinks.count >= Self.chunk {
+        if !holdsDrains, let sinks = groups[id]?.sinks, sinks.count >= Self.chunk {
             groups[id] = nil
             Self.drain(sinks, on: loop)
         }
@@ -302,7 +308,15 @@ public struct FanOutBatch {
 
     /// Starts writing what the batch queued, and empties the batch.
     public mutating func flush() {
-        for (_, group) in groups { Self.drain(group.sinks, on: group.loop) }
+        for (_, group) in groups {
+            // In chunks, so that each loop starts writing while the rest is handed over.
+            var start = 0
+            while start < group.sinks.count {
+                let end = min(start + Self.chunk, group.sinks.count)
+                Self.drain(Array(group.sinks[start..<end]), on: group.loop)
+                start = end
+            }
+        }
         groups = [:]
         for (_, peer) in remote {
             peer.stream.append(contentsOf: peer.entries.map { .frame(sessions: $0.sessions, bytes: Array($0.frame.readableBytesView)) })

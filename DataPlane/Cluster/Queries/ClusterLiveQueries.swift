@@ -232,9 +232,22 @@ actor ClusterLiveQueries {
 
     /// A message an owner pushed for `feeds` (one entry of its stream names every feed of this
     /// node it is for: an update of a written key is the same for all of them).
-    func receive(feeds ids: [UInt64], message: TopGunMessage, frame bytes: [UInt8]) {
-        var batch = FanOutBatch()
+    struct Delivery: Sendable {
+        var feeds: [UInt64]
+        var message: TopGunMessage
+        var frame: [UInt8]
+    }
+
+    /// Messages owners pushed, in order (consecutive entries of one stream message). Each
+    /// client session is written once for all of them: its `SERVER_EVENT` and `QUERY_UPDATE`s
+    /// of one write go out in one system call.
+    func receive(_ deliveries: [Delivery]) {
+        var batch = FanOutBatch(holdingDrains: true)
         defer { batch.flush() }
+        for delivery in deliveries { receive(feeds: delivery.feeds, message: delivery.message, frame: delivery.frame, batch: &batch) }
+    }
+
+    private func receive(feeds ids: [UInt64], message: TopGunMessage, frame bytes: [UInt8], batch: inout FanOutBatch) {
         switch message {
         case .queryResp(let response):
             for id in ids {

@@ -76,28 +76,38 @@ final class ClusterStreamInbox: Sendable {
         case .next:
             break
         }
+        // Consecutive live-query feed messages go to the coordinator in one call (each
+        // client session is then written once for all of them); anything else goes after them.
+        var feedMessages: [ClusterLiveQueries.Delivery] = []
         for entry in message.entries {
-            switch entry {
-            case .frame(let sessions, let bytes):
-                let frame = SessionOutbound.frameBuffer(bytes)
-                var batch = FanOutBatch()
+            if case .frame(let sessions, let bytes) = entry {
+                var locals: [SessionOutbound] = []
                 var feeds: [UInt64] = []
                 for session in sessions {
-                    if let out = targets.sessions.outbound(SessionID(rawValue: session)) {
-                        out.send(frame: frame, in: &batch)
-                    } else {
-                        feeds.append(session)
-                    }
+                    if let out = targets.sessions.outbound(SessionID(rawValue: session)) { locals.append(out) } else { feeds.append(session) }
                 }
-                batch.flush()
+                if !locals.isEmpty {
+                    if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages); feedMessages = [] }
+                    let frame = SessionOutbound.frameBuffer(bytes)
+                    var batch = FanOutBatch()
+                    for out in locals { out.send(frame: frame, in: &batch) }
+                    batch.flush()
+                }
                 // Not sessions: feeds of journal subscriptions or of live queries (or sessions
                 // that closed meanwhile).
                 guard !feeds.isEmpty, let decoded = try? WireCodec().decode(bytes) else { continue }
                 if case .journalEventMessage = decoded {
+                    if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages); feedMessages = [] }
                     for feed in feeds { await targets.clusterJournal.receive(feed: feed, message: decoded, frame: bytes) }
                 } else {
-                    await targets.liveQueries.receive(feeds: feeds, message: decoded, frame: bytes)
+                    feedMessages.append(.init(feeds: feeds, message: decoded, frame: bytes))
                 }
+                continue
+            }
+            if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages); feedMessages = [] }
+            switch entry {
+            case .frame:
+                break
             case .feedReady(let feed):
                 await targets.liveQueries.feedReady(feed)
             case .journalAppend(let tenant, let mapName, let events):
@@ -110,5 +120,6 @@ final class ClusterStreamInbox: Sendable {
                 lockCopies.store(partition: partition, epoch: epoch, locks: locks)
             }
         }
+        if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages) }
     }
 }
