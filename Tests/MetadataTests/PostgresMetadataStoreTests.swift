@@ -19,7 +19,9 @@ struct PostgresStartupTests {
             guard case .unavailable(let message) = error else { Issue.record("expected unavailable, got \(error)"); return }
             #expect(message.contains("127.0.0.1:1"))
         }
-        #expect(ContinuousClock.now - started < .seconds(30))  // well under the pool's one-minute circuit breaker
+        // Under the pool's one-minute circuit breaker (the failure is the connect's, not the
+        // breaker's), with room for a test run that keeps every core busy.
+        #expect(ContinuousClock.now - started < .seconds(50))
     }
 
     @Test func silentServerFailsWithinTheConnectTimeout() async throws {
@@ -32,7 +34,9 @@ struct PostgresStartupTests {
                 endpoint: PostgresEndpoint(host: "127.0.0.1", port: server.port, username: "topgun", database: "topgun", tls: .disable),
                 masterKey: TestMasterKey.bytes, connectTimeout: .seconds(1))
         }
-        #expect(ContinuousClock.now - started < .seconds(30))  // well under the pool's one-minute circuit breaker
+        // Under the pool's one-minute circuit breaker (the failure is the connect's, not the
+        // breaker's), with room for a test run that keeps every core busy.
+        #expect(ContinuousClock.now - started < .seconds(50))
     }
 
     @Test func badMasterKeyIsRefusedBeforeConnecting() async throws {
@@ -58,7 +62,9 @@ struct PostgresSpecificTests {
             guard case .unavailable(let message) = error else { Issue.record("expected unavailable, got \(error)"); return }
             #expect(message.contains("tg_no_such_database"))
         }
-        #expect(ContinuousClock.now - started < .seconds(30))  // well under the pool's one-minute circuit breaker
+        // Under the pool's one-minute circuit breaker (the failure is the connect's, not the
+        // breaker's), with room for a test run that keeps every core busy.
+        #expect(ContinuousClock.now - started < .seconds(50))
     }
 
     @Test func twoConcurrentMigrationsBothSucceed() async throws {
@@ -158,7 +164,9 @@ struct PostgresSpecificTests {
             } catch let error as MetadataError {
                 guard case .unavailable = error else { Issue.record("expected unavailable, got \(error)"); return }
             }
-            #expect(ContinuousClock.now - started < .seconds(30))  // well under the pool's one-minute circuit breaker
+            // Under the pool's one-minute circuit breaker (the failure is the connect's, not the
+            // breaker's), with room for a test run that keeps every core busy.
+            #expect(ContinuousClock.now - started < .seconds(50))
             await store.shutdown()
         }
     }
