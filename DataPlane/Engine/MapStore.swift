@@ -438,9 +438,7 @@ public actor MapStore {
         var updatedKeys = Set<HashedKey>()
         for event in events where updatedKeys.insert(HashedKey(event.key)).inserted {
             let value = queryValue(forKey: event.key, nowMillis: nowMillis)
-            // Every unprojected subscriber sees the same change of the written key, bar its
-            // query id: that change is encoded once, and only the id is written per subscriber.
-            var templates: [ChangeType: QueryUpdateTemplate] = [:]
+            var updates = QueryUpdateFanOut(writtenKey: event.key)
             // Windows are updated in place through the values view: copying a query out and
             // back would copy its whole window on every write.
             var index = queries.startIndex
@@ -458,15 +456,7 @@ public actor MapStore {
                 let key = queries.keys[index]
                 let query = queries.values[index]
                 for change in changes {
-                    let changeType = ChangeType(change)
-                    if query.fields == nil, change.key.hasSameUTF8(as: event.key) {
-                        // For the written key, a window reports the value it was given.
-                        let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
-                        templates[changeType] = template
-                        query.subscriber.send(frame: template.frame(queryId: key.queryId), in: &batch)
-                        continue
-                    }
-                    query.subscriber.send(.queryUpdate(QueryUpdate(queryId: key.queryId, change: change, fields: query.fields)), in: &batch)
+                    updates.send(change, queryId: key.queryId, fields: query.fields, to: query.subscriber, in: &batch)
                 }
             }
         }

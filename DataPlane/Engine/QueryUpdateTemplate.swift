@@ -51,3 +51,28 @@ struct QueryUpdateTemplate: Sendable {
         }
     }
 }
+
+/// A write's `QUERY_UPDATE`s to many live queries: every unprojected query sees the same change
+/// of the written key bar its query id, so that change is encoded once per change type
+/// (`QueryUpdateTemplate`) and only the id is written per subscriber; any other change (a
+/// displaced or promoted row, a projected query) is encoded for its subscriber.
+struct QueryUpdateFanOut {
+    let writtenKey: String
+    private var templates: [ChangeType: QueryUpdateTemplate] = [:]
+
+    init(writtenKey: String) {
+        self.writtenKey = writtenKey
+    }
+
+    mutating func send(_ change: QueryChange, queryId: String, fields: [String]?, to subscriber: some Subscriber, in batch: inout FanOutBatch) {
+        let changeType = ChangeType(change)
+        guard fields == nil, change.key.hasSameUTF8(as: writtenKey) else {
+            subscriber.send(.queryUpdate(QueryUpdate(queryId: queryId, change: change, fields: fields)), in: &batch)
+            return
+        }
+        // For the written key, a window reports the value it was given.
+        let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
+        templates[changeType] = template
+        subscriber.send(frame: template.frame(queryId: queryId), in: &batch)
+    }
+}

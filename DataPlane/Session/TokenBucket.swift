@@ -14,10 +14,7 @@ public struct TokenBucket: Sendable, Equatable {
 
     /// Takes `cost` tokens if available.
     public mutating func take(_ cost: Double, nowNanos: UInt64) -> Bool {
-        refill(nowNanos: nowNanos)
-        guard tokens >= cost else { return false }
-        tokens -= cost
-        return true
+        take(cost, whenAtLeast: cost, nowNanos: nowNanos)
     }
 
     /// Takes `cost` tokens if at least `threshold` are available, going into debt if `cost`

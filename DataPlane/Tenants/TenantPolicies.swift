@@ -118,14 +118,15 @@ public final class TenantPolicies: Sendable {
     /// In a cluster the bucket holds this node's part of the limit (`ClusterQuotaService`).
     public func chargeOperations(_ tenant: TenantID, count: Int, limit: Int64, nowNanos: UInt64) -> QuotaRefusal? {
         guard limit < Self.unlimited.maxOperationsPerSecond else { return nil }
-        let members = cluster.get()?.members()
+        let cluster = cluster.get()
         return entries.withLock { entries in
             var entry = entries[tenant] ?? Entry()
             defer { entries[tenant] = entry }
-            guard let members else {
+            guard let cluster else {
                 return QuotaGate.operations(count, limit: limit, bucket: &entry.bucket, nowNanos: nowNanos)
             }
-            let rate = entry.share ?? ClusterRateShare.fallback(limit: limit, members: members)
+            // Live members are counted only until the quota service gives the tenant its part.
+            let rate = entry.share ?? ClusterRateShare.fallback(limit: limit, members: cluster.members())
             let refusal = QuotaGate.operations(count, limit: limit, rate: rate, bucket: &entry.bucket, nowNanos: nowNanos)
             entry.demanded += Int64(count)
             if refusal == nil { entry.admitted += Int64(count) }

@@ -261,9 +261,7 @@ actor ClusterLiveQueries {
             }
         case .queryUpdate(let update):
             let value: DataValue? = update.changeType == .leave ? nil : update.value
-            // The written key's change is the same for every unprojected subscription bar its
-            // query id: encoded once (as a single node's fan-out does).
-            var templates: [ChangeType: QueryUpdateTemplate] = [:]
+            var updates = QueryUpdateFanOut(writtenKey: update.key)
             for id in ids {
                 // Taken out and put back, as in `withSubscription` (a closure cannot hold `batch`).
                 guard let key = feeds[id], var subscription = subscriptions.removeValue(forKey: key) else { continue }
@@ -274,15 +272,7 @@ actor ClusterLiveQueries {
                 }
                 guard isActive, subscription.window != nil else { continue }
                 for change in subscription.window!.apply(key: update.key, value: value) {
-                    let changeType = ChangeType(change)
-                    if subscription.sub.fields == nil, change.key.hasSameUTF8(as: update.key) {
-                        let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
-                        templates[changeType] = template
-                        subscription.out.send(frame: template.frame(queryId: subscription.sub.queryId), in: &batch)
-                    } else {
-                        subscription.out.send(
-                            .queryUpdate(QueryUpdate(queryId: subscription.sub.queryId, change: change, fields: subscription.sub.fields)), in: &batch)
-                    }
+                    updates.send(change, queryId: subscription.sub.queryId, fields: subscription.sub.fields, to: subscription.out, in: &batch)
                 }
             }
         case .serverEvent, .serverBatchEvent:

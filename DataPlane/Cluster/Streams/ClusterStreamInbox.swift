@@ -79,6 +79,11 @@ final class ClusterStreamInbox: Sendable {
         // Consecutive live-query feed messages go to the coordinator in one call (each
         // client session is then written once for all of them); anything else goes after them.
         var feedMessages: [ClusterLiveQueries.Delivery] = []
+        func deliverFeedMessages() async {
+            guard !feedMessages.isEmpty else { return }
+            await targets.liveQueries.receive(feedMessages)
+            feedMessages = []
+        }
         for entry in message.entries {
             if case .frame(let sessions, let bytes) = entry {
                 var locals: [SessionOutbound] = []
@@ -87,7 +92,7 @@ final class ClusterStreamInbox: Sendable {
                     if let out = targets.sessions.outbound(SessionID(rawValue: session)) { locals.append(out) } else { feeds.append(session) }
                 }
                 if !locals.isEmpty {
-                    if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages); feedMessages = [] }
+                    await deliverFeedMessages()
                     let frame = SessionOutbound.frameBuffer(bytes)
                     var batch = FanOutBatch()
                     for out in locals { out.send(frame: frame, in: &batch) }
@@ -97,14 +102,14 @@ final class ClusterStreamInbox: Sendable {
                 // that closed meanwhile).
                 guard !feeds.isEmpty, let decoded = try? WireCodec().decode(bytes) else { continue }
                 if case .journalEventMessage = decoded {
-                    if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages); feedMessages = [] }
+                    await deliverFeedMessages()
                     for feed in feeds { await targets.clusterJournal.receive(feed: feed, message: decoded, frame: bytes) }
                 } else {
                     feedMessages.append(.init(feeds: feeds, message: decoded, frame: bytes))
                 }
                 continue
             }
-            if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages); feedMessages = [] }
+            await deliverFeedMessages()
             switch entry {
             case .frame:
                 break
@@ -120,6 +125,6 @@ final class ClusterStreamInbox: Sendable {
                 lockCopies.store(partition: partition, epoch: epoch, locks: locks)
             }
         }
-        if !feedMessages.isEmpty { await targets.liveQueries.receive(feedMessages) }
+        await deliverFeedMessages()
     }
 }
