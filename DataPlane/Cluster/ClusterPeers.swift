@@ -73,7 +73,7 @@ struct ClusterInbox: Sendable {
             try await coordination.inbox.receive(from: peer, body: body)
             return []
         case ClusterCoordination.MessageType.counterRequest, ClusterCoordination.MessageType.counterSync,
-            ClusterCoordination.MessageType.lockRequest, ClusterCoordination.MessageType.lockRelease,
+            ClusterCoordination.MessageType.lockRequest, ClusterCoordination.MessageType.lockRelease, ClusterCoordination.MessageType.lockCopy,
             ClusterCoordination.MessageType.sessionsAlive, ClusterCoordination.MessageType.queryRegister,
             ClusterCoordination.MessageType.journalSubscribe, ClusterCoordination.MessageType.journalRead:
             return try await coordination.serve(type, body: body, from: peer)

@@ -47,15 +47,17 @@ public actor PartitionOwnership {
     /// Where the rows a promoted copy holds uncommitted are written (and replicated).
     private var durability: (any DurabilityPipeline)?
 
-    /// Attaches the replication parts (made after this actor, since they need the node's
-    /// parts too).
-    /// Called after each partition this node took over is served here.
+    /// Called for each partition this node takes over once its rows are loaded, before it is
+    /// served: what else the partition holds (its locks) is restored first, so that no
+    /// request finds it empty (a lock granted there would ignore its previous holder).
     private var promoted: (@Sendable (Int) async -> Void)?
 
     func onPromotion(_ hook: @escaping @Sendable (Int) async -> Void) {
         promoted = hook
     }
 
+    /// Attaches the replication parts (made after this actor, since they need the node's
+    /// parts too).
     public func attach(replicas: ReplicaHolder, replicator: Replicator, durability: any DurabilityPipeline) {
         self.replicas = replicas
         self.replicator = replicator
@@ -118,7 +120,6 @@ public actor PartitionOwnership {
             await writeBehind.unfence(partition: partition)
             if await promote(partition, epoch: next.assignment(of: partition).epoch) {
                 held[partition] = next.assignment(of: partition).epoch
-                await promoted?(partition)
             }
         }
         await replicas?.tableChanged()
@@ -155,6 +156,7 @@ public actor PartitionOwnership {
                 written = missing.count
                 if !missing.isEmpty, let durability { _ = await durability.enqueue(missing) }
             }
+            await promoted?(partition)
             partitions.maps.unloaded.remove(partition)
             logger.debug("partition promoted", metadata: [
                 "partition": "\(partition)", "epoch": "\(epoch)", "storedRows": "\(stored.count)",
@@ -205,7 +207,6 @@ public actor PartitionOwnership {
         for partition in current.partitions(ownedBy: localNode) where held[partition] != current.assignment(of: partition).epoch {
             guard await promote(partition, epoch: current.assignment(of: partition).epoch) else { return }
             held[partition] = current.assignment(of: partition).epoch
-            await promoted?(partition)
         }
     }
 

@@ -5,7 +5,11 @@ import TopGunWire
 /// Where the owner of locks in a cluster copies them: told after every change, with every
 /// lock of the partition that changed (a backup replaces its copy of that partition).
 protocol LockReplication: Sendable {
-    func changed(partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber])
+    /// Copies `locks`, then calls `copied` once (when every backup has the copy, or did not
+    /// answer in time). The change's grants wait for it: a holder told it holds a lock keeps
+    /// it when the lock's owner dies, since a backup that takes over has it.
+    func changed(
+        partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber], copied: @escaping @Sendable () -> Void)
 }
 
 /// Distributed locks of a node: performs what `LockTable` decides, and expires leases.
@@ -48,7 +52,9 @@ public actor LockRegistry {
         let now = Self.now()
         var byPartition: [Int: [LockTable.State]] = [:]
         for state in table.states(where: { _ in true }, nowMillis: now) { byPartition[Self.partition(of: state.name), default: []].append(state) }
-        for (partition, states) in byPartition { replication.changed(partition: partition, locks: states, subscribers: subscribers) }
+        for (partition, states) in byPartition {
+            replication.changed(partition: partition, locks: states, subscribers: subscribers, copied: {})
+        }
     }
 
     /// Takes over the locks of `partition`, which this node now owns under a later epoch, as
@@ -88,11 +94,18 @@ public actor LockRegistry {
     }
 
     private func perform(_ actions: [LockTable.Action]) {
-        defer { publishChanges() }
+        var grants: [Int: [Grant]] = [:]
+        defer { publishChanges(grants) }
         for action in actions {
             switch action {
             case .granted(let name, let owner, let token):
-                subscribers[owner.session]?.send(.lockGranted(LockGranted(requestId: owner.requestId, name: name.name, fencingToken: token)))
+                guard let subscriber = subscribers[owner.session] else { continue }
+                let message = TopGunMessage.lockGranted(LockGranted(requestId: owner.requestId, name: name.name, fencingToken: token))
+                if replication == nil {
+                    subscriber.send(message)
+                } else {
+                    grants[Self.partition(of: name), default: []].append(Grant(subscriber: subscriber, message: message))
+                }
             case .released(let name, let session, let requestId, let success):
                 subscribers[session]?.send(.lockReleased(LockReleased(requestId: requestId, name: name.name, success: success)))
             case .unknownLock(let name, let session, let requestId):
@@ -103,15 +116,32 @@ public actor LockRegistry {
         }
     }
 
-    /// Hands the locks that changed, by partition, to the replication.
-    private func publishChanges() {
-        let names = table.takeChanged()
-        guard let replication, !names.isEmpty else { return }
-        let now = Self.now()
-        for partition in Set(names.map(Self.partition(of:))) {
-            replication.changed(
-                partition: partition, locks: table.states(where: { Self.partition(of: $0) == partition }, nowMillis: now), subscribers: subscribers)
+    /// A `LOCK_GRANTED` waiting for its lock's copy to reach the backups.
+    private struct Grant: Sendable {
+        var subscriber: any Subscriber
+        var message: TopGunMessage
+
+        static func send(_ grants: [Grant]) {
+            for grant in grants { grant.subscriber.send(grant.message) }
         }
+    }
+
+    /// Hands the locks that changed, by partition, to the replication; each partition's
+    /// grants go out once its copy is made.
+    private func publishChanges(_ grants: [Int: [Grant]] = [:]) {
+        var grants = grants
+        let names = table.takeChanged()
+        if let replication, !names.isEmpty {
+            let now = Self.now()
+            for partition in Set(names.map(Self.partition(of:))) {
+                let waiting = grants.removeValue(forKey: partition) ?? []
+                replication.changed(
+                    partition: partition, locks: table.states(where: { Self.partition(of: $0) == partition }, nowMillis: now), subscribers: subscribers,
+                    copied: { Grant.send(waiting) })
+            }
+        }
+        // A grant always changes its lock; were one left, it still goes out.
+        for (_, left) in grants { Grant.send(left) }
     }
 
     static func now() -> Int64 { SystemClock().nowMillis() }

@@ -21,11 +21,11 @@ import TopGunWire
 /// registers its sessions' watches on the new owner and sends each the current state.
 ///
 /// Locks live in memory on their owner, which copies every change of a partition's locks to
-/// the partition's backups and migration target (`LockCopies`, on the ordered stream). The
-/// node that takes the partition over (a move, or a failover) restores them: holders keep
-/// their tokens, waiters their places, and its own tokens start above the new epoch's floor
-/// (`LockTable.fencingFloor`), so fencing tokens keep increasing across owners even when a
-/// change was lost with the old owner.
+/// the partition's backups and migration target (`LockCopy` requests), and tells a waiter it
+/// holds a lock only once the backups have the copy. The node that takes the partition over
+/// (a move, or a failover) restores them: holders keep their tokens, waiters their places,
+/// and its own tokens start above the new epoch's floor (`LockTable.fencingFloor`), so
+/// fencing tokens keep increasing across owners even when a change was lost with the old owner.
 final class ClusterCoordination: Service, LockReplication, Sendable {
     /// This node's parts, set once they exist (`attach`).
     struct Locals: Sendable {
@@ -49,6 +49,8 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         static let lockRequest = "lock.request"
         /// `LOCK_RELEASE`: `{t, i, s, m}` → `{}`; the answer comes on the stream.
         static let lockRelease = "lock.release"
+        /// An owner's locks of a partition, for a backup: `LockCopy` → `{}` once kept.
+        static let lockCopy = "lock.copy"
         /// Which of these sessions of the receiver's run `i` are open: `{i, s}` → `{s}`.
         static let sessionsAlive = "sessions.alive"
         /// A live query's feed (`ClusterLiveQueries`): `{t, i, s: feed, m: QUERY_SUB, p: partitions}`
@@ -78,6 +80,11 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     private let feedStores = Mutex<[SessionID: MapStore]>([:])
     /// Locks this node keeps as a backup.
     let lockCopies = LockCopies()
+    /// The version of this run's next lock copy: from the wall clock, so that a later run
+    /// of this node, owning the partition again under the same epoch, still counts upwards.
+    private let lockCopyVersion = Atomic<Int64>(SystemClock().nowMillis() * 1_000)
+    /// How long a grant waits for a backup's answer to its lock's copy.
+    static let lockCopyPatience = Duration.seconds(2)
     private let table: CurrentPartitionTable
     private let leases: SynchronizedBox<MembershipView>
     private let heartbeat: Duration
@@ -109,7 +116,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         self.footprint = footprint
         let reconcile = SynchronizedBox<(@Sendable (NodeID) async -> Void)?>(nil)
         inbox = ClusterStreamInbox(
-            remoteSessions: remoteSessions, footprint: footprint, lockCopies: lockCopies, gapCounter: metrics?.streamGaps, logger: logger
+            remoteSessions: remoteSessions, footprint: footprint, gapCounter: metrics?.streamGaps, logger: logger
         ) { peer in
             await reconcile.get()?(peer)
         }
@@ -361,6 +368,10 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
 
     /// Serves a peer's counter, lock and session requests (`MessageType`).
     func serve(_ type: String, body: [UInt8], from peer: NodeID) async throws -> [UInt8] {
+        if type == MessageType.lockCopy {
+            lockCopies.store(try LockCopy(decoding: body))
+            return ClusterCodec.encode([:])
+        }
         guard let locals = locals.get() else { throw ClusterMessageError("this node is still starting") }
         let object = try ClusterCodec.decode(body)
         let run = RemoteSessions.Run(node: peer, incarnation: try object.required("i"))
@@ -446,12 +457,15 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         return ClusterCodec.encode([:])
     }
 
-    /// `LockReplication`: copies the locks of `partition` to its backups and migration target.
-    func changed(partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber]) {
+    /// `LockReplication`: copies the locks of `partition` to its backups and migration target,
+    /// all at once, then calls `copied` (a backup that does not answer within
+    /// `lockCopyPatience` is not waited for: it is down or cut off, and not the one to take over).
+    func changed(
+        partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber], copied: @escaping @Sendable () -> Void
+    ) {
         let assignment = table.table.assignment(of: partition)
-        guard assignment.owner == localNode else { return }
         let replicas = assignment.replicas.filter { $0 != localNode }
-        guard !replicas.isEmpty else { return }
+        guard assignment.owner == localNode, !replicas.isEmpty else { return copied() }
         let run = incarnation.get()
         func address(_ session: SessionID) -> SessionAddress? {
             switch subscribers[session] {
@@ -472,8 +486,24 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                     address(waiting.owner.session).map { .init(session: $0, requestId: waiting.owner.requestId, ttlMillis: waiting.ttlMillis) }
                 })
         }
-        for node in replicas {
-            streams.to(node).append(.lockStates(partition: partition, epoch: assignment.epoch, locks: replicated))
+        let version = lockCopyVersion.add(1, ordering: .relaxed).newValue
+        let body = LockCopy(partition: partition, epoch: assignment.epoch, version: version, locks: replicated).encoded()
+        let (transport, logger) = (transport, logger)
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                for node in replicas {
+                    group.addTask {
+                        do {
+                            _ = try await transport.request(MessageType.lockCopy, body, to: node, timeout: Self.lockCopyPatience)
+                        } catch {
+                            logger.warning(
+                                "a backup did not take a lock copy; its grants go out without it",
+                                metadata: ["peer": "\(node)", "partition": "\(partition)", "error": "\(error)"])
+                        }
+                    }
+                }
+            }
+            copied()
         }
     }
 

@@ -81,20 +81,58 @@ struct ReplicatedLock: Sendable, Equatable {
     }
 }
 
+/// Every lock of a partition as its owner holds them, sent to a backup after each change
+/// (the `lock.copy` request, answered once stored).
+///
+/// Copies travel as concurrent requests, so they may arrive out of order: `epoch` (the
+/// owner's term) and then `version` (increasing per sending run) tell which is the latest.
+struct LockCopy: Sendable, Equatable {
+    var partition: Int
+    var epoch: Int64
+    var version: Int64
+    var locks: [ReplicatedLock]
+
+    func encoded() -> [UInt8] {
+        ClusterCodec.encode([
+            "p": .int(Int64(partition)), "e": .int(epoch), "v": .int(version), "l": .array(locks.map(\.wireValue)),
+        ])
+    }
+
+    init(partition: Int, epoch: Int64, version: Int64, locks: [ReplicatedLock]) {
+        self.partition = partition
+        self.epoch = epoch
+        self.version = version
+        self.locks = locks
+    }
+
+    init(decoding body: [UInt8]) throws {
+        let object = try ClusterCodec.decode(body)
+        let partition: Int64 = try object.required("p")
+        guard (0..<Int64(PartitionFunction.partitionCount)).contains(partition) else {
+            throw ClusterMessageError("a lock copy names partition \(partition)")
+        }
+        self.partition = Int(partition)
+        epoch = try object.required("e")
+        version = try object.required("v")
+        let locks: [DataValue] = try object.required("l")
+        self.locks = try locks.map(ReplicatedLock.init(wire:))
+    }
+}
+
 /// The locks this node keeps as a backup of other nodes' partitions: each partition's locks
-/// as its owner last sent them, under the owner's epoch. When this node becomes a
-/// partition's owner, it takes them over (`take`).
+/// as its owner last sent them. When this node becomes a partition's owner, it takes them
+/// over (`take`).
 final class LockCopies: Sendable {
-    private let copies = Mutex<[Int: (epoch: Int64, locks: [ReplicatedLock])]>([:])
+    private let copies = Mutex<[Int: LockCopy]>([:])
 
     init() {}
 
-    /// An owner's locks of `partition` under `epoch`, replacing an older copy (a copy sent
-    /// under an earlier epoch, by a deposed owner, never replaces a later one).
-    func store(partition: Int, epoch: Int64, locks: [ReplicatedLock]) {
+    /// Keeps `copy` unless a later one of its partition is kept (a later epoch, or a later
+    /// version of the same epoch): a deposed owner's or a delayed copy never replaces it.
+    func store(_ copy: LockCopy) {
         copies.withLock { copies in
-            if let kept = copies[partition], kept.epoch > epoch { return }
-            copies[partition] = (epoch, locks)
+            if let kept = copies[copy.partition], (kept.epoch, kept.version) > (copy.epoch, copy.version) { return }
+            copies[copy.partition] = copy
         }
     }
 

@@ -31,7 +31,6 @@ final class ClusterStreamInbox: Sendable {
     private let targets = SynchronizedBox<Targets?>(nil)
     private let remoteSessions: RemoteSessions
     private let footprint: SessionFootprint
-    private let lockCopies: LockCopies
     /// Asks a peer which of its sessions are alive (`sessions.alive`).
     private let reconcile: @Sendable (NodeID) async -> Void
     private let logger: Logger
@@ -39,12 +38,11 @@ final class ClusterStreamInbox: Sendable {
     private let gapCounter: Counter?
 
     init(
-        remoteSessions: RemoteSessions, footprint: SessionFootprint, lockCopies: LockCopies, gapCounter: Counter? = nil, logger: Logger,
+        remoteSessions: RemoteSessions, footprint: SessionFootprint, gapCounter: Counter? = nil, logger: Logger,
         reconcile: @escaping @Sendable (NodeID) async -> Void
     ) {
         self.gapCounter = gapCounter
         self.remoteSessions = remoteSessions
-        self.lockCopies = lockCopies
         self.footprint = footprint
         self.reconcile = reconcile
         self.logger = logger
@@ -121,8 +119,6 @@ final class ClusterStreamInbox: Sendable {
                 await targets.topics.deliver(encoded: bytes, topic: topic, tenant: tenant)
             case .sessionsEnded(let incarnation, let sessions):
                 await targets.release(remoteSessions.ended(.init(node: peer, incarnation: incarnation), sessions: sessions))
-            case .lockStates(let partition, let epoch, let locks):
-                lockCopies.store(partition: partition, epoch: epoch, locks: locks)
             }
         }
         await deliverFeedMessages()

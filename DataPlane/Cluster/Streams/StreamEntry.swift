@@ -16,15 +16,14 @@ enum StreamEntry: Sendable, Equatable {
     /// Sessions of the sender's run `incarnation` that ended: what they hold on the receiver
     /// (locks, counter watches) is released.
     case sessionsEnded(incarnation: String, sessions: [UInt64])
-    /// Every lock of `partition`, as its owner holds them under `epoch`, for a backup.
-    case lockStates(partition: Int, epoch: Int64, locks: [ReplicatedLock])
     /// A live query's feed (`ClusterLiveQueries`) sent its whole first answer.
     case feedReady(feed: UInt64)
     /// Journal events of a batch on `mapName`, for the tenant's sequencer to number (`ClusterJournal`).
     case journalAppend(tenant: TenantID, mapName: String, events: [JournalEvent])
 
     enum Kind: Int64 {
-        case frame = 1, topic, sessionsEnded, lockStates, feedReady, journalAppend
+        // 4 carried lock copies, which are now requests (`LockCopy`) so that a grant can wait for them.
+        case frame = 1, topic = 2, sessionsEnded = 3, feedReady = 5, journalAppend = 6
     }
 
     /// About what the entry costs in a stream message (its payload and a small overhead).
@@ -33,7 +32,6 @@ enum StreamEntry: Sendable, Equatable {
         case .frame(let sessions, let bytes): bytes.count + 9 * sessions.count + 8
         case .topic(_, let topic, let bytes): bytes.count + topic.utf8.count + 72
         case .sessionsEnded(let incarnation, let sessions): incarnation.utf8.count + 9 * sessions.count + 8
-        case .lockStates(_, _, let locks): 24 + locks.reduce(0) { $0 + 96 + $1.name.utf8.count + 64 * $1.queue.count }
         case .feedReady: 16
         case .journalAppend(_, let mapName, let events):
             mapName.utf8.count + 48 + events.reduce(0) { $0 + 96 + $1.key.utf8.count + ($1.value.map(MessagePackWriter.encodedSize(of:)) ?? 1) }
@@ -48,8 +46,6 @@ enum StreamEntry: Sendable, Equatable {
             .array([.int(Kind.topic.rawValue), .string(tenant.rawValue), .string(topic), .binary(bytes)])
         case .sessionsEnded(let incarnation, let sessions):
             .array([.int(Kind.sessionsEnded.rawValue), .string(incarnation), .array(sessions.map { .int(Int64(bitPattern: $0)) })])
-        case .lockStates(let partition, let epoch, let locks):
-            .array([.int(Kind.lockStates.rawValue), .int(Int64(partition)), .int(epoch), .array(locks.map(\.wireValue))])
         case .feedReady(let feed):
             .array([.int(Kind.feedReady.rawValue), .int(Int64(bitPattern: feed))])
         case .journalAppend(let tenant, let mapName, let events):
@@ -89,11 +85,6 @@ enum StreamEntry: Sendable, Equatable {
         case .frame: self = .frame(sessions: try sessions(1), bytes: try binary(2))
         case .topic: self = .topic(tenant: TenantID(try string(1)), topic: try string(2), bytes: try binary(3))
         case .sessionsEnded: self = .sessionsEnded(incarnation: try string(1), sessions: try sessions(2))
-        case .lockStates:
-            guard case .int(let partition) = try field(1), (0..<Int64(PartitionFunction.partitionCount)).contains(partition),
-                case .int(let epoch) = try field(2), case .array(let locks) = try field(3)
-            else { throw ClusterMessageError("a lock-state entry is malformed") }
-            self = .lockStates(partition: Int(partition), epoch: epoch, locks: try locks.map(ReplicatedLock.init(wire:)))
         case .feedReady:
             guard case .int(let feed) = try field(1) else { throw ClusterMessageError("a feed-ready entry is malformed") }
             self = .feedReady(feed: UInt64(bitPattern: feed))

@@ -1,6 +1,7 @@
 @testable import DataPlane
 import Foundation
 import Logging
+import Synchronization
 import Tenancy
 import Testing
 import TopGunCore
@@ -179,34 +180,75 @@ import TopGunWire
         #expect(table.fencingToken(of: Self.lock, nowMillis: 20) == granted)
     }
 
-    @Test func replicatedLocksRoundTripAndLaterEpochsWin() throws {
+    @Test func lockCopiesRoundTripAndTheLatestWins() throws {
         let address = SessionAddress(node: NodeID("n2"), incarnation: "run", session: .max)
         let lock = ReplicatedLock(
             tenant: TenantID("acme"), name: "orders", lastFencingToken: 5,
             holder: .init(session: address, requestId: "a", fencingToken: 5, remainingMillis: 900),
             queue: [.init(session: SessionAddress(node: NodeID("n3"), incarnation: "r3", session: 4), requestId: "b", ttlMillis: 1_000)])
-        let entry = StreamEntry.lockStates(partition: 17, epoch: 3, locks: [lock])
-        #expect(try StreamEntry(wire: entry.wireValue) == entry)
+        let copy = LockCopy(partition: 17, epoch: 3, version: 10, locks: [lock])
+        #expect(try LockCopy(decoding: copy.encoded()) == copy)
         #expect(throws: ClusterMessageError.self) {
-            try StreamEntry(wire: StreamEntry.lockStates(partition: 17, epoch: 3, locks: []).wireValue.replacing(index: 1, with: .int(271)))
+            try LockCopy(decoding: LockCopy(partition: 271, epoch: 3, version: 1, locks: []).encoded())
         }
 
         let copies = LockCopies()
-        copies.store(partition: 17, epoch: 3, locks: [lock])
-        copies.store(partition: 17, epoch: 2, locks: [])
+        copies.store(copy)
+        copies.store(LockCopy(partition: 17, epoch: 2, version: 99, locks: []))  // a deposed owner's
+        copies.store(LockCopy(partition: 17, epoch: 3, version: 9, locks: []))  // an earlier change, arriving late
         #expect(copies.take(17) == [lock])
         #expect(copies.take(17).isEmpty)
-        copies.store(partition: 1, epoch: 1, locks: [lock])
-        copies.store(partition: 2, epoch: 1, locks: [lock])
+        copies.store(LockCopy(partition: 17, epoch: 3, version: 9, locks: []))
+        copies.store(LockCopy(partition: 17, epoch: 4, version: 1, locks: [lock]))  // the next owner's first
+        #expect(copies.take(17) == [lock])
+        copies.store(LockCopy(partition: 1, epoch: 1, version: 1, locks: [lock]))
+        copies.store(LockCopy(partition: 2, epoch: 1, version: 1, locks: [lock]))
         copies.keepOnly { $0 == 2 }
         #expect(copies.partitions == [2])
     }
 }
 
-extension DataValue {
-    fileprivate func replacing(index: Int, with value: DataValue) -> DataValue {
-        guard case .array(var items) = self else { return self }
-        items[index] = value
-        return .array(items)
+/// A `LockReplication` that holds each change's `copied` until the test lets it go.
+private final class HeldLockReplication: LockReplication {
+    private let held = Mutex<[(partition: Int, copied: @Sendable () -> Void)]>([])
+
+    func changed(
+        partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber], copied: @escaping @Sendable () -> Void
+    ) {
+        held.withLock { $0.append((partition, copied)) }
+    }
+
+    var count: Int { held.withLock { $0.count } }
+
+    func releaseAll() {
+        for copied in held.withLock({ held in defer { held.removeAll() }; return held.map(\.copied) }) { copied() }
+    }
+}
+
+@Suite struct LockGrantAfterCopyTests {
+    static let tenant: TenantID = "tn_lock_copies"
+
+    @Test func aGrantWaitsForItsLocksCopy() async {
+        let locks = LockRegistry()
+        let replication = HeldLockReplication()
+        await locks.replicate(to: replication)
+        let holder = RecordingSubscriber()
+        let waiter = RecordingSubscriber()
+        await locks.request(LockRequest(requestId: "r1", name: "job", ttl: 60_000), tenant: Self.tenant, subscriber: holder)
+        #expect(holder.messages.isEmpty, "not granted before the backups have the lock")
+        #expect(replication.count == 1)
+        replication.releaseAll()
+        #expect(holder.messages.map(\.type) == ["LOCK_GRANTED"])
+
+        await locks.request(LockRequest(requestId: "r2", name: "job", ttl: 60_000), tenant: Self.tenant, subscriber: waiter)
+        replication.releaseAll()  // the waiter's place is copied; nothing to grant yet
+        #expect(waiter.messages.isEmpty)
+        guard case .lockGranted(let granted) = holder.messages.first else { return }
+        await locks.release(LockRelease(requestId: "r1", name: "job", fencingToken: granted.fencingToken), tenant: Self.tenant, subscriber: holder)
+        // The release is answered at once; the next holder only once the copy naming it is made.
+        #expect(holder.messages.map(\.type) == ["LOCK_GRANTED", "LOCK_RELEASED"])
+        #expect(waiter.messages.isEmpty)
+        replication.releaseAll()
+        #expect(waiter.messages.map(\.type) == ["LOCK_GRANTED"])
     }
 }
