@@ -18,6 +18,8 @@ public struct ORMapSyncHandler: Sendable {
     let partitionTable: CurrentPartitionTable
     let routing: ReadRouting
     let peers: (any PartitionPeers)?
+    /// In a cluster: where a session's pushes are noted (`OwnWrites`).
+    var ownWrites: OwnWrites?
     let journal: EventJournal
     let durability: any DurabilityPipeline
     let schemas: SchemaGate
@@ -140,6 +142,8 @@ public struct ORMapSyncHandler: Sendable {
                 }
             }
         }
+        // Before any owner merges them: their events may come back at once.
+        ownWrites?.note(push.entries, map: push.mapName, by: out.id)
         // Routed entry by entry, as ops are: entries of partitions owned elsewhere go to their
         // owners first; nothing is merged here unless every owner took its share.
         var entries = push.entries

@@ -20,6 +20,9 @@ public struct WritePath: Sendable {
     let metrics: DataPlaneMetrics
     /// The map's schema on every written value.
     let schemas: SchemaGate
+    /// In a cluster: where a session's writes are noted, so that they do not come back to it
+    /// as `SERVER_EVENT`s through its live queries' feeds.
+    var ownWrites: OwnWrites?
 
     /// Longest accepted key and map name, in UTF-8 bytes.
     public static let maxKeyBytes = 1024
@@ -115,6 +118,10 @@ public struct WritePath: Sendable {
         if let notLoaded {
             // Nothing applied: the client sends the batch again once the partition is loaded.
             return refusedWhole(ops, .partitionNotLoaded(notLoaded), session: writer)
+        }
+        if let ownWrites, let writer, !forwarded {
+            // Before any owner applies them: their events may come back at once.
+            ownWrites.note(outcomes.allSatisfy(\.success) ? ops : ops.indices.filter { outcomes[$0].success }.map { ops[$0] }, by: writer)
         }
         if !remote.isEmpty {
             if forwarded { return .refused(.partitionMoved(to: remote.keys.sorted().first!)) }

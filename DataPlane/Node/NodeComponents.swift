@@ -74,9 +74,11 @@ public final class NodeComponents: Sendable {
 
 extension NodeComponents {
     public var writePath: WritePath {
-        WritePath(
+        var path = WritePath(
             maps: maps, mapKinds: mapKinds, policies: policies, durability: durability, journal: journal, partitionTable: partitionTable, peers: peers,
             clock: clock, maxClockDrift: configuration.maxClockDrift, usage: usage, metrics: metrics, logger: logger)
+        path.ownWrites = coordination.get()?.liveQueries.ownWrites
+        return path
     }
 
     /// The routing decision of every read and subscription.
@@ -88,10 +90,7 @@ extension NodeComponents {
             handlers: MessageRouter.Handlers(
                 writes: WriteHandler(writes: writePath, persistTimeout: configuration.persistTimeout, metrics: metrics),
                 lwwSync: LWWSyncHandler(maps: maps, clocks: clocks, routing: readRouting, metrics: metrics, spread: mapReads),
-                orMapSync: ORMapSyncHandler(
-                    maps: maps, mapKinds: mapKinds, clocks: clocks, clock: clock, maxClockDrift: configuration.maxClockDrift, policies: policies,
-                    partitionTable: partitionTable, routing: readRouting, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger,
-                    spread: mapReads),
+                orMapSync: orMapSyncHandler,
                 queries: queryHandler,
                 topics: topicHandler,
                 locks: lockHandler,
@@ -99,6 +98,15 @@ extension NodeComponents {
                 journal: journalHandler,
                 partitionMap: partitionMapHandler),
             metrics: metrics)
+    }
+
+    var orMapSyncHandler: ORMapSyncHandler {
+        var handler = ORMapSyncHandler(
+            maps: maps, mapKinds: mapKinds, clocks: clocks, clock: clock, maxClockDrift: configuration.maxClockDrift, policies: policies,
+            partitionTable: partitionTable, routing: readRouting, peers: peers, journal: journal, durability: durability, metrics: metrics, logger: logger,
+            spread: mapReads)
+        handler.ownWrites = coordination.get()?.liveQueries.ownWrites
+        return handler
     }
 
     var queryHandler: QueryHandler {

@@ -177,6 +177,35 @@ def test_a_live_query_on_one_node_answers_and_follows_writes_through_every_node(
             conn.close()
 
 
+def test_a_clients_own_writes_are_not_echoed_to_it_whichever_node_owns_them(cluster):
+    """One node sends a write's SERVER_EVENT to every watcher of the map but its writer; so does
+    the cluster, whether the written keys' owner is the writer's node or another."""
+    map_name = "cq-echo-" + new_id()[:8]
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    tenant = n1.tenant
+    owner_of = {p["partitionId"]: p["owner"] for p in n1.cluster()["partitions"]}
+    keys = [f"echo-{i:02d}" for i in range(24)]
+    assert {owner_of[server_partition(k, tenant)] for k in keys} == {"n1", "n2", "n3"}
+    writer_conn = connect(n1.ws_url, n1.token, timeout=WAIT)
+    other_conn = connect(n2.ws_url, n2.token, timeout=WAIT)
+    try:
+        writer = Subscriber(writer_conn, map_name, {})
+        other = Subscriber(other_conn, map_name, {})
+        hlc = HLC("echo-writer")
+        for start in range(0, len(keys), 6):
+            write(writer_conn, hlc, map_name, [(k, {"rank": i, "group": 0}) for i, k in enumerate(keys[start:start + 6], start)])
+        expected = {k: {"rank": i, "group": 0} for i, k in enumerate(keys)}
+        writer.wait_for(expected, what="the writer's own live query")
+        other.wait_for(expected, what="the other client's live query")
+        writer.pump(0.5)
+        other.pump(0.5)
+        assert sorted(e["key"] for e in other.events) == keys, "every other watcher gets each write's SERVER_EVENT once"
+        assert [e["key"] for e in writer.events] == [], "the writer is sent none of its own writes' SERVER_EVENTs"
+    finally:
+        writer_conn.close()
+        other_conn.close()
+
+
 def test_a_key_pinned_live_query_follows_its_keys_owners(cluster):
     map_name = "cq-pinned-" + new_id()[:8]
     nodes = [cluster.nodes[n] for n in ("n1", "n2", "n3")]

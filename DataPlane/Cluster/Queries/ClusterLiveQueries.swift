@@ -89,6 +89,9 @@ actor ClusterLiveQueries {
 
     private let link: Link
     private let logger: Logger
+    /// What this node's sessions wrote to the maps they query: their own writes' events are
+    /// not sent back to them.
+    nonisolated let ownWrites = OwnWrites()
     private var subscriptions: [Key: Subscription] = [:]
     private var feeds: [UInt64: Key] = [:]
     private var keysBySession: [SessionID: Set<Key>] = [:]
@@ -121,6 +124,7 @@ actor ClusterLiveQueries {
         }
         subscriptions[key] = Subscription(out: out, tenant: tenant, sub: sub, partitions: partitions, pageBytes: pageBytes)
         keysBySession[out.id, default: []].insert(key)
+        ownWrites.watch(out.id, map: sub.mapName)
         arrange(key)
     }
 
@@ -132,10 +136,12 @@ actor ClusterLiveQueries {
 
     func sessionEnded(_ session: SessionID) {
         for key in keysBySession.removeValue(forKey: session) ?? [] { release(key) }
+        ownWrites.sessionEnded(session)
     }
 
     private func release(_ key: Key) {
         guard let subscription = subscriptions.removeValue(forKey: key) else { return }
+        ownWrites.unwatch(key.session, map: subscription.sub.mapName)
         var byOwner: [NodeID: [UInt64]] = [:]
         for (id, feed) in subscription.active.merging(subscription.pending, uniquingKeysWith: { a, _ in a }) {
             feeds[id] = nil
@@ -277,12 +283,16 @@ actor ClusterLiveQueries {
             }
         case .serverEvent, .serverBatchEvent:
             let frame = SessionOutbound.frameBuffer(bytes)
+            // Owners send single events (`MapStore.broadcast`): one write, one writer.
+            var own: OwnWrites.Fingerprint?
+            if ownWrites.hasNotes, case .serverEvent(let event) = message { own = OwnWrites.Fingerprint(event.payload) }
             for id in ids {
                 // Read in place through the values view: a copy of the subscription per feed
                 // and write retains every part of it.
                 guard let key = feeds[id], let index = subscriptions.index(forKey: key),
                     let owner = subscriptions.values[index].active[id]?.owner, carries(id, of: key, owner: owner)
                 else { continue }
+                if let own, ownWrites.isOwn(own, by: key.session) { continue }
                 subscriptions.values[index].out.send(frame: frame, in: &batch)
             }
         default:
