@@ -4,9 +4,8 @@ import TopGunCore
 /// partitions so that writes never stop for long and nothing is lost.
 ///
 /// `PartitionAssignment` says where each partition should end up. A partition whose owner
-/// is gone (its lease expired, or it left) moves at once, to a node holding a complete copy
-/// (a live backup, or a migration target whose snapshot is done) even past its share, else to
-/// the node the assignment picks. A partition whose owner is alive moves in two steps:
+/// is gone (its lease expired, or it left) moves at once, to the node the assignment picks
+/// (a backup first: it holds a copy). A partition whose owner is alive moves in two steps:
 /// its new owner is first named migration target and follows the owner's changes while the
 /// owner streams it a snapshot; once it holds a complete copy (`synced`), ownership flips by
 /// epoch. At most `maxConcurrentMigrations` partitions are in the first step at once.
@@ -81,16 +80,8 @@ public enum MigrationPlanner {
             if want.owner == current.owner {
                 next.migrationTarget = nil
             } else if !alive.contains(current.owner) {
-                // The owner is gone: a node holding a complete copy takes over now (failover),
-                // even past its share: only such a node holds what the owner acknowledged but
-                // had not committed, and its locks. That is a live backup, or a migration target
-                // that finished its snapshot; the one the assignment wants if it is one. Ordinary
-                // moves restore the balance afterwards.
-                var holders = current.backups.filter { live.contains($0) }
-                if let target = current.migrationTarget, live.contains(target), synced(partition, current.epoch).contains(target) {
-                    holders.insert(target, at: 0)
-                }
-                next.owner = holders.contains(want.owner) ? want.owner : holders.first ?? want.owner
+                // The owner is gone: its successor takes over now (failover).
+                next.owner = want.owner
                 next.epoch = current.epoch + 1
                 next.migrationTarget = nil
             } else if current.migrationTarget == want.owner {

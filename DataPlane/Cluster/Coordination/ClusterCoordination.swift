@@ -21,8 +21,8 @@ import TopGunWire
 /// registers its sessions' watches on the new owner and sends each the current state.
 ///
 /// Locks live in memory on their owner, which copies every change of a partition's locks to
-/// the partition's backups and migration target (`LockCopy` requests), and tells a waiter it
-/// holds a lock only once the backups have the copy. The node that takes the partition over
+/// the other nodes (`LockCopy` requests), and tells a waiter it holds a lock only once they
+/// have the copy. The node that takes the partition over
 /// (a move, or a failover) restores them: holders keep their tokens, waiters their places,
 /// and its own tokens start above the new epoch's floor (`LockTable.fencingFloor`), so
 /// fencing tokens keep increasing across owners even when a change was lost with the old owner.
@@ -349,9 +349,12 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                 if owner != localNode { footprint.add(session, on: owner) }
             }
         }
-        // Kept for partitions this node backs up, and for those it owns but has not taken over
-        // yet (a promotion that failed is tried again later, and restores them then).
-        lockCopies.keepOnly { current.assignment(of: $0).replicas.contains(localNode) || current.owner(of: $0) == localNode }
+        // A copy is stale once another node owns its partition under a later epoch (that node
+        // restored its own copy); kept while this node owns it but has not taken it over yet
+        // (a promotion that failed is tried again later, and restores them then).
+        lockCopies.keepOnly { partition, epoch in
+            current.owner(of: partition) == localNode || current.assignment(of: partition).epoch <= epoch
+        }
         if let locals = locals.get() { await locals.locks.republish() }
         await liveQueries.tableChanged()
         await journal.tableChanged()
@@ -457,14 +460,20 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         return ClusterCodec.encode([:])
     }
 
-    /// `LockReplication`: copies the locks of `partition` to its backups and migration target,
-    /// all at once, then calls `copied` (a backup that does not answer within
-    /// `lockCopyPatience` is not waited for: it is down or cut off, and not the one to take over).
+    /// `LockReplication`: copies the locks of `partition` to every other live node of the
+    /// table, all at once, then calls `copied` (a node that does not answer within
+    /// `lockCopyPatience` is not waited for: it is down or cut off, and will not take over).
+    ///
+    /// Every node, not only the partition's backups: a failover may give the partition to a
+    /// node that was not one (`PartitionAssignment` balances owners), and that node must know
+    /// the locks before it serves the partition. Locks are few and change seldom.
     func changed(
         partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber], copied: @escaping @Sendable () -> Void
     ) {
-        let assignment = table.table.assignment(of: partition)
-        let replicas = assignment.replicas.filter { $0 != localNode }
+        let current = table.table
+        let assignment = current.assignment(of: partition)
+        let live = Set(leases.get().leases.filter(\.isLive).map(\.lease.node))
+        let replicas = current.members.map(\.id).filter { $0 != localNode && live.contains($0) }
         guard assignment.owner == localNode, !replicas.isEmpty else { return copied() }
         let run = incarnation.get()
         func address(_ session: SessionID) -> SessionAddress? {

@@ -119,9 +119,8 @@ struct LockCopy: Sendable, Equatable {
     }
 }
 
-/// The locks this node keeps as a backup of other nodes' partitions: each partition's locks
-/// as its owner last sent them. When this node becomes a partition's owner, it takes them
-/// over (`take`).
+/// The locks this node keeps of other nodes' partitions: each partition's locks as its owner
+/// last sent them. When this node becomes a partition's owner, it takes them over (`take`).
 final class LockCopies: Sendable {
     private let copies = Mutex<[Int: LockCopy]>([:])
 
@@ -140,9 +139,9 @@ final class LockCopies: Sendable {
         copies.withLock { $0.removeValue(forKey: partition)?.locks ?? [] }
     }
 
-    /// Forgets the copies of partitions this node no longer backs up.
-    func keepOnly(_ keep: (Int) -> Bool) {
-        copies.withLock { copies in copies = copies.filter { keep($0.key) } }
+    /// Forgets the copies `keep` (given a partition and its copy's epoch) says are stale.
+    func keepOnly(_ keep: (_ partition: Int, _ epoch: Int64) -> Bool) {
+        copies.withLock { copies in copies = copies.filter { keep($0.key, $0.value.epoch) } }
     }
 
     var partitions: [Int] { copies.withLock { $0.keys.sorted() } }

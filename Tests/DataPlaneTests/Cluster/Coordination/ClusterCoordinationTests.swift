@@ -203,8 +203,10 @@ import TopGunWire
         #expect(copies.take(17) == [lock])
         copies.store(LockCopy(partition: 1, epoch: 1, version: 1, locks: [lock]))
         copies.store(LockCopy(partition: 2, epoch: 1, version: 1, locks: [lock]))
-        copies.keepOnly { $0 == 2 }
-        #expect(copies.partitions == [2])
+        copies.store(LockCopy(partition: 3, epoch: 2, version: 1, locks: [lock]))
+        // Partition 1 moved on to epoch 2 elsewhere: its copy is stale.
+        copies.keepOnly { partition, epoch in epoch >= [1: 2, 2: 1, 3: 2][partition]! }
+        #expect(copies.partitions == [2, 3])
     }
 }
 
