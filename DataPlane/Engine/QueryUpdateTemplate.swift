@@ -59,6 +59,9 @@ struct QueryUpdateTemplate: Sendable {
 struct QueryUpdateFanOut {
     let writtenKey: String
     private var templates: [ChangeType: QueryUpdateTemplate] = [:]
+    /// The last frame made: the feeds of other nodes' live queries all share one query id,
+    /// so an owner's frames for them are one buffer (and one stream entry per node).
+    private var lastFrame: (changeType: ChangeType, queryId: String, frame: ByteBuffer)?
 
     init(writtenKey: String) {
         self.writtenKey = writtenKey
@@ -70,9 +73,15 @@ struct QueryUpdateFanOut {
             subscriber.send(.queryUpdate(QueryUpdate(queryId: queryId, change: change, fields: fields)), in: &batch)
             return
         }
+        if let last = lastFrame, last.changeType == changeType, last.queryId == queryId {
+            subscriber.send(frame: last.frame, in: &batch)
+            return
+        }
         // For the written key, a window reports the value it was given.
         let template = templates[changeType] ?? QueryUpdateTemplate(key: change.key, value: change.value ?? .null, changeType: changeType)
         templates[changeType] = template
-        subscriber.send(frame: template.frame(queryId: queryId), in: &batch)
+        let frame = template.frame(queryId: queryId)
+        lastFrame = (changeType, queryId, frame)
+        subscriber.send(frame: frame, in: &batch)
     }
 }

@@ -267,17 +267,23 @@ actor ClusterLiveQueries {
             }
         case .queryUpdate(let update):
             let value: DataValue? = update.changeType == .leave ? nil : update.value
+            let row = value.map { QueryRecord(key: update.key, value: $0) }
+            let hashedKey = HashedKey(update.key)
             var updates = QueryUpdateFanOut(writtenKey: update.key)
             for id in ids {
-                // Taken out and put back, as in `withSubscription` (a closure cannot hold `batch`).
-                guard let key = feeds[id], var subscription = subscriptions.removeValue(forKey: key) else { continue }
-                defer { subscriptions[key] = subscription }
-                let isActive = subscription.active[id] != nil
-                self.update(&subscription, feed: id) { feed in
-                    feed.rows[HashedKey(update.key)] = value.map { QueryRecord(key: update.key, value: $0) }
+                // Changed in place through the values view (a closure cannot hold `batch`).
+                guard let key = feeds[id], let index = subscriptions.index(forKey: key) else { continue }
+                let isActive = subscriptions.values[index].active[id] != nil
+                if isActive {
+                    subscriptions.values[index].active[id]!.rows[hashedKey] = row
+                } else if subscriptions.values[index].pending[id] != nil {
+                    subscriptions.values[index].pending[id]!.rows[hashedKey] = row
                 }
-                guard isActive, subscription.window != nil else { continue }
-                for change in subscription.window!.apply(key: update.key, value: value) {
+                guard isActive, subscriptions.values[index].window != nil else { continue }
+                let changes = subscriptions.values[index].window!.apply(key: update.key, value: value)
+                guard !changes.isEmpty else { continue }
+                let subscription = subscriptions.values[index]
+                for change in changes {
                     updates.send(change, queryId: subscription.sub.queryId, fields: subscription.sub.fields, to: subscription.out, in: &batch)
                 }
             }

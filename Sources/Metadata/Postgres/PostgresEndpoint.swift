@@ -97,12 +97,17 @@ public struct PostgresEndpoint: Sendable, Equatable, CustomStringConvertible {
         return configuration
     }
 
+    /// One TLS context for every single connection: making one reads and parses the system's
+    /// CA bundle, which cost a few milliseconds of CPU on each of a node's connections (a node
+    /// that is not the coordinator opens one every heartbeat to try the coordinator's lock).
+    private static let clientSSLContext = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
+
     /// A configuration for a single `PostgresConnection` (LISTEN, probes).
     public func connectionConfiguration(connectTimeout: Duration = .seconds(5), applicationName: String? = nil) throws -> PostgresConnection.Configuration {
         let connectionTLS: PostgresConnection.Configuration.TLS = switch tls {
         case .disable: .disable
-        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .prefer: .prefer(try Self.clientSSLContext.get())
+        case .require: .require(try Self.clientSSLContext.get())
         }
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: connectionTLS)

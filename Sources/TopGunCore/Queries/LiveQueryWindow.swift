@@ -207,21 +207,45 @@ public struct LiveQueryWindow: Sendable {
     private mutating func applyAll(key: String, value: DataValue?, lookup: ValueLookup?) -> [QueryChange] {
         let limit = visibleLimit
         var wasVisible = false
-        let hashed = HashedKey(key)
-        if let old = position(of: key), let oldIndex = index(of: old) {
-            wasVisible = oldIndex < limit
-            rows.remove(at: oldIndex)
-            if isSorted { positionsByKey[hashed] = nil }
-            if keepsValues { keptValues[hashed] = nil }
-        }
         var isVisible = false
-        if let value, query.evaluate(key: key, value: value, auth: auth) {
-            let position = ordering.position(key: key, value: value)
-            let newIndex = insertionIndex(for: position)
-            rows.insert(position, at: newIndex)
-            if isSorted { positionsByKey[hashed] = position }
-            if keepsValues { keptValues[hashed] = value }
-            isVisible = newIndex < limit
+        let hashed = HashedKey(key)
+        let matches = value.map { query.evaluate(key: key, value: $0, auth: auth) } ?? false
+        if !isSorted {
+            // A row's position is its key: one search finds both where it is and where it goes,
+            // and a row that still matches stays where it is.
+            let position = RecordPosition(sortValues: [], key: key)
+            let index = insertionIndex(for: position)
+            let exists = index < rows.count && rows[index].key.hasSameUTF8(as: key)
+            switch (exists, matches) {
+            case (false, false):
+                return []
+            case (true, true):
+                if keepsValues { keptValues[hashed] = value }
+                return index < limit ? [.update(key: key, value: value ?? .null)] : []
+            case (false, true):
+                rows.insert(position, at: index)
+                if keepsValues { keptValues[hashed] = value }
+                isVisible = index < limit
+            case (true, false):
+                rows.remove(at: index)
+                if keepsValues { keptValues[hashed] = nil }
+                wasVisible = index < limit
+            }
+        } else {
+            if let old = positionsByKey[hashed], let oldIndex = index(of: old) {
+                wasVisible = oldIndex < limit
+                rows.remove(at: oldIndex)
+                positionsByKey[hashed] = nil
+                if keepsValues { keptValues[hashed] = nil }
+            }
+            if let value, matches {
+                let position = ordering.position(key: key, value: value)
+                let newIndex = insertionIndex(for: position)
+                rows.insert(position, at: newIndex)
+                positionsByKey[hashed] = position
+                if keepsValues { keptValues[hashed] = value }
+                isVisible = newIndex < limit
+            }
         }
 
         switch (wasVisible, isVisible) {
