@@ -3,11 +3,11 @@ import TopGunCore
 import TopGunWire
 
 /// Where the owner of locks in a cluster copies them: told after every change, with every
-/// lock of the partition that changed (a backup replaces its copy of that partition).
+/// lock of the partition that changed (a node keeping copies replaces its copy of that partition).
 protocol LockReplication: Sendable {
-    /// Copies `locks`, then calls `copied` once (when every backup has the copy, or did not
-    /// answer in time). The change's grants wait for it: a holder told it holds a lock keeps
-    /// it when the lock's owner dies, since a backup that takes over has it.
+    /// Copies `locks`, then calls `copied` once (when every node it copies to has the copy, or
+    /// did not answer in time). The change's grants wait for it: a holder told it holds a lock
+    /// keeps it when the lock's owner dies, since the node that takes over has it.
     func changed(
         partition: Int, locks: [LockTable.State], subscribers: [SessionID: any Subscriber], copied: @escaping @Sendable () -> Void)
 }
@@ -116,7 +116,7 @@ public actor LockRegistry {
         }
     }
 
-    /// A `LOCK_GRANTED` waiting for its lock's copy to reach the backups.
+    /// A `LOCK_GRANTED` waiting for its lock's copy to reach the other nodes.
     private struct Grant: Sendable {
         var subscriber: any Subscriber
         var message: TopGunMessage

@@ -49,7 +49,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
         static let lockRequest = "lock.request"
         /// `LOCK_RELEASE`: `{t, i, s, m}` → `{}`; the answer comes on the stream.
         static let lockRelease = "lock.release"
-        /// An owner's locks of a partition, for a backup: `LockCopy` → `{}` once kept.
+        /// An owner's locks of a partition, for the node that may take it over: `LockCopy` → `{}` once kept.
         static let lockCopy = "lock.copy"
         /// Which of these sessions of the receiver's run `i` are open: `{i, s}` → `{s}`.
         static let sessionsAlive = "sessions.alive"
@@ -78,12 +78,12 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     let journal: ClusterJournal
     /// The map each feed of another node's live query runs in (to end it).
     private let feedStores = Mutex<[SessionID: MapStore]>([:])
-    /// Locks this node keeps as a backup.
+    /// Locks this node keeps of other nodes' partitions.
     let lockCopies = LockCopies()
     /// The version of this run's next lock copy: from the wall clock, so that a later run
     /// of this node, owning the partition again under the same epoch, still counts upwards.
     private let lockCopyVersion = Atomic<Int64>(SystemClock().nowMillis() * 1_000)
-    /// How long a grant waits for a backup's answer to its lock's copy.
+    /// How long a grant waits for a node's answer to its lock's copy.
     static let lockCopyPatience = Duration.seconds(2)
     private let table: CurrentPartitionTable
     private let leases: SynchronizedBox<MembershipView>
@@ -339,7 +339,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
     }
 
     /// After a new table: locks' owners may have changed (their sessions' ends go to the new
-    /// ones), backups may have changed (they get the locks they back up), and counter watches
+    /// ones), members may have changed (a new one gets every lock), and counter watches
     /// follow their counters.
     func tableChanged() async {
         let current = table.table
@@ -506,7 +506,7 @@ final class ClusterCoordination: Service, LockReplication, Sendable {
                             _ = try await transport.request(MessageType.lockCopy, body, to: node, timeout: Self.lockCopyPatience)
                         } catch {
                             logger.warning(
-                                "a backup did not take a lock copy; its grants go out without it",
+                                "a node did not take a lock copy; its grants go out without it",
                                 metadata: ["peer": "\(node)", "partition": "\(partition)", "error": "\(error)"])
                         }
                     }

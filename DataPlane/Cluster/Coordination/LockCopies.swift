@@ -10,7 +10,7 @@ struct SessionAddress: Hashable, Sendable {
     var session: UInt64
 }
 
-/// A lock as it travels from its owner to the partition's backups: `LockTable.State` with
+/// A lock as it travels from its owner to the other nodes: `LockTable.State` with
 /// each session named by its `SessionAddress` instead of this node's id for it.
 struct ReplicatedLock: Sendable, Equatable {
     struct Holding: Sendable, Equatable {
@@ -81,7 +81,7 @@ struct ReplicatedLock: Sendable, Equatable {
     }
 }
 
-/// Every lock of a partition as its owner holds them, sent to a backup after each change
+/// Every lock of a partition as its owner holds them, sent to the other nodes after each change
 /// (the `lock.copy` request, answered once stored).
 ///
 /// Copies travel as concurrent requests, so they may arrive out of order: `epoch` (the
