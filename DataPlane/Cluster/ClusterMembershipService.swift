@@ -264,9 +264,20 @@ public final class ClusterMembershipService: Service, Sendable {
         }
         logger.info("leaving the cluster: handing partitions over", metadata: ["node": "\(settings.node)"])
         _ = try? await store.renew(leaving, duration: settings.leaseDuration)
+        var nextReport = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
             let current = table.table
-            if current.partitions(ownedBy: settings.node).isEmpty, await ownership.heldPartitions.isEmpty { break }
+            let owned = current.partitions(ownedBy: settings.node)
+            let held = await ownership.heldPartitions
+            if owned.isEmpty, held.isEmpty { break }
+            if ContinuousClock.now >= nextReport {
+                // A slow hand-over says what it waits for.
+                nextReport = ContinuousClock.now + .seconds(5)
+                logger.notice("still handing partitions over", metadata: [
+                    "table": "\(current.version)", "owned": "\(owned.count)", "held": "\(held.count)",
+                    "moving": "\(owned.filter { current.assignment(of: $0).migrationTarget != nil }.count)",
+                ])
+            }
             // Alone, there is no one to hand over to.
             if let leases = try? await store.leases(),
                 !leases.contains(where: { $0.isLive && $0.lease.node != settings.node && $0.lease.status == .active && $0.lease.hasClientEndpoints })

@@ -180,7 +180,7 @@ def test_a_stopped_node_hands_its_partitions_to_the_others(topgun_bin, tmp_path_
         for node_id in ("a", "b"):
             small.add(node_id)
         before = small.settled({"a", "b"})
-        assert small.nodes["b"].stop(timeout=30) == 0
+        assert small.nodes["b"].stop(timeout=30) == 0, small.nodes["b"].stderr_tail()
         after = small.settled({"a"})
         assert after["tableVersion"] > before["tableVersion"]
         moved = [p for p in after["partitions"] if before["partitions"][p["partitionId"]]["owner"] == "b"]
@@ -444,7 +444,7 @@ def test_a_node_leaving_under_load_hands_its_partitions_over(topgun_bin, tmp_pat
         for w in writers:
             w.start()
         time.sleep(1)
-        assert shrink.nodes["c"].stop(timeout=60) == 0
+        assert shrink.nodes["c"].stop(timeout=60) == 0, shrink.nodes["c"].stderr_tail()
         after = shrink.settled({"a", "b"}, timeout=30)
         assert all(p["owner"] != "c" and "c" not in p["backups"] for p in after["partitions"])
         time.sleep(0.5)

@@ -35,8 +35,14 @@ public actor Replicator: Service {
 
     enum SnapshotState: Equatable {
         case sending(batch: UInt64, epoch: Int64)
-        case synced(epoch: Int64)
+        /// Acknowledged whole under `epoch`, and recorded in the store at `recordedAt` (nil:
+        /// the report failed).
+        case synced(epoch: Int64, recordedAt: ContinuousClock.Instant?)
     }
+
+    /// How often the copies of moving partitions are checked against the store, and how old
+    /// a record must be before its absence counts (a report may be in flight meanwhile).
+    static let movingCopyCheckInterval = Duration.seconds(2)
 
     private let writeBehind: WriteBehindQueue
     private var metrics: ClusterMetrics?
@@ -56,8 +62,6 @@ public actor Replicator: Service {
         self.localNode = table.localNode
     }
 
-    /// Queues `records` (changes of partitions this node owns) for their replicas; returns
-    /// the batch, replicated once each of them has applied it.
     /// Queues `records` (changes of partitions this node owns) for their replicas; returns
     /// the batch, replicated once each of them has applied it, or nil when no replica is named
     /// for any of them (nothing can be replicated: a REPLICATED write then waits for its commit).
@@ -168,7 +172,7 @@ public actor Replicator: Service {
             for replica in assignment.replicas {
                 named.insert(replica)
                 switch snapshots[partition]?[replica] {
-                case .synced(let epoch) where epoch == assignment.epoch: continue
+                case .synced(let epoch, _) where epoch == assignment.epoch: continue
                 case .sending(_, let epoch) where epoch == assignment.epoch: continue
                 default:
                     let rows = await partitions.records(partition)
@@ -198,6 +202,12 @@ public actor Replicator: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(500))
                     continuation.yield()
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.movingCopyCheckInterval)
+                    await self.checkMovingCopies()
                 }
             }
             await cancelWhenGracefulShutdown {
@@ -246,15 +256,57 @@ public actor Replicator: Service {
     private func snapshotsAcknowledged(by backup: NodeID, through: UInt64) async {
         for (partition, replicas) in snapshots {
             guard case .sending(let batch, let epoch)? = replicas[backup], batch <= through else { continue }
-            snapshots[partition]?[backup] = .synced(epoch: epoch)
+            var recordedAt: ContinuousClock.Instant?
             do {
                 try await store.reportSynced(partition: partition, node: backup, incarnation: replicaRuns[backup], epoch: epoch)
+                recordedAt = .now
             } catch {
-                // Reported again at the next snapshot; the move waits meanwhile.
-                snapshots[partition]?[backup] = nil
+                // `checkMovingCopies` sends a new snapshot while the store lacks the record.
                 logger.warning("cannot record a complete copy", metadata: ["partition": "\(partition)", "error": "\(error)"])
             }
+            if snapshots[partition]?[backup] == .sending(batch: batch, epoch: epoch) {
+                snapshots[partition]?[backup] = .synced(epoch: epoch, recordedAt: recordedAt)
+            }
         }
+    }
+
+    /// A moving partition flips only once the store records its target's copy complete, and
+    /// nothing else would make this node report it again. The record can be missing although
+    /// the target acknowledged the snapshot: the report failed, or a table this node never
+    /// applied (tables are followed by their latest version) dropped the target, which
+    /// deleted the record and perhaps the target's copy. So while a partition it owns moves,
+    /// the owner compares what it counts complete with the store, and sends a fresh snapshot
+    /// for each copy the store lacks (the target then reports it as any other).
+    func checkMovingCopies() async {
+        let current = table.table
+        // A report younger than this may not be visible to the read below yet.
+        let settled = ContinuousClock.now - Self.movingCopyCheckInterval
+        var counted: [(partition: Int, target: NodeID, state: SnapshotState)] = []
+        for partition in current.partitions(ownedBy: localNode) {
+            let assignment = current.assignment(of: partition)
+            guard let target = assignment.migrationTarget, let state = snapshots[partition]?[target],
+                case .synced(let epoch, let recordedAt) = state, epoch == assignment.epoch, recordedAt.map({ $0 < settled }) ?? true
+            else { continue }
+            counted.append((partition, target, state))
+        }
+        guard !counted.isEmpty else { return }
+        let recorded: [Int: [NodeID: Int64]]
+        do {
+            recorded = try await store.syncedReplicas()
+        } catch {
+            logger.debug("cannot read which copies are complete", metadata: ["error": "\(error)"])
+            return
+        }
+        var resent = 0
+        for (partition, target, state) in counted where snapshots[partition]?[target] == state {
+            let epoch = current.assignment(of: partition).epoch
+            guard recorded[partition]?[target] != epoch else { continue }
+            snapshots[partition]?[target] = nil
+            resent += 1
+        }
+        guard resent > 0 else { return }
+        logger.notice("copies of moving partitions are not recorded complete; sending them again", metadata: ["partitions": "\(resent)"])
+        await tableChanged()
     }
 
     private func finish(_ batches: [UInt64]) {

@@ -25,6 +25,7 @@ enum SimDatabaseRequest {
     case load([Int])
     case store([StoredRecord], OwnershipClaim)
     case reportSynced([SimSyncedReport])
+    case syncedReplicas
 }
 
 /// One `ClusterStore.reportSynced` call: `node` (in its run `incarnation`, as the owner's
@@ -44,6 +45,7 @@ enum SimResult {
     case table(PartitionTable?)
     case coordinatorView(leases: [MemberLease], table: PartitionTable?, synced: [Int: [NodeID: Int64]])
     case rows([Int: [StoredRecord]])
+    case synced([Int: [NodeID: Int64]])
     case refused(PartitionSet)
     /// A forwarded write met its concern at its owner, which held the partition under this epoch.
     case writeAcknowledged(SimAckFacts)
@@ -60,6 +62,8 @@ enum SimTimer {
     case writeBehind(deadline: Int64)
     case replicatorWake
     case replicatorPersistedTick
+    /// `Replicator.checkMovingCopies`, every `movingCopyCheckInterval`.
+    case movingCopyCheck
     case replicationWaitExpired(batch: UInt64, waiter: UInt64)
     case displacedRetry
     case followCommitAgain

@@ -37,6 +37,7 @@ extension SimNode {
             timer(after: 0, .coordinate)
             timer(after: 0, .follow)
             timer(after: 500, .replicatorPersistedTick)
+            timer(after: SimNode.movingCopyCheckMs, .movingCopyCheck)
             return
         }
         // Taking a lost lease again (`leaseLost`): retried while the old one may still live.

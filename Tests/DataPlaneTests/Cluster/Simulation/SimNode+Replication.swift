@@ -136,7 +136,7 @@ extension SimNode {
             for replica in assignment.replicas {
                 named.insert(replica)
                 switch snapshots[partition]?[replica] {
-                case .synced(let epoch) where epoch == assignment.epoch: continue
+                case .synced(let epoch, _) where epoch == assignment.epoch: continue
                 case .sending(_, let epoch) where epoch == assignment.epoch: continue
                 default:
                     let rows = SimRecords.sorted((memory[partition] ?? [:]).values)
@@ -198,22 +198,57 @@ extension SimNode {
     /// Whether reports were sent.
     private func snapshotsAcknowledged(by backup: NodeID, through: UInt64) -> Bool {
         var reports: [SimSyncedReport] = []
+        var sent: [Int: SnapshotState] = [:]
         for partition in snapshots.keys.sorted() {
-            guard case .sending(let batch, let epoch)? = snapshots[partition]?[backup], batch <= through else { continue }
-            snapshots[partition]?[backup] = .synced(epoch: epoch)
+            guard let state = snapshots[partition]?[backup], case .sending(let batch, let epoch) = state, batch <= through else { continue }
+            sent[partition] = state
             reports.append(SimSyncedReport(partition: partition, node: backup, incarnation: replicaRuns[backup], epoch: epoch))
         }
         guard !reports.isEmpty else { return false }
-        call(database: .reportSynced(reports), continuation: .reportSynced(backup: backup, partitions: reports.map(\.partition)))
+        call(database: .reportSynced(reports), continuation: .reportSynced(backup: backup, sent: sent))
         return true
     }
 
-    func syncedReported(backup: NodeID, partitions: [Int], _ result: SimResult) {
+    func syncedReported(backup: NodeID, sent: [Int: SnapshotState], _ result: SimResult) {
         wakeReplicator()
-        guard case .failed = result else { return }
-        world.log("\(id) could not report \(partitions.count) copies of \(backup) synced")
-        // Reported again at the next snapshot; the move waits meanwhile.
-        for partition in partitions { snapshots[partition]?[backup] = nil }
+        let recordedAt: Int64? = if case .failed = result { nil } else { world.now }
+        if recordedAt == nil { world.log("\(id) could not report \(sent.count) copies of \(backup) synced") }
+        for (partition, state) in sent where snapshots[partition]?[backup] == state {
+            guard case .sending(_, let epoch) = state else { continue }
+            snapshots[partition]?[backup] = .synced(epoch: epoch, recordedAt: recordedAt)
+        }
+    }
+
+    /// `Replicator.movingCopyCheckInterval`.
+    static let movingCopyCheckMs: Int64 = 2_000
+
+    /// `Replicator.checkMovingCopies`: copies of moving partitions counted complete (for at
+    /// least a check interval, or whose report failed) are compared with the database.
+    func checkMovingCopies() {
+        let settled = world.now - Self.movingCopyCheckMs
+        var counted: [(partition: Int, target: NodeID, state: SnapshotState)] = []
+        for partition in table.partitions(ownedBy: id) {
+            let assignment = table.assignment(of: partition)
+            guard let target = assignment.migrationTarget, let state = snapshots[partition]?[target],
+                case .synced(let epoch, let recordedAt) = state, epoch == assignment.epoch, recordedAt.map({ $0 < settled }) ?? true
+            else { continue }
+            counted.append((partition, target, state))
+        }
+        guard !counted.isEmpty else { return }
+        call(database: .syncedReplicas, continuation: .movingCopiesRead(counted: counted))
+    }
+
+    func movingCopiesRead(_ counted: [(partition: Int, target: NodeID, state: SnapshotState)], _ result: SimResult) {
+        guard case .synced(let recorded) = result else { return }
+        var resent = 0
+        for (partition, target, state) in counted where snapshots[partition]?[target] == state {
+            guard case .synced(let epoch, _) = state, recorded[partition]?[target] != epoch else { continue }
+            snapshots[partition]?[target] = nil
+            resent += 1
+        }
+        guard resent > 0 else { return }
+        world.log("\(id) sends \(resent) copies of moving partitions again (the database lacks them)")
+        replicatorTableChanged()
     }
 
     // MARK: ReplicaHolder

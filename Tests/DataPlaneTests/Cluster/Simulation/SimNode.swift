@@ -114,7 +114,13 @@ final class SimNode {
 
     enum SnapshotState: Equatable {
         case sending(batch: UInt64, epoch: Int64)
-        case synced(epoch: Int64)
+        /// Recorded in the database at `recordedAt` (virtual ms; nil: the report failed).
+        case synced(epoch: Int64, recordedAt: Int64?)
+
+        func isSynced(under epoch: Int64) -> Bool {
+            if case .synced(epoch, _) = self { return true }
+            return false
+        }
     }
 
     struct DisplacedDelivery {
@@ -162,7 +168,8 @@ final class SimNode {
         case readTable
         case load
         case flush(id: UInt64)
-        case reportSynced(backup: NodeID, partitions: [Int])
+        case reportSynced(backup: NodeID, sent: [Int: SnapshotState])
+        case movingCopiesRead(counted: [(partition: Int, target: NodeID, state: SnapshotState)])
         case forward(write: Int, owner: NodeID)
         case replicate(backup: NodeID, through: UInt64, rows: [StoredRecord], completesSnapshots: Set<Int>)
         case mergeRecords
@@ -212,6 +219,9 @@ final class SimNode {
         case .replicatorPersistedTick:
             startSends()
             self.timer(after: 500, .replicatorPersistedTick)
+        case .movingCopyCheck:
+            if world.settings.checkMovingCopies { checkMovingCopies() }
+            self.timer(after: SimNode.movingCopyCheckMs, .movingCopyCheck)
         case .replicationWaitExpired(let batch, let waiter): replicationWaitExpired(batch, waiter)
         case .displacedRetry:
             displacedRetryScheduled = false
@@ -229,7 +239,8 @@ final class SimNode {
         case .readTable: tableRead(result)
         case .load: loaded(result)
         case .flush(let id): flushFinished(id, result)
-        case .reportSynced(let backup, let partitions): syncedReported(backup: backup, partitions: partitions, result)
+        case .reportSynced(let backup, let sent): syncedReported(backup: backup, sent: sent, result)
+        case .movingCopiesRead(let counted): movingCopiesRead(counted, result)
         case .forward(let write, let owner): forwardAnswered(write: write, owner: owner, result)
         case .replicate(let backup, let through, let rows, let completes):
             replicationAnswered(backup: backup, through: through, rows: rows, completesSnapshots: completes, result)

@@ -28,13 +28,13 @@ enum SimQuiescence {
             }
             for continuation in node.pendingCalls.values {
                 switch continuation {
-                case .replicate, .mergeRecords, .forward, .load, .flush, .reportSynced: return "\(node.id) awaits a data request"
+                case .replicate, .mergeRecords, .forward, .load, .flush, .reportSynced, .movingCopiesRead: return "\(node.id) awaits a data request"
                 default: continue
                 }
             }
             for partition in table.partitions(ownedBy: node.id) {
                 let assignment = table.assignment(of: partition)
-                for replica in assignment.replicas where node.snapshots[partition]?[replica] != .synced(epoch: assignment.epoch) {
+                for replica in assignment.replicas where node.snapshots[partition]?[replica]?.isSynced(under: assignment.epoch) != true {
                     return "\(node.id) has not synced partition \(partition) to \(replica)"
                 }
             }

@@ -66,6 +66,14 @@ struct SimSettings {
     /// failed wait, so no time passing between many waits means a busy loop.
     var followerSpinLimit = 100
 
+    /// How often a report of a complete copy fails by itself while faults run (a deadlock
+    /// or a statement timeout in production).
+    var reportFailureRate = 0.0
+    /// Off: an owner never compares the copies of its moving partitions it counts complete
+    /// with the database (`Replicator.checkMovingCopies`): a report that failed leaves the
+    /// move waiting for good (a leaving node then stalls until its leave timeout).
+    var checkMovingCopies = true
+
     /// Per-seed variety: node count, write and fault rates.
     static func forSeed(_ seed: UInt64) -> SimSettings {
         var random = SimRandom(seed: seed ^ 0x5EED_5E77_1465)
@@ -78,6 +86,7 @@ struct SimSettings {
         settings.writeGapMs = 1...(writeGap * 2)
         let faultGap = random.int64(300...2_000)
         settings.faultGapMs = (faultGap / 2)...(faultGap * 2)
+        settings.reportFailureRate = random.pick([0, 0, 0.1, 0.3])
         return settings
     }
 }

@@ -18,6 +18,8 @@ final class SimWorld {
     var network: SimNetwork
     var faults: SimRandom
     var clients: SimRandom
+    /// Failures of single statements (`SimSettings.reportFailureRate`).
+    var statementFaults: SimRandom
 
     var nodes: [SimNode?]
     private var generations: [Int]
@@ -59,6 +61,7 @@ final class SimWorld {
         network = SimNetwork(chaos: settings.chaos, random: random.split())
         faults = random.split()
         clients = random.split()
+        statementFaults = random.split()
         database = SimDatabase(leaseDuration: settings.leaseMs, fencing: settings.fencing, checkSyncedReports: settings.checkSyncedReports)
         nodes = Array(repeating: nil, count: settings.nodeCount)
         generations = Array(repeating: 0, count: settings.nodeCount)
@@ -238,11 +241,16 @@ final class SimWorld {
             log("n\(node) flush of \(rows.count) rows as \(claim.incarnation): refused \(refused)")
             return .refused(refused)
         case .reportSynced(let reports):
+            if phase == .faulty, statementFaults.chance(settings.reportFailureRate) {
+                log("n\(node)'s report of \(reports.count) complete copies fails")
+                return .failed
+            }
             for report in reports where report.partition == watchedPartition {
                 log("n\(node) reports \(report.node)'s copy of partition \(report.partition) synced under epoch \(report.epoch) (run \(report.incarnation ?? "?"))")
             }
             database.reportSynced(reports)
             return .ok
+        case .syncedReplicas: return .synced(database.synced)
         }
     }
 
