@@ -61,8 +61,11 @@ public struct WritePath: Sendable {
         self.maxClockDrift = maxClockDrift
         self.usage = usage
         self.metrics = metrics
+        self.logger = logger
         self.schemas = SchemaGate(metrics: metrics, logger: logger)
     }
+
+    private let logger: Logger
 
     /// Applies a batch. `forwarded`: the batch comes from the node its client is connected to,
     /// which admitted and charged it already (quotas, usage); an op of it for a partition this
@@ -129,21 +132,36 @@ public struct WritePath: Sendable {
             // batch unapplied and unacknowledged, and the client sends it again.
             guard let peers = peers else { return refusedWhole(ops, .partitionOwnerUnreachable(remote.keys.sorted().first!), session: writer) }
             // Every owner at once: the batch waits for the slowest, not for their sum.
-            let answers = await withTaskGroup(of: (NodeID, [Int], [OpOutcome]?).self) { group in
+            let answers = await withTaskGroup(of: (NodeID, [Int], Result<[OpOutcome], any Error>).self) { group in
                 for (owner, indices) in remote {
                     let forwardedOps = indices.map { ops[$0] }
                     group.addTask {
-                        let answered = try? await peers.applyWrites(forwardedOps, batchConcern: batchConcern, on: owner, context: context)
-                        return (owner, indices, answered?.count == indices.count ? answered : nil)
+                        do {
+                            let answered = try await peers.applyWrites(forwardedOps, batchConcern: batchConcern, on: owner, context: context)
+                            guard answered.count == indices.count else {
+                                throw ClusterMessageError("\(answered.count) outcomes for \(indices.count) ops")
+                            }
+                            return (owner, indices, .success(answered))
+                        } catch {
+                            return (owner, indices, .failure(error))
+                        }
                     }
                 }
-                var answers: [(NodeID, [Int], [OpOutcome]?)] = []
+                var answers: [(NodeID, [Int], Result<[OpOutcome], any Error>)] = []
                 for await answer in group { answers.append(answer) }
                 return answers.sorted { $0.0 < $1.0 }
             }
             for (owner, indices, answered) in answers {
-                guard let answered else { return refusedWhole(ops, .partitionOwnerUnreachable(owner), session: writer) }
-                for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
+                switch answered {
+                case .success(let answered):
+                    for (offset, index) in indices.enumerated() { outcomes[index] = answered[offset] }
+                case .failure(let error):
+                    logger.warning("writes forwarded to their partition's owner were not taken; the client is asked to send them again", metadata: [
+                        "owner": "\(owner)", "ops": "\(indices.count)", "error": "\(error)",
+                        "tenant": "\(context.tenant)", "requestId": "\(context.requestId)",
+                    ])
+                    return refusedWhole(ops, .forwardFailed(to: owner, error), session: writer)
+                }
             }
         }
         var records: [StoredRecord] = []

@@ -103,6 +103,16 @@ extension ErrorMessage {
         ])
     }
 
+    /// The answer when writes forwarded to `owner` were not taken: the owner's own refusal
+    /// when it answered with one (say, its storage did not persist them in time), else that it
+    /// could not be reached.
+    public static func forwardFailed(to owner: NodeID, _ error: any Error) -> ErrorMessage {
+        guard case ClusterTransportError.remoteFailure(_, let message) = error else { return .partitionOwnerUnreachable(owner) }
+        return .make(.unavailable, "the partition's owner, node '\(owner)', did not take the writes (\(message)); send them again later", details: [
+            "node": .string(owner.rawValue), "retryAfterMs": .int(1_000),
+        ])
+    }
+
     /// The answer of an owner to a forwarded request for a partition it no longer owns (the
     /// table changed on the way): it is not forwarded again, the client sends it again.
     public static func partitionMoved(to owner: NodeID) -> ErrorMessage {
