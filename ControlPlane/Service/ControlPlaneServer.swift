@@ -64,7 +64,7 @@ public struct ControlPlaneServer: Sendable {
     /// bare `400` (`MalformedRequestResponder`).
     static func server(limits: HTTPRequestLimits) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            HTTP1EdgeChannel(HTTP1Channel(responder: responder, configuration: .init(httpDecoderConfiguration: limits.decoderConfiguration))) {
+            HTTP1EdgeChannel(HTTP1Channel(responder: responder, configuration: .init(httpDecoderConfiguration: limits.decoderConfiguration))) { _ in
                 [MalformedRequestResponder(limits: limits, render: MalformedRequestProblem.render)]
             }
         }

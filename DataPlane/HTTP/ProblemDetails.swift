@@ -58,6 +58,16 @@ public struct ProblemDetails: Error, Sendable {
         return ProblemResponse(headers: [("X-Request-Id", requestId)], body: problem.body(requestId: requestId))
     }
 
+    /// The answer to a connection past the node's capacity (`CapacityRefusal`): `503`, to be
+    /// tried again shortly or on another node.
+    static func capacityReached(limit: Int) -> ProblemResponse {
+        let requestId = UUIDText.random()
+        let problem = ProblemDetails(
+            .serviceUnavailable, kind: "connection-capacity", title: "Service Unavailable",
+            detail: "this node holds as many client connections as it can (\(limit)); try again later or connect to another node")
+        return ProblemResponse(headers: [("X-Request-Id", requestId), ("Retry-After", "1")], body: problem.body(requestId: requestId))
+    }
+
     static func quote(_ text: String) -> String {
         JavaScriptText.jsonString(text)
     }

@@ -51,6 +51,9 @@ public struct DataPlaneConfiguration: Sendable {
     public var readinessDeadline: Duration
     /// Event journal capacity per tenant.
     public var journalCapacity: Int
+    /// The most client connections (sockets on the client port, WebSocket or HTTP) held at
+    /// once; nil: as many as the open-files limit allows (`ClientConnectionLimit`).
+    public var maxConnections: Int?
     /// How often each tenant's stored bytes are measured (storage quota, usage).
     public var storageMeterInterval: Duration
 

@@ -19,6 +19,8 @@ public struct DataPlaneNode: Sendable {
         public var port: Int
         public var webSocketURL: String
         public var httpURL: String
+        /// The most client connections the node holds at once.
+        public var maxConnections: Int
     }
 
     /// Where a node's records live.
@@ -147,11 +149,13 @@ public struct DataPlaneNode: Sendable {
         let readiness = Readiness(storageProbe: storageProbe, serving: serving, cutOff: cutOff)
         readiness.markLoaded()
         let host = configuration.advertiseHost ?? configuration.host
+        let capacity = ClientConnectionLimit.capacity(configured: configuration.maxConnections, metrics: components.metrics, logger: logger)
         let application = DataPlaneServer(
             configuration: configuration, durability: durability, metrics: components.metrics, logger: logger, connection: components.clientConnection,
-            sync: components.httpSync, readiness: readiness, cluster: clusterStatus
+            sync: components.httpSync, readiness: readiness, cluster: clusterStatus, capacity: capacity
         ).application { [membership] port in
-            let bound = Bound(port: port, webSocketURL: "ws://\(host):\(port)/ws", httpURL: "http://\(host):\(port)")
+            let bound = Bound(
+                port: port, webSocketURL: "ws://\(host):\(port)/ws", httpURL: "http://\(host):\(port)", maxConnections: capacity.limit)
             endpoints.set(websocket: bound.webSocketURL, http: bound.httpURL)
             // A node of a cluster says it is up once it serves its share of the partitions.
             await membership?.waitUntilServing()

@@ -14,6 +14,9 @@ public final class DataPlaneMetrics: Sendable {
     public let messagesOut = Counter(label: "topgun_messages_out_total")
     public let connections = Meter(label: "topgun_connections")
     public let connectionsTotal = Counter(label: "topgun_connections_opened_total")
+    /// Sockets refused at the node's connection capacity, and that capacity.
+    public let connectionsRefused = Counter(label: "topgun_connections_refused_total")
+    public let connectionsLimit = Gauge(label: "topgun_connections_limit")
     public let opsApplied = Counter(label: "topgun_ops_applied_total")
     public let opBatchLatency = Timer(label: "topgun_op_batch_duration_seconds", preferredDisplayUnit: .seconds)
     public let writeBehindPending = Gauge(label: "topgun_write_behind_pending")

@@ -27,12 +27,16 @@ public struct DataPlaneServer: Sendable {
     let registry: PrometheusCollectorRegistry
     /// On a node of a cluster: the `GET /cluster` document.
     let cluster: (@Sendable () async -> ClusterStatus)?
+    /// The most client connections held at once (nil: no bound of ours).
+    let capacity: ConnectionCapacity?
 
     public init(
         configuration: DataPlaneConfiguration, durability: any DurabilityPipeline, metrics: DataPlaneMetrics, logger: Logger,
-        connection: ClientConnection, sync: HTTPSyncEndpoint, readiness: Readiness, cluster: (@Sendable () async -> ClusterStatus)? = nil
+        connection: ClientConnection, sync: HTTPSyncEndpoint, readiness: Readiness, cluster: (@Sendable () async -> ClusterStatus)? = nil,
+        capacity: ConnectionCapacity? = nil
     ) {
         self.cluster = cluster
+        self.capacity = capacity
         self.configuration = configuration
         self.durability = durability
         self.metrics = metrics
@@ -116,6 +120,7 @@ public struct DataPlaneServer: Sendable {
                 webSocket: .init(
                     maxFrameSize: maxFrame, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: configuration.closeTimeout,
                     validateUTF8: true),
+                capacity: capacity,
                 shouldUpgrade: shouldUpgrade),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "topgun-data-plane"),
             onServerRunning: { channel in
@@ -128,7 +133,8 @@ public struct DataPlaneServer: Sendable {
     typealias ShouldUpgrade = @Sendable (HTTPRequest, any Channel, Logger) throws
         -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
 
-    /// HTTP/1 with the WebSocket upgrade, plus two handlers after the decoder:
+    /// HTTP/1 with the WebSocket upgrade, plus two handlers after the decoder (on a connection
+    /// past `capacity`, only `CapacityRefusal`, which answers `503`):
     /// `MalformedRequestResponder` answers what the parser refuses with problem+json (431,
     /// 501, 400) instead of a bare 400, and `OneResponsePerConnection` ends the connection
     /// after every plain HTTP response.
@@ -141,14 +147,19 @@ public struct DataPlaneServer: Sendable {
     /// connect (the TypeScript client in Node does `GET /health` or `POST /sync`, then opens its
     /// WebSocket on the pooled connection). Closing after each plain response means no client
     /// holds such a connection; the price is one TCP connection per HTTP request on this port.
-    static func server(limits: HTTPRequestLimits, webSocket: WebSocketServerConfiguration, shouldUpgrade: @escaping ShouldUpgrade) -> HTTPServerBuilder {
+    static func server(
+        limits: HTTPRequestLimits, webSocket: WebSocketServerConfiguration, capacity: ConnectionCapacity?, shouldUpgrade: @escaping ShouldUpgrade
+    ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             let upgradeChannel = HTTP1WebSocketUpgradeChannel(
                 responder: responder,
                 configuration: .init(http1: .init(httpDecoderConfiguration: limits.decoderConfiguration), ws: webSocket),
                 shouldUpgrade: shouldUpgrade)
-            return HTTP1EdgeChannel(upgradeChannel) {
-                [MalformedRequestResponder(limits: limits, render: ProblemDetails.malformedRequest), OneResponsePerConnection()]
+            return HTTP1EdgeChannel(upgradeChannel) { channel in
+                if let capacity, !capacity.admit(channel) {
+                    return [CapacityRefusal(problem: ProblemDetails.capacityReached(limit: capacity.limit))]
+                }
+                return [MalformedRequestResponder(limits: limits, render: ProblemDetails.malformedRequest), OneResponsePerConnection()]
             }
         }
     }

@@ -14,9 +14,9 @@ public struct HTTP1EdgeChannel<Base: ServerChildChannel>: ServerChildChannel {
     public let base: Base
     /// Makes the handlers for one connection, in pipeline order (each must leave the pipeline
     /// at a protocol switch: after one, what passes is not HTTP).
-    public let edgeHandlers: @Sendable () -> [any RemovableChannelHandler]
+    public let edgeHandlers: @Sendable (any Channel) -> [any RemovableChannelHandler]
 
-    public init(_ base: Base, edgeHandlers: @escaping @Sendable () -> [any RemovableChannelHandler]) {
+    public init(_ base: Base, edgeHandlers: @escaping @Sendable (any Channel) -> [any RemovableChannelHandler]) {
         self.base = base
         self.edgeHandlers = edgeHandlers
     }
@@ -28,7 +28,7 @@ public struct HTTP1EdgeChannel<Base: ServerChildChannel>: ServerChildChannel {
         return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try pipeline.addHandlers(edgeHandlers(), position: .after(decoder))
+            try pipeline.addHandlers(edgeHandlers(channel), position: .after(decoder))
             return value
         }
     }

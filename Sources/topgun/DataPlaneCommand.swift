@@ -74,7 +74,8 @@ struct DataPlaneCommand: AsyncParsableCommand {
             try await node.run { bound in
                 let info = DevReadyInfo(
                     dataPlaneURL: bound.webSocketURL, httpURL: bound.httpURL, nodeId: nodeId, tenant: ready?.0.id.rawValue,
-                    tenantSlug: ready?.0.slug, keyId: ready?.1.kid, appToken: ready?.2, storage: "postgres", dataDir: nil)
+                    tenantSlug: ready?.0.slug, keyId: ready?.1.kid, appToken: ready?.2, storage: "postgres", dataDir: nil,
+                    maxConnections: bound.maxConnections)
                 // Unbuffered, so a parent process reading the pipe sees the line at once.
                 FileHandle.standardOutput.write(Data(((json ? info.jsonLine() : info.text()) + "\n").utf8))
             }

@@ -102,7 +102,7 @@ struct DevCommand: AsyncParsableCommand {
         }
         do {
             try await node.run(alongside: [controlPlaneApplication, IdempotencyPurgeService(store: metadata, logger: logger)]) { bound in
-                await announcer.dataPlaneBound(webSocketURL: bound.webSocketURL, httpURL: bound.httpURL)
+                await announcer.dataPlaneBound(webSocketURL: bound.webSocketURL, httpURL: bound.httpURL, maxConnections: bound.maxConnections)
             }
         } catch {
             await metadata.shutdown()
@@ -125,6 +125,7 @@ struct DevReadyInfo: Encodable {
     var dataDir: String?
     var controlPlaneURL: String?
     var adminToken: String?
+    var maxConnections: Int?
 
     func jsonLine() -> String {
         let encoder = JSONEncoder()
@@ -152,6 +153,7 @@ struct DevReadyInfo: Encodable {
             ]
         }
         lines.append("  Storage:                 \(storage)\(dataDir.map { " in \($0)" } ?? "")")
+        if let maxConnections { lines.append("  Client connections:      at most \(maxConnections)") }
         if let tenant, let keyId, let dataDir {
             lines.append("Mint more tokens with: topgun token --data-dir \(dataDir) --tenant \(tenant) --key \(keyId) --sub <user>")
         }
@@ -172,9 +174,10 @@ actor ReadyAnnouncer {
         self.json = json
     }
 
-    func dataPlaneBound(webSocketURL: String, httpURL: String) {
+    func dataPlaneBound(webSocketURL: String, httpURL: String, maxConnections: Int) {
         info.dataPlaneURL = webSocketURL
         info.httpURL = httpURL
+        info.maxConnections = maxConnections
         dataPlaneReady = true
         announceIfReady()
     }

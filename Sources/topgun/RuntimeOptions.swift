@@ -92,7 +92,14 @@ struct NodeBoundsOptions: ParsableArguments {
     @Option(help: "Seconds within which /ready reports a storage outage (env TOPGUN_READINESS_DEADLINE; default 2).")
     var readinessDeadline: Double?
 
+    @Option(help: "Client connections (WebSocket or HTTP) held at once; more are answered 503 (env TOPGUN_MAX_CONNECTIONS; default: what the open-files limit allows, which the node raises to its hard limit at start).")
+    var maxConnections: Int?
+
     func apply(to configuration: inout DataPlaneConfiguration) {
+        if let connections = maxConnections ?? Environment.value("TOPGUN_MAX_CONNECTIONS").flatMap(Int.init) {
+            guard connections >= 1 else { exitWithError("--max-connections must be at least 1") }
+            configuration.maxConnections = connections
+        }
         if let bytes = outboundQueueBytes ?? Environment.value("TOPGUN_OUTBOUND_QUEUE_BYTES").flatMap(Int.init) {
             guard bytes >= 64 * 1024 else { exitWithError("--outbound-queue-bytes must be at least 65536") }
             configuration.outboundQueueBytes = bytes

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import subprocess
@@ -61,6 +62,7 @@ class TopGunProcess:
         self.starts = 0
         self.stderr_path = workdir / "stderr.log"
         self.should_run = False  # started and not deliberately stopped or killed
+        self.soft_open_files: int | None = None  # the soft RLIMIT_NOFILE the process starts with
 
     # -- what tests use
     @property
@@ -100,8 +102,14 @@ class TopGunProcess:
         stderr = open(self.stderr_path, "ab")
         stderr.write(f"\n===== start {self.starts}: {' '.join(self.command())}\n".encode())
         stderr.flush()
+        soft = self.soft_open_files
+
+        def lower_open_files():
+            _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                                     cwd=self.workdir)
+                                     cwd=self.workdir, preexec_fn=lower_open_files if soft else None)
         stderr.close()
         lines: list[bytes] = []
         proc = self.proc
