@@ -92,6 +92,7 @@ struct ClusterSimulationTests {
         /// Seeds past the first 1,000 where the simulation found the bug (tried first).
         var seedsThatFoundIt: [UInt64] {
             switch self {
+            case .leaseCheckedAtTheEnd: [1_797]
             case .forgottenBackupAcknowledges: [2_887]
             case .watermarkAcrossRuns: [3_316]
             case .staleTableDropsCopy: [1_454, 6_806, 7_442, 7_579]
