@@ -8,7 +8,6 @@ import NIOHTTP1
 /// descriptor, and the reserve beside the limit is small.
 public final class CapacityRefusal: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
-    public typealias OutboundOut = HTTPServerResponsePart
 
     private let problem: ProblemResponse
     private let wait: TimeAmount
@@ -33,15 +32,8 @@ public final class CapacityRefusal: ChannelInboundHandler, RemovableChannelHandl
         guard !hasAnswered, case .head = unwrapInboundIn(data) else { return }
         hasAnswered = true
         waiting?.cancel()
-        let body = context.channel.allocator.buffer(string: problem.body)
-        var headers = HTTPHeaders(problem.headers)
-        headers.replaceOrAdd(name: "Content-Type", value: "application/problem+json")
-        headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        headers.replaceOrAdd(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .serviceUnavailable, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        problem.write(status: .serviceUnavailable, context: context, written: written)
         written.futureResult.assumeIsolated().whenComplete { _ in
             self.closing.start(context: context, linger: self.lingerTime)
         }

@@ -10,6 +10,19 @@ public struct ProblemResponse: Sendable {
         self.headers = headers
         self.body = body
     }
+
+    /// Writes the problem as a whole `status` response that closes the connection; `written`
+    /// completes once it is flushed (the caller then closes, lingering).
+    func write(status: HTTPResponseStatus, context: ChannelHandlerContext, written: EventLoopPromise<Void>) {
+        let body = context.channel.allocator.buffer(string: self.body)
+        var headers = HTTPHeaders(self.headers)
+        headers.replaceOrAdd(name: "Content-Type", value: "application/problem+json")
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        headers.replaceOrAdd(name: "Connection", value: "close")
+        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: written)
+    }
 }
 
 /// Answers a request the HTTP/1 parser refused with an `application/problem+json` response
@@ -114,16 +127,8 @@ public final class MalformedRequestResponder: ChannelDuplexHandler, RemovableCha
 
     private func answer(_ refusal: MalformedRequest, context: ChannelHandlerContext) {
         hasAnswered = true
-        let problem = render(refusal)
-        let body = context.channel.allocator.buffer(string: problem.body)
-        var headers = HTTPHeaders(problem.headers)
-        headers.replaceOrAdd(name: "Content-Type", value: "application/problem+json")
-        headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        headers.replaceOrAdd(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: refusal.status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        render(refusal).write(status: refusal.status, context: context, written: written)
         written.futureResult.assumeIsolated().whenComplete { _ in
             self.closing.start(context: context, linger: self.lingerTime)
         }
